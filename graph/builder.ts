@@ -1,0 +1,436 @@
+/**
+ * The typed graph builder. Every method computes its output shape twice: in the type checker,
+ * from the op's type rule (a bad shape is a compile error with a readable message), and at run
+ * time, from the op's runtime rule (a bad shape is a `ShapeError`). Both live in `ops/<op>.ts`.
+ * @module
+ */
+
+import type {
+  Checked,
+  DimPlus,
+  DimsAgree,
+  DimStr,
+  ShapeErrorType,
+  ShapeStr,
+  TDim,
+  TShape,
+} from "./shape_types.ts";
+import { isValidSize, type Shape, ShapeError } from "./shape.ts";
+import { type AnyNode, type AttrsOf, Graph, type ParamInit } from "./ir.ts";
+import { OPS } from "../ops/registry.ts";
+import type { OpDef } from "../ops/op.ts";
+import type { ChannelCheck, Conv2dCheck, Conv2dOptions, Conv2dShape } from "../ops/conv2d.ts";
+import type { FlattenShape } from "../ops/flatten.ts";
+import type { ReshapeCheck } from "../ops/reshape.ts";
+import type { PermuteShape, TransposeShape } from "../ops/permute.ts";
+import type { LinearCheck, LinearOptions, LinearShape } from "../ops/linear.ts";
+import type { ConcatCheck, ConcatShape } from "../ops/concat.ts";
+import type { BroadcastCheck, BroadcastShape } from "../ops/broadcast.ts";
+
+/**
+ * A symbolic tensor in a graph under construction. `S` is its shape as the type checker sees it.
+ *
+ * @example
+ * ```ts
+ * import { graph } from "./builder.ts";
+ * graph("g", (b) => {
+ *   const x = b.input("x", ["B", 3, 32, 32]); // Tensor<readonly ["B", 3, 32, 32]>
+ *   return x;
+ * });
+ * ```
+ */
+export class Tensor<S extends TShape> {
+  /** The node that produces this tensor. */
+  readonly id: number;
+  /** The runtime shape, mirroring `S`. */
+  readonly shape: S;
+
+  /** Created by `GraphBuilder` methods only. */
+  constructor(id: number, shape: S) {
+    this.id = id;
+    this.shape = shape;
+  }
+}
+
+/** Turns a type rule's result into a shape, so an erroring call still has a usable return type. */
+type Ok<R> = R extends TShape ? R : TShape;
+/** Turns a type rule's result into a parameter check: `unknown` or the error message. */
+type Check<R> = R extends TShape ? unknown : R;
+
+/**
+ * The shape after a class token `[1, 1, D]` is prepended to `[B, N, D]`.
+ *
+ * @example
+ * ```ts
+ * import type { PrependShape } from "./builder.ts";
+ * type Y = PrependShape<["B", 196, 768]>; // ["B", 197, 768]
+ * ```
+ */
+export type PrependShape<S extends TShape> = S extends readonly [infer B, infer N extends TDim, infer D]
+  ? [B, DimPlus<N, 1>, D]
+  : TShape;
+
+/**
+ * The compile-time check of a class-token prepend: a `[B, N, D]` sequence and a `[1, 1, D]` token.
+ *
+ * @example
+ * ```ts
+ * import type { PrependCheck } from "./builder.ts";
+ * type E = PrependCheck<["B", 196, 768], [1, 1, 512]>;
+ * // "prependToken: class token [1, 1, 512] has width 512 but the tokens [B, 196, 768] have width 768"
+ * ```
+ */
+export type PrependCheck<S extends TShape, T extends TShape> = S extends
+  readonly [TDim, TDim, infer D] ? (
+    T extends readonly [infer One, infer OneToo, infer W]
+      ? (DimsAgree<One, 1> extends true ? (DimsAgree<OneToo, 1> extends true ? (
+            DimsAgree<W, D> extends true ? unknown
+              : ShapeErrorType<
+                `prependToken: class token ${ShapeStr<T>} has width ${DimStr<
+                  W
+                >} but the tokens ${ShapeStr<S>} have width ${DimStr<D>}`
+              >
+          )
+          : PrependTokenShapeError<T>)
+        : PrependTokenShapeError<T>)
+      : PrependTokenShapeError<T>
+  )
+  : ShapeErrorType<`prependToken: tokens ${ShapeStr<S>} must be [batch, tokens, width]`>;
+
+type PrependTokenShapeError<T extends TShape> = ShapeErrorType<
+  `prependToken: class token ${ShapeStr<T>} must be [1, 1, width]`
+>;
+
+/**
+ * The compile-time check of `expand(S -> T)`: only dims of size 1 may grow.
+ *
+ * @example
+ * ```ts
+ * import type { ExpandCheck } from "./builder.ts";
+ * type Ok = ExpandCheck<[1, 1, 768], ["B", 1, 768]>; // unknown
+ * ```
+ */
+export type ExpandCheck<S extends TShape, T extends TShape> = BroadcastShape<S, T> extends
+  infer R extends TShape ? (R["length"] extends T["length"] ? ExpandSame<R, T, S> : unknown)
+  : ShapeErrorType<`expand: ${ShapeStr<S>} cannot expand to ${ShapeStr<T>}`>;
+
+type ExpandSame<R extends TShape, T extends TShape, S extends TShape> = [R] extends [T] ? unknown
+  : ShapeErrorType<`expand: ${ShapeStr<S>} cannot expand to ${ShapeStr<T>}`>;
+
+/**
+ * Options for a learned tensor added to a tensor (the positional embedding).
+ *
+ * @example
+ * ```ts
+ * import type { AddParamOptions } from "./builder.ts";
+ * const o: AddParamOptions<readonly [1, 197, 768]> = {
+ *   name: "positional_embedding.positional_embedding", shape: [1, 197, 768],
+ * };
+ * ```
+ */
+export interface AddParamOptions<P extends TShape> {
+  /** Parameter name (a PyTorch `state_dict` key). */
+  readonly name: string;
+  /** Parameter shape, broadcast against the tensor. */
+  readonly shape: P;
+  /** Initialization when no weights are loaded; defaults to `randn` like the seed. */
+  readonly init?: ParamInit;
+}
+
+/**
+ * Records nodes; each method is one op. Obtain one through `graph()`.
+ *
+ * @example
+ * ```ts
+ * import { graph } from "./builder.ts";
+ * const g = graph("tokens", (b) => {
+ *   const x = b.input("image", ["B", 3, 32, 32]);
+ *   const p = b.conv2d(x, { out: 8, kernel: 8, stride: 8, name: "proj" }); // ["B", 8, 4, 4]
+ *   return b.transpose(b.flatten(p, 2, 3), 1, 2); // ["B", 16, 8]
+ * });
+ * ```
+ */
+export class GraphBuilder {
+  readonly #nodes: AnyNode[] = [];
+  readonly #names = new Set<string>();
+
+  /** Declares a graph input. Dims may be literals, symbolic names, or `number`. */
+  input<const S extends TShape>(name: string, shape: S): Tensor<S> {
+    this.#checkShape("input", name, shape);
+    return this.#leaf("input", name, { name }, shape);
+  }
+
+  /** Declares a named parameter (a learned tensor); `init` applies when no weights are loaded. */
+  param<const S extends TShape>(
+    name: string,
+    shape: S,
+    init: ParamInit = { kind: "randn" },
+  ): Tensor<S> {
+    this.#checkShape("param", name, shape);
+    if (shape.some((d) => typeof d !== "number")) {
+      throw new ShapeError("param", name, [shape], "parameter dims must be concrete sizes");
+    }
+    return this.#leaf("param", name, { name, init }, shape);
+  }
+
+  /** `torch.nn.Conv2d(C, out, kernel, stride, padding)` on `[N, C, H, W]`. */
+  conv2d<S extends TShape, const O extends Conv2dOptions>(
+    x: Tensor<S>,
+    options: O & Conv2dCheck<S, O> & ChannelCheck<S, ChannelsOf<S>, O["name"]>,
+  ): Tensor<Conv2dShape<S, O>> {
+    const { out, kernel, name } = options;
+    const stride = options.stride ?? 1;
+    const padding = options.padding ?? 0;
+    const channels = x.shape[1];
+    if (!isValidSize(channels) || !isValidSize(out) || !isValidSize(kernel) || kernel < 1) {
+      throw new ShapeError(
+        "conv2d",
+        name,
+        [x.shape],
+        `channels (${channels}), out (${out}) and kernel (${kernel}) must be concrete sizes`,
+      );
+    }
+    const fanIn = channels * kernel * kernel;
+    const weight = this.param(`${name}.weight`, [out, channels, kernel, kernel], {
+      kind: "kaiming_uniform",
+      fanIn,
+    });
+    const inputs = [x.id, weight.id];
+    if (options.bias !== false) {
+      inputs.push(this.param(`${name}.bias`, [out], { kind: "bias_uniform", fanIn }).id);
+    }
+    return this.#op("conv2d", inputs, { stride, padding });
+  }
+
+  /** `torch.flatten(x, start, end)`; negative axes count from the end. */
+  flatten<S extends TShape, const A extends number, const B extends number>(
+    x: Tensor<S>,
+    start: A,
+    end: Checked<B, Check<FlattenShape<S, A, B>>>,
+  ): Tensor<Ok<FlattenShape<S, A, B>>> {
+    return this.#op("flatten", [x.id], { start, end }, (s) => normalizedFlatten(s, start, end));
+  }
+
+  /** `torch.reshape(x, shape)`: same elements, row-major order kept. */
+  reshape<S extends TShape, const T extends TShape>(
+    x: Tensor<S>,
+    shape: T & ReshapeCheck<S, T>,
+  ): Tensor<T> {
+    return this.#op("reshape", [x.id], { shape: [...shape] });
+  }
+
+  /** `x.transpose(a, b)`, materialized (a permute of two axes). */
+  transpose<S extends TShape, const A extends number, const B extends number>(
+    x: Tensor<S>,
+    a: A,
+    b: Checked<B, Check<TransposeShape<S, A, B>>>,
+  ): Tensor<Ok<TransposeShape<S, A, B>>> {
+    const perm = x.shape.map((_, i) => i);
+    const rank = x.shape.length;
+    const [ia, ib] = [a < 0 ? a + rank : a, b < 0 ? b + rank : b];
+    if (perm[ia] === undefined || perm[ib] === undefined) {
+      throw new ShapeError(
+        "transpose",
+        this.#nextName("permute"),
+        [x.shape],
+        `axes ${a} and ${b} must lie in 0..${rank - 1} (or -${rank}..-1)`,
+      );
+    }
+    [perm[ia], perm[ib]] = [perm[ib], perm[ia]];
+    return this.#op("permute", [x.id], { perm });
+  }
+
+  /** `x.permute(perm)`, materialized. */
+  permute<S extends TShape, const P extends readonly number[]>(
+    x: Tensor<S>,
+    perm: P & Check<PermuteShape<S, P>>,
+  ): Tensor<Ok<PermuteShape<S, P>>> {
+    return this.#op("permute", [x.id], { perm: [...perm] });
+  }
+
+  /** `torch.nn.Linear(in, out)` over the last dim. */
+  linear<S extends TShape, const O extends LinearOptions>(
+    x: Tensor<S>,
+    options: O & LinearCheck<S, O>,
+  ): Tensor<LinearShape<S, O>> {
+    const { name } = options;
+    if (!isValidSize(options.in) || !isValidSize(options.out)) {
+      throw new ShapeError("linear", name, [x.shape], "in and out must be concrete sizes");
+    }
+    const weight = this.param(`${name}.weight`, [options.out, options.in], {
+      kind: "kaiming_uniform",
+      fanIn: options.in,
+    });
+    const inputs = [x.id, weight.id];
+    if (options.bias !== false) {
+      inputs.push(
+        this.param(`${name}.bias`, [options.out], { kind: "bias_uniform", fanIn: options.in }).id,
+      );
+    }
+    return this.#op("linear", inputs, {});
+  }
+
+  /** `torch.cat([a, b], axis)`. */
+  concat<A extends TShape, B extends TShape, const Axis extends number>(
+    a: Tensor<A>,
+    b: Tensor<B>,
+    axis: Checked<Axis, ConcatCheck<A, B, Axis>>,
+  ): Tensor<ConcatShape<A, B, Axis>> {
+    const rank = a.shape.length;
+    return this.#op("concat", [a.id, b.id], { axis: axis < 0 ? axis + rank : axis });
+  }
+
+  /** `x.expand(shape)`, materialized. */
+  expand<S extends TShape, const T extends TShape>(
+    x: Tensor<S>,
+    shape: T & ExpandCheck<S, T>,
+  ): Tensor<T> {
+    return this.#op("expand", [x.id], { shape: [...shape] });
+  }
+
+  /** `a + b` with broadcasting. */
+  add<A extends TShape, B extends TShape>(
+    a: Tensor<A>,
+    b: Tensor<B> & BroadcastCheck<A, B>,
+  ): Tensor<Ok<BroadcastShape<A, B>>> {
+    return this.#op("add", [a.id, b.id], {});
+  }
+
+  /** Adds a learned parameter with broadcasting: the positional embedding. */
+  addParam<S extends TShape, const P extends TShape>(
+    x: Tensor<S>,
+    options: AddParamOptions<P> & { readonly shape: P & BroadcastCheck<S, P> },
+  ): Tensor<Ok<BroadcastShape<S, P>>> {
+    const p = this.param(options.name, options.shape, options.init ?? { kind: "randn" });
+    return this.#op("add", [x.id, p.id], {});
+  }
+
+  /** Prepends a `[1, 1, D]` token to a `[B, N, D]` sequence: `cat([token.expand(B, 1, D), x], 1)`. */
+  prependToken<S extends TShape, T extends TShape>(
+    x: Tensor<S>,
+    token: Tensor<T> & PrependCheck<S, T>,
+  ): Tensor<PrependShape<S>> {
+    return this.#prepend(x, token);
+  }
+
+  /** Creates a `[1, 1, D]` class token named `name` (randn-initialized) and prepends it. */
+  classToken<S extends TShape>(
+    x: Tensor<S>,
+    options: { readonly name: string },
+  ): Tensor<PrependShape<S>> {
+    const width = x.shape[x.shape.length - 1];
+    const token = this.param(options.name, [1, 1, width], { kind: "randn" });
+    return this.#prepend(x, token);
+  }
+
+  /** Labels a tensor as a named stage (e.g. `"patches"`) so its value can be requested. */
+  label<S extends TShape>(t: Tensor<S>, label: string): Tensor<S> {
+    const node = this.#nodes[t.id];
+    if (this.#nodes.some((n) => n.label === label)) {
+      throw new ShapeError("label", node.name, [node.shape], `label "${label}" is already used`);
+    }
+    this.#nodes[t.id] = { ...node, label } as AnyNode;
+    return t;
+  }
+
+  /** Freezes the recorded nodes into a `Graph` whose output is `out`. */
+  build<S extends TShape>(name: string, out: Tensor<S>): Graph<S> {
+    return new Graph<S>(name, [...this.#nodes], out.id);
+  }
+
+  #prepend<S extends TShape>(x: Tensor<S>, token: Tensor<TShape>): Tensor<PrependShape<S>> {
+    if (x.shape.length !== 3 || token.shape.length !== 3) {
+      throw new ShapeError(
+        "prependToken",
+        this.#nextName("concat"),
+        [x.shape, token.shape],
+        "tokens must be [batch, tokens, width] and the class token [1, 1, width]",
+      );
+    }
+    const [batch, , width] = x.shape;
+    const expanded = this.#op("expand", [token.id], { shape: [batch, 1, width] });
+    return this.#op("concat", [expanded.id, x.id], { axis: 1 });
+  }
+
+  #nextName(op: string): string {
+    return `${op}_${this.#nodes.length}`;
+  }
+
+  #checkShape(op: string, name: string, shape: Shape): void {
+    if (!Array.isArray(shape)) {
+      throw new ShapeError(op, name, [], `shape must be an array of dims, got ${String(shape)}`);
+    }
+    for (const d of shape) {
+      if (typeof d === "string" ? d.length === 0 : !isValidSize(d)) {
+        throw new ShapeError(op, name, [shape], `dim ${String(d)} is not a size or a name`);
+      }
+    }
+    if (this.#names.has(name)) {
+      throw new ShapeError(op, name, [shape], `the name "${name}" is already used in this graph`);
+    }
+  }
+
+  #leaf<S extends TShape, K extends "input" | "param">(
+    op: K,
+    name: string,
+    attrs: AttrsOf[K],
+    shape: S,
+  ): Tensor<S> {
+    this.#names.add(name);
+    const id = this.#nodes.length;
+    this.#nodes.push({ id, op, name, inputs: [], attrs, shape: [...shape] } as AnyNode);
+    return new Tensor(id, [...shape] as unknown as S);
+  }
+
+  #op<K extends keyof typeof OPS, S extends TShape>(
+    op: K,
+    inputs: number[],
+    attrs: AttrsOf[K],
+    normalize?: (shapes: readonly Shape[]) => AttrsOf[K],
+  ): Tensor<S> {
+    const id = this.#nodes.length;
+    const name = `${op}_${id}`;
+    const shapes = inputs.map((i) => this.#nodes[i].shape);
+    const finalAttrs = normalize ? normalize(shapes) : attrs;
+    const rule = OPS[op] as OpDef<AttrsOf[K]>;
+    const shape = rule.inferShape(shapes, finalAttrs, name);
+    this.#nodes.push({ id, op, name, inputs, attrs: finalAttrs, shape } as AnyNode);
+    return new Tensor(id, shape as unknown as S);
+  }
+}
+
+type ChannelsOf<S extends TShape> = S extends readonly [TDim, infer C extends number, ...TDim[]]
+  ? C
+  : number;
+
+function normalizedFlatten(shapes: readonly Shape[], start: number, end: number): AttrsOf["flatten"] {
+  const rank = shapes[0].length;
+  const norm = (a: number): number => (a < 0 ? a + rank : a);
+  return { start: norm(start), end: norm(end) };
+}
+
+/**
+ * Builds a graph: `build` receives a `GraphBuilder` and returns the output tensor.
+ * Runtime shape errors throw `ShapeError` naming the op, node and shapes.
+ *
+ * @example
+ * ```ts
+ * import { graph } from "./builder.ts";
+ * const g = graph("seed", (b) => {
+ *   const x = b.input("image", ["B", 3, 224, 224]);
+ *   const p = b.conv2d(x, { out: 3, kernel: 16, stride: 16, name: "patch_extractor.patch_extractor" });
+ *   const t = b.reshape(b.flatten(p, 2, 3), ["B", 196, 3]);
+ *   const e = b.linear(t, { in: 3, out: 768, name: "token_embedding.embedding" });
+ *   return e; // Tensor<["B", 196, 768]>
+ * });
+ * console.log(g.summary());
+ * ```
+ */
+export function graph<S extends TShape>(
+  name: string,
+  build: (g: GraphBuilder) => Tensor<S>,
+): Graph<S> {
+  const builder = new GraphBuilder();
+  return builder.build(name, build(builder));
+}
+

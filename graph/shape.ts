@@ -1,0 +1,191 @@
+/**
+ * Runtime shapes: dims, the `ShapeError` every shape rule throws, and dim arithmetic that
+ * keeps symbolic dims (such as `"B"`) symbolic until a graph is specialized to real sizes.
+ * @module
+ */
+
+/**
+ * One dim: a concrete size, or a symbolic name such as `"B"` that is bound when the graph runs.
+ * Derived symbolic dims are products written as `"B*3"`.
+ *
+ * @example
+ * ```ts
+ * import type { Dim } from "./shape.ts";
+ * const batch: Dim = "B";
+ * const height: Dim = 224;
+ * ```
+ */
+export type Dim = number | string;
+
+/**
+ * A shape: dims outermost first.
+ *
+ * @example
+ * ```ts
+ * import type { Shape } from "./shape.ts";
+ * const image: Shape = ["B", 3, 224, 224];
+ * ```
+ */
+export type Shape = readonly Dim[];
+
+/**
+ * Thrown by every runtime shape rule. It names the op, the node and the shapes involved, so a
+ * JS caller or a graph built from a weights file gets the same diagnosis the type checker gives.
+ *
+ * @example
+ * ```ts
+ * import { ShapeError } from "./shape.ts";
+ * const err = new ShapeError("reshape", "reshape_3", [[1, 3, 196]], "588 elements cannot become [1, 196, 4] (784)");
+ * err.message; // "reshape (node reshape_3, input [1, 3, 196]): 588 elements cannot become ..."
+ * ```
+ */
+export class ShapeError extends Error {
+  /** The op whose rule failed, e.g. `"linear"`. */
+  readonly op: string;
+  /** The node's name in the graph, when it is known. */
+  readonly node: string;
+  /** The input shapes the rule saw. */
+  readonly shapes: readonly Shape[];
+
+  /** Builds the one-line message from the op, node, input shapes and the reason. */
+  constructor(op: string, node: string, shapes: readonly Shape[], reason: string) {
+    const inputs = shapes.map(formatShape).join(", ");
+    const plural = shapes.length === 1 ? "input" : "inputs";
+    super(`${op} (node ${node}${shapes.length ? `, ${plural} ${inputs}` : ""}): ${reason}`);
+    this.name = "ShapeError";
+    this.op = op;
+    this.node = node;
+    this.shapes = shapes;
+  }
+}
+
+/**
+ * Formats a shape as `[B, 3, 224, 224]`.
+ *
+ * @example
+ * ```ts
+ * import { formatShape } from "./shape.ts";
+ * formatShape(["B", 196, 768]); // "[B, 196, 768]"
+ * ```
+ */
+export function formatShape(shape: Shape): string {
+  return `[${shape.join(", ")}]`;
+}
+
+/**
+ * Whether a dim is a concrete size.
+ *
+ * @example
+ * ```ts
+ * import { isConcrete } from "./shape.ts";
+ * isConcrete(3); // true
+ * isConcrete("B"); // false
+ * ```
+ */
+export function isConcrete(d: Dim): d is number {
+  return typeof d === "number";
+}
+
+/**
+ * Whether a value is usable as a concrete dim: a non-negative safe integer.
+ *
+ * @example
+ * ```ts
+ * import { isValidSize } from "./shape.ts";
+ * isValidSize(224); // true
+ * isValidSize(-1); // false
+ * ```
+ */
+export function isValidSize(n: unknown): n is number {
+  return typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+}
+
+/** A dim as a numeric coefficient times a sorted list of symbolic factors. */
+interface Factored {
+  readonly coeff: number;
+  readonly symbols: readonly string[];
+}
+
+function factor(dims: Shape): Factored {
+  let coeff = 1;
+  const symbols: string[] = [];
+  for (const d of dims) {
+    if (typeof d === "number") {
+      coeff *= d;
+      continue;
+    }
+    for (const part of d.split("*")) {
+      const n = Number(part);
+      if (part !== "" && Number.isFinite(n)) coeff *= n;
+      else symbols.push(part);
+    }
+  }
+  return { coeff, symbols: symbols.sort() };
+}
+
+/**
+ * Product of dims. Concrete when every dim is; otherwise a canonical symbolic product such as
+ * `"B*588"`, so that two element counts can be compared before the batch size is known.
+ *
+ * @example
+ * ```ts
+ * import { dimProduct } from "./shape.ts";
+ * dimProduct([3, 14, 14]); // 588
+ * dimProduct(["B", 3, 196]); // "B*588"
+ * ```
+ */
+export function dimProduct(dims: Shape): Dim {
+  const { coeff, symbols } = factor(dims);
+  if (symbols.length === 0) return coeff;
+  if (coeff === 0) return 0;
+  return coeff === 1 ? symbols.join("*") : `${symbols.join("*")}*${coeff}`;
+}
+
+/**
+ * Whether two dims are provably equal (same number, or same symbolic product).
+ *
+ * @example
+ * ```ts
+ * import { dimEquals } from "./shape.ts";
+ * dimEquals("B*3", "B*3"); // true
+ * dimEquals(3, 4); // false
+ * ```
+ */
+export function dimEquals(a: Dim, b: Dim): boolean {
+  return dimProduct([a]) === dimProduct([b]);
+}
+
+/**
+ * Resolves an axis that may be negative (Python style) against a rank, or returns `undefined`
+ * when it is out of range.
+ *
+ * @example
+ * ```ts
+ * import { normalizeAxis } from "./shape.ts";
+ * normalizeAxis(-1, 4); // 3
+ * normalizeAxis(4, 4); // undefined
+ * ```
+ */
+export function normalizeAxis(axis: number, rank: number): number | undefined {
+  if (!Number.isInteger(axis)) return undefined;
+  const a = axis < 0 ? axis + rank : axis;
+  return a >= 0 && a < rank ? a : undefined;
+}
+
+/**
+ * Substitutes bound symbols into a shape and multiplies out symbolic products, e.g.
+ * `["B*3", 196]` with `{ B: 2 }` becomes `[6, 196]`. Unbound symbols stay symbolic.
+ *
+ * @example
+ * ```ts
+ * import { bindShape } from "./shape.ts";
+ * bindShape(["B", 197, 768], { B: 8 }); // [8, 197, 768]
+ * ```
+ */
+export function bindShape(shape: Shape, bindings: Readonly<Record<string, number>>): Dim[] {
+  return shape.map((d) => {
+    if (typeof d === "number") return d;
+    const parts = d.split("*").map((p) => (p in bindings ? bindings[p] : p));
+    return dimProduct(parts);
+  });
+}

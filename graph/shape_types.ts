@@ -1,0 +1,276 @@
+/**
+ * Type-level shapes: the vocabulary every op's type rule is written in. A dim is a numeric
+ * literal, a symbolic name (`"B"`) that flows through unchanged, or plain `number` (dynamic,
+ * checked at run time only). Rule failures are branded string types that name the op and dims.
+ * @module
+ */
+
+import type { Add, IsLiteral, Lt, Lte, Product, Sub } from "./shape_math.ts";
+
+/**
+ * A type-level dim: a numeric literal, a symbolic name, or `number`.
+ *
+ * @example
+ * ```ts
+ * import type { TDim } from "./shape_types.ts";
+ * type Batch = "B" extends TDim ? true : false; // true
+ * ```
+ */
+export type TDim = number | string;
+
+/**
+ * A type-level shape.
+ *
+ * @example
+ * ```ts
+ * import type { TShape } from "./shape_types.ts";
+ * type Image = readonly ["B", 3, 224, 224] extends TShape ? true : false; // true
+ * ```
+ */
+export type TShape = readonly TDim[];
+
+/**
+ * A compile-time shape error: a readable message branded so it can never be satisfied by a
+ * real argument. It shows up in the editor as the expected parameter type.
+ *
+ * @example
+ * ```ts
+ * import type { ShapeErrorType } from "./shape_types.ts";
+ * type E = ShapeErrorType<"linear: input's last dim 4 does not equal in 3">;
+ * ```
+ */
+export type ShapeErrorType<Msg extends string> = Msg & { readonly __tesseraShapeError: Msg };
+
+/**
+ * A parameter type that is `V` when the rule's check `C` passed (`unknown`), else the error
+ * message itself, so the editor reports the message at the offending argument.
+ *
+ * @example
+ * ```ts
+ * import type { Checked, ShapeErrorType } from "./shape_types.ts";
+ * type Ok = Checked<3, unknown>; // 3
+ * type Bad = Checked<5, ShapeErrorType<"transpose: axis 5 is out of range">>; // the message
+ * ```
+ */
+export type Checked<V, C> = unknown extends C ? V : C;
+
+/**
+ * `true` when `D` is the dynamic `number` type.
+ *
+ * @example
+ * ```ts
+ * import type { IsDynamic } from "./shape_types.ts";
+ * type A = IsDynamic<number>; // true
+ * type B = IsDynamic<3>; // false
+ * ```
+ */
+export type IsDynamic<D> = number extends D ? true : false;
+
+/**
+ * Renders a dim for an error message: `number` reads as `?`.
+ *
+ * @example
+ * ```ts
+ * import type { DimStr } from "./shape_types.ts";
+ * type S = DimStr<196>; // "196"
+ * ```
+ */
+export type DimStr<D> = D extends string ? D
+  : D extends number ? (IsLiteral<D> extends true ? `${D}` : "?")
+  : "?";
+
+/**
+ * Renders a shape for an error message, e.g. `[B, 3, 224, 224]`.
+ *
+ * @example
+ * ```ts
+ * import type { ShapeStr } from "./shape_types.ts";
+ * type S = ShapeStr<["B", 196, 3]>; // "[B, 196, 3]"
+ * ```
+ */
+export type ShapeStr<S extends TShape, Acc extends string = ""> = S extends
+  readonly [infer H, ...infer R extends TShape]
+  ? ShapeStr<R, Acc extends "" ? DimStr<H> : `${Acc}, ${DimStr<H>}`>
+  : `[${Acc}]`;
+
+/**
+ * `true` when two dims may be equal: the same literal or name, or either one dynamic.
+ *
+ * @example
+ * ```ts
+ * import type { DimsAgree } from "./shape_types.ts";
+ * type A = DimsAgree<768, 768>; // true
+ * type B = DimsAgree<768, 512>; // false
+ * ```
+ */
+export type DimsAgree<X, Y> = IsDynamic<X> extends true ? true
+  : IsDynamic<Y> extends true ? true
+  : [X] extends [Y] ? ([Y] extends [X] ? true : false)
+  : false;
+
+/**
+ * The dims of a shape that are numeric literals, and its symbolic names, split apart so
+ * element counts can be compared before symbols are bound.
+ */
+type SplitDims<
+  S extends TShape,
+  Nums extends number[] = [],
+  Syms extends string[] = [],
+> = S extends readonly [infer H, ...infer R extends TShape]
+  ? H extends string ? SplitDims<R, Nums, [...Syms, H]>
+  : SplitDims<R, [...Nums, H & number], Syms>
+  : { nums: Nums; syms: Syms };
+
+/**
+ * `true` when a shape contains a dynamic `number` dim.
+ *
+ * @example
+ * ```ts
+ * import type { HasDynamic } from "./shape_types.ts";
+ * type A = HasDynamic<[number, 3]>; // true
+ * ```
+ */
+export type HasDynamic<S extends TShape> = S extends readonly [infer H, ...infer R extends TShape]
+  ? (IsDynamic<H> extends true ? true : HasDynamic<R>)
+  : false;
+
+/**
+ * The element count of a shape as text: `"588"`, or `"B*588"` with symbolic dims.
+ *
+ * @example
+ * ```ts
+ * import type { CountStr } from "./shape_types.ts";
+ * type N = CountStr<["B", 3, 196]>; // "B*588"
+ * ```
+ */
+export type CountStr<S extends TShape> = SplitDims<S> extends
+  { nums: infer N extends number[]; syms: infer Y extends string[] }
+  ? Y extends [] ? `${Product<N>}` : `${JoinSyms<Y>}*${Product<N>}`
+  : string;
+
+type JoinSyms<Y extends string[], Acc extends string = ""> = Y extends
+  [infer H extends string, ...infer R extends string[]]
+  ? JoinSyms<R, Acc extends "" ? H : `${Acc}*${H}`>
+  : Acc;
+
+/** Removes the first occurrence of `X` from `L`, or returns `false` when it is absent. */
+type RemoveOne<L extends string[], X extends string, Seen extends string[] = []> = L extends
+  [infer H extends string, ...infer R extends string[]]
+  ? (H extends X ? [...Seen, ...R] : RemoveOne<R, X, [...Seen, H]>)
+  : false;
+
+/** `true` when two lists of symbols are the same multiset. */
+type SameSymbols<A extends string[], B extends string[]> = A extends
+  [infer H extends string, ...infer R extends string[]]
+  ? (RemoveOne<B, H> extends infer Rest extends string[] ? SameSymbols<R, Rest> : false)
+  : B extends [] ? true
+  : false;
+
+/**
+ * `true` when two shapes provably hold the same number of elements, or when either has a
+ * dynamic dim (then only the run-time rule can tell).
+ *
+ * @example
+ * ```ts
+ * import type { SameCount } from "./shape_types.ts";
+ * type A = SameCount<["B", 3, 196], ["B", 196, 3]>; // true
+ * ```
+ */
+export type SameCount<S extends TShape, T extends TShape> = HasDynamic<S> extends true ? true
+  : HasDynamic<T> extends true ? true
+  : [SplitDims<S>, SplitDims<T>] extends [
+    { nums: infer SN extends number[]; syms: infer SY extends string[] },
+    { nums: infer TN extends number[]; syms: infer TY extends string[] },
+  ] ? (Product<SN> extends Product<TN> ? SameSymbols<SY, TY> : false)
+  : false;
+
+/**
+ * Resolves a possibly negative axis against a rank; out of range gives `false`.
+ *
+ * @example
+ * ```ts
+ * import type { NormAxis } from "./shape_types.ts";
+ * type A = NormAxis<-1, 4>; // 3
+ * ```
+ */
+export type NormAxis<A extends number, R extends number> = `${A}` extends
+  `-${infer P extends number}` ? (Lt<0, P> extends true ? (Lte<P, R> extends true ? Sub<R, P> : false) : false)
+  : Lt<A, R> extends true ? A
+  : false;
+
+/**
+ * The first `N` dims of a shape (ranks are small, so counting by tuple length is fine here).
+ *
+ * @example
+ * ```ts
+ * import type { Take } from "./shape_types.ts";
+ * type T = Take<["B", 3, 14, 14], 2>; // ["B", 3]
+ * ```
+ */
+export type Take<S extends TShape, N extends number, Acc extends TDim[] = []> =
+  Acc["length"] extends N ? Acc
+    : S extends readonly [infer H extends TDim, ...infer R extends TShape] ? Take<R, N, [...Acc, H]>
+    : Acc;
+
+/**
+ * The dims of a shape after the first `N`.
+ *
+ * @example
+ * ```ts
+ * import type { Drop } from "./shape_types.ts";
+ * type T = Drop<["B", 3, 14, 14], 2>; // [14, 14]
+ * ```
+ */
+export type Drop<S extends TShape, N extends number, Seen extends unknown[] = []> =
+  Seen["length"] extends N ? S
+    : S extends readonly [unknown, ...infer R extends TShape] ? Drop<R, N, [...Seen, unknown]>
+    : [];
+
+/**
+ * Product of dims as one dim: a literal when all are literals, else `number`.
+ *
+ * @example
+ * ```ts
+ * import type { DimProduct } from "./shape_types.ts";
+ * type P = DimProduct<[14, 14]>; // 196
+ * ```
+ */
+export type DimProduct<S extends TShape> = SplitDims<S> extends
+  { nums: infer N extends number[]; syms: [] } ? (HasDynamic<S> extends true ? number : Product<N>)
+  : number;
+
+/**
+ * Adds one to a dim (the token count after a class token is prepended).
+ *
+ * @example
+ * ```ts
+ * import type { DimPlus } from "./shape_types.ts";
+ * type N = DimPlus<196, 1>; // 197
+ * ```
+ */
+export type DimPlus<D extends TDim, K extends number> = D extends number
+  ? (IsLiteral<D> extends true ? Add<D, K> : number)
+  : number;
+
+/**
+ * The last dim of a shape.
+ *
+ * @example
+ * ```ts
+ * import type { LastDim } from "./shape_types.ts";
+ * type D = LastDim<["B", 196, 3]>; // 3
+ * ```
+ */
+export type LastDim<S extends TShape> = S extends readonly [...TShape, infer L] ? L : number;
+
+/**
+ * All dims but the last.
+ *
+ * @example
+ * ```ts
+ * import type { InitDims } from "./shape_types.ts";
+ * type D = InitDims<["B", 196, 3]>; // ["B", 196]
+ * ```
+ */
+export type InitDims<S extends TShape> = S extends readonly [...infer I extends TShape, unknown] ? I
+  : [];

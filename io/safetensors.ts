@@ -1,0 +1,640 @@
+/**
+ * Reading and writing float32 weights in the safetensors format, with one-line errors that name
+ * the file, the tensor, what is wrong and how to fix it.
+ *
+ * Layout: `[u64 LE header length n][n bytes JSON header][data]`. The header maps each tensor
+ * name to `{dtype, shape, data_offsets: [start, end]}` (offsets relative to the data start) and
+ * may hold a `__metadata__` object of string values.
+ *
+ * @module
+ */
+
+import { numel, type TensorData } from "../graph/tensor_data.ts";
+
+// Re-exported so this module's public signatures reference a public type.
+export type { TensorData } from "../graph/tensor_data.ts";
+
+/** Headers beyond this are treated as corruption rather than allocated. */
+const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+
+const METADATA_KEY = "__metadata__";
+
+/** Dtypes the safetensors format defines; anything else is reported as unknown. */
+const KNOWN_DTYPES: ReadonlySet<string> = new Set([
+  "BOOL",
+  "U8",
+  "I8",
+  "F8_E5M2",
+  "F8_E4M3",
+  "F8_E8M0",
+  "F4",
+  "F6_E2M3",
+  "F6_E3M2",
+  "I16",
+  "U16",
+  "F16",
+  "BF16",
+  "I32",
+  "U32",
+  "F32",
+  "F64",
+  "I64",
+  "U64",
+  "C64",
+]);
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Where a {@linkcode WeightsError} happened. */
+export interface WeightsErrorOptions {
+  /** The file (path or display name) being read or written. */
+  file?: string;
+  /** The tensor the problem concerns. */
+  tensor?: string;
+  /** The underlying error, if any. */
+  cause?: unknown;
+}
+
+/**
+ * A problem with a weights file or with the tensors read from it. The message is one line:
+ * `<file>: <what is wrong> (<how to fix it>)`.
+ *
+ * @example
+ * ```ts
+ * import { parseSafetensors, WeightsError } from "./safetensors.ts";
+ * try {
+ *   parseSafetensors(new Uint8Array(3), "weights.safetensors");
+ * } catch (e) {
+ *   if (e instanceof WeightsError) console.error(e.message, e.file);
+ * }
+ * ```
+ */
+export class WeightsError extends Error {
+  /** The file involved, when known. */
+  file?: string;
+  /** The tensor involved, when known. */
+  tensor?: string;
+  /** Always `"WeightsError"`. */
+  override name = "WeightsError";
+
+  /**
+   * Build the one-line message `<file>: <detail>` (or just `<detail>` when the file is unknown).
+   *
+   * @param detail What is wrong and how to fix it; the file name is prefixed automatically.
+   * @param options The file and tensor involved, and the underlying cause.
+   */
+  constructor(detail: string, options: WeightsErrorOptions = {}) {
+    const line = detail.replace(/\s*\n\s*/g, " ");
+    super(options.file !== undefined ? `${options.file}: ${line}` : line, {
+      cause: options.cause,
+    });
+    this.file = options.file;
+    this.tensor = options.tensor;
+  }
+}
+
+/**
+ * The contents of a safetensors file: float32 tensors by name, in file header order, plus the
+ * free-form string metadata.
+ *
+ * @example
+ * ```ts
+ * import type { SafetensorsFile } from "./safetensors.ts";
+ * const file: SafetensorsFile = {
+ *   tensors: new Map([["bias", { shape: [2], data: new Float32Array([1, 2]) }]]),
+ *   metadata: { variant: "seed" },
+ * };
+ * ```
+ */
+export interface SafetensorsFile {
+  /** Tensors by name. */
+  tensors: Map<string, TensorData>;
+  /** The header's `__metadata__` entries (empty when absent). */
+  metadata: Record<string, string>;
+  /** Where the file came from, used to prefix later errors (e.g. by {@linkcode requireTensor}). */
+  source?: string;
+}
+
+function q(name: string): string {
+  return JSON.stringify(name);
+}
+
+function fmtShape(shape: readonly unknown[]): string {
+  return `[${shape.join(", ")}]`;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return `the string ${q(value)}`;
+  return typeof value === "object" ? "an object" : `${typeof value} ${String(value)}`;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isIndex(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+function displayPath(path: string | URL): string {
+  return path instanceof URL ? decodeURIComponent(path.pathname) : path;
+}
+
+interface Entry {
+  name: string;
+  shape: number[];
+  start: number;
+  end: number;
+}
+
+function parseEntry(name: string, raw: unknown, file: string | undefined): Entry {
+  const fail = (detail: string): WeightsError =>
+    new WeightsError(`tensor ${q(name)} ${detail}`, { file, tensor: name });
+  if (!isRecord(raw)) {
+    throw fail(
+      `header entry is ${describe(raw)}, not an object with dtype, shape and data_offsets ` +
+        "(the file is corrupt; re-export it)",
+    );
+  }
+  for (const key of ["dtype", "shape", "data_offsets"]) {
+    if (!(key in raw)) {
+      throw fail(`header entry is missing "${key}" (the file is corrupt; re-export it)`);
+    }
+  }
+  const { dtype, shape, data_offsets: offsets } = raw;
+  if (typeof dtype !== "string") {
+    throw fail(
+      `has dtype ${describe(dtype)}, expected a string such as "F32" (re-export the file)`,
+    );
+  }
+  if (dtype !== "F32") {
+    if (KNOWN_DTYPES.has(dtype)) {
+      throw fail(
+        `has dtype ${dtype}; Tessera reads F32 only (convert with tensor.float() before saving)`,
+      );
+    }
+    throw fail(
+      `has unknown dtype ${q(dtype)}; Tessera reads F32 only ` +
+        "(the file is corrupt or not safetensors; re-export it with float32 tensors)",
+    );
+  }
+  if (!Array.isArray(shape)) {
+    throw fail(`has shape ${describe(shape)}, expected an array of dims (re-export the file)`);
+  }
+  for (const d of shape) {
+    if (!isIndex(d)) {
+      throw fail(
+        `has invalid shape ${fmtShape(shape.map((v) => JSON.stringify(v)))}: dims must be ` +
+          "non-negative integers (the file is corrupt; re-export it)",
+      );
+    }
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isIndex)) {
+    throw fail(
+      `has data_offsets ${JSON.stringify(offsets)}, expected [start, end] with non-negative ` +
+        "integers (the file is corrupt; re-export it)",
+    );
+  }
+  const [start, end] = offsets as [number, number];
+  if (end < start) {
+    throw fail(
+      `has data_offsets [${start}, ${end}] with end before start (the file is corrupt; re-export it)`,
+    );
+  }
+  const dims = shape as number[];
+  const expected = numel(dims) * 4;
+  if (end - start !== expected) {
+    throw fail(
+      `has data_offsets [${start}, ${end}] covering ${end - start} bytes, but shape ` +
+        `${fmtShape(dims)} F32 needs ${expected} bytes (the file is corrupt; re-export it)`,
+    );
+  }
+  return { name, shape: dims, start, end };
+}
+
+function readF32(bytes: Uint8Array, offset: number, count: number): Float32Array {
+  const out = new Float32Array(count);
+  if (LITTLE_ENDIAN_HOST) {
+    // Copy into a fresh buffer: the source offset need not be 4-byte aligned.
+    new Uint8Array(out.buffer).set(bytes.subarray(offset, offset + count * 4));
+  } else {
+    const view = new DataView(bytes.buffer, bytes.byteOffset + offset, count * 4);
+    for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
+  }
+  return out;
+}
+
+/**
+ * Parse the bytes of a safetensors file holding F32 tensors. The tensor data is copied, so the
+ * result does not alias `bytes`.
+ *
+ * @param bytes The whole file.
+ * @param source File name used in error messages.
+ * @returns The tensors (in header order) and the metadata.
+ * @throws {WeightsError} When the file is truncated, corrupt, inconsistent or not F32.
+ *
+ * @example
+ * ```ts
+ * import { encodeSafetensors, parseSafetensors } from "./safetensors.ts";
+ * const bytes = encodeSafetensors({ w: { shape: [2], data: new Float32Array([1, 2]) } });
+ * const file = parseSafetensors(bytes, "w.safetensors");
+ * file.tensors.get("w")?.data; // Float32Array [1, 2]
+ * ```
+ */
+export function parseSafetensors(bytes: Uint8Array, source?: string): SafetensorsFile {
+  const file = source;
+  if (bytes.length < 8) {
+    throw new WeightsError(
+      `file is ${bytes.length} bytes, too short to hold the 8-byte safetensors header length ` +
+        "(the file is truncated or empty; re-download or re-export it)",
+      { file },
+    );
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLen = view.getBigUint64(0, true);
+  if (headerLen > BigInt(MAX_HEADER_BYTES)) {
+    throw new WeightsError(
+      `header length ${headerLen} bytes is absurd (limit ${MAX_HEADER_BYTES}); this is not a ` +
+        "safetensors file or it is corrupt (check the path and re-export it)",
+      { file },
+    );
+  }
+  const n = Number(headerLen);
+  if (8 + n > bytes.length) {
+    throw new WeightsError(
+      `header length ${n} bytes runs past the end of the ${bytes.length}-byte file ` +
+        "(the file is truncated or not safetensors; re-download or re-export it)",
+      { file },
+    );
+  }
+
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n));
+  } catch (cause) {
+    throw new WeightsError(
+      "header is not valid UTF-8 (the file is corrupt or not safetensors; re-export it)",
+      { file, cause },
+    );
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
+  } catch (cause) {
+    const why = cause instanceof Error ? cause.message.replace(/\s+/g, " ") : String(cause);
+    throw new WeightsError(
+      `header is not valid JSON (${why}); the file is corrupt or not safetensors (re-export it)`,
+      { file, cause },
+    );
+  }
+  if (!isRecord(header)) {
+    throw new WeightsError(
+      `header is ${describe(header)}, expected a JSON object mapping tensor names to entries ` +
+        "(the file is corrupt; re-export it)",
+      { file },
+    );
+  }
+
+  const metadata: Record<string, string> = {};
+  const rawMeta = header[METADATA_KEY];
+  if (rawMeta !== undefined) {
+    if (!isRecord(rawMeta)) {
+      throw new WeightsError(
+        `${METADATA_KEY} is ${
+          describe(rawMeta)
+        }, expected an object of strings (re-export the file)`,
+        { file },
+      );
+    }
+    for (const [k, v] of Object.entries(rawMeta)) {
+      if (typeof v !== "string") {
+        throw new WeightsError(
+          `${METADATA_KEY} entry ${q(k)} is ${describe(v)}; metadata values must be strings ` +
+            "(re-export the file with string metadata)",
+          { file },
+        );
+      }
+      metadata[k] = v;
+    }
+  }
+
+  const entries: Entry[] = [];
+  for (const [name, raw] of Object.entries(header)) {
+    if (name !== METADATA_KEY) entries.push(parseEntry(name, raw, file));
+  }
+
+  const dataStart = 8 + n;
+  const dataLen = bytes.length - dataStart;
+  const byStart = entries.filter((e) => e.end > e.start).sort((a, b) => a.start - b.start);
+  for (let i = 1; i < byStart.length; i++) {
+    const prev = byStart[i - 1];
+    const cur = byStart[i];
+    if (cur.start < prev.end) {
+      throw new WeightsError(
+        `tensor ${q(cur.name)} data_offsets [${cur.start}, ${cur.end}] overlap tensor ` +
+          `${
+            q(prev.name)
+          } [${prev.start}, ${prev.end}] (the header is corrupt; re-export the file)`,
+        { file, tensor: cur.name },
+      );
+    }
+  }
+  const needed = byStart.length > 0 ? byStart[byStart.length - 1].end : 0;
+  if (needed > dataLen) {
+    // Back-to-back tensors from 0 mean the header is self-consistent and the file was cut short.
+    const contiguous = byStart.every((e, i) => e.start === (i === 0 ? 0 : byStart[i - 1].end));
+    if (contiguous) {
+      throw new WeightsError(
+        `data section is truncated: the header describes ${needed} bytes but only ${dataLen} ` +
+          "follow it (the download or save was cut short; re-download or re-export the file)",
+        { file },
+      );
+    }
+    const bad = byStart.find((e) => e.end > dataLen) as Entry;
+    throw new WeightsError(
+      `tensor ${q(bad.name)} data_offsets [${bad.start}, ${bad.end}] run past the end of the ` +
+        `${dataLen}-byte data section (the file is truncated or its header is corrupt; ` +
+        "re-export it)",
+      { file, tensor: bad.name },
+    );
+  }
+
+  const tensors = new Map<string, TensorData>();
+  for (const e of entries) {
+    tensors.set(e.name, {
+      shape: e.shape,
+      data: readF32(bytes, dataStart + e.start, (e.end - e.start) / 4),
+    });
+  }
+  return source === undefined ? { tensors, metadata } : { tensors, metadata, source };
+}
+
+/**
+ * Encode F32 tensors (in insertion order, back to back) and optional string metadata as a
+ * safetensors file. The header is space-padded so the data starts at a multiple of 8 bytes.
+ *
+ * @param tensors Tensors by name.
+ * @param metadata Optional `__metadata__` strings.
+ * @returns The file bytes.
+ * @throws {WeightsError} When a shape is invalid, a data length does not match its shape, a
+ *   name is empty or reserved, or a metadata value is not a string.
+ *
+ * @example
+ * ```ts
+ * import { encodeSafetensors } from "./safetensors.ts";
+ * const bytes = encodeSafetensors(
+ *   { bias: { shape: [3], data: new Float32Array([0.1, 0.2, 0.3]) } },
+ *   { variant: "seed" },
+ * );
+ * bytes.length % 4; // 0
+ * ```
+ */
+export function encodeSafetensors(
+  tensors: Map<string, TensorData> | Record<string, TensorData>,
+  metadata?: Record<string, string>,
+): Uint8Array {
+  const list = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
+  const header: Record<string, unknown> = {};
+  if (metadata !== undefined && Object.keys(metadata).length > 0) {
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== "string") {
+        throw new WeightsError(
+          `metadata ${q(k)} is ${describe(v)}; safetensors metadata values must be strings ` +
+            "(convert it with String() before saving)",
+        );
+      }
+    }
+    header[METADATA_KEY] = metadata;
+  }
+  let offset = 0;
+  for (const [name, t] of list) {
+    const fail = (detail: string): WeightsError =>
+      new WeightsError(`cannot save tensor ${q(name)}: ${detail}`, { tensor: name });
+    if (name === "" || name === METADATA_KEY) {
+      throw fail(`the name is ${name === "" ? "empty" : "reserved"} (rename the tensor)`);
+    }
+    if (!t.shape.every(isIndex)) {
+      throw fail(`shape ${fmtShape(t.shape)} has a dim that is not a non-negative integer`);
+    }
+    const count = numel(t.shape);
+    if (!(t.data instanceof Float32Array) || t.data.length !== count) {
+      const got = t.data instanceof Float32Array ? `${t.data.length} values` : describe(t.data);
+      throw fail(
+        `shape ${fmtShape(t.shape)} needs ${count} float32 values but data has ${got} ` +
+          "(fix the shape or the data before saving)",
+      );
+    }
+    header[name] = {
+      dtype: "F32",
+      shape: [...t.shape],
+      data_offsets: [offset, offset + count * 4],
+    };
+    offset += count * 4;
+  }
+
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const n = Math.ceil(json.length / 8) * 8;
+  const out = new Uint8Array(8 + n + offset);
+  const view = new DataView(out.buffer);
+  view.setBigUint64(0, BigInt(n), true);
+  out.set(json, 8);
+  out.fill(0x20, 8 + json.length, 8 + n);
+  let at = 8 + n;
+  for (const [, t] of list) {
+    if (LITTLE_ENDIAN_HOST) {
+      out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
+    } else {
+      for (let i = 0; i < t.data.length; i++) view.setFloat32(at + i * 4, t.data[i], true);
+    }
+    at += t.data.byteLength;
+  }
+  return out;
+}
+
+function ioError(
+  err: unknown,
+  file: string,
+  op: "read" | "write",
+): WeightsError {
+  const flag = op === "read" ? "--allow-read" : "--allow-write";
+  if (err instanceof Deno.errors.NotCapable) {
+    const where = op === "write"
+      ? " (it writes a temp file beside the target, so allow the directory)"
+      : "";
+    return new WeightsError(`${op} access denied; run deno with ${flag}${where}`, {
+      file,
+      cause: err,
+    });
+  }
+  if (err instanceof Deno.errors.PermissionDenied) {
+    return new WeightsError(
+      `the operating system denied ${op} access (check the file and directory permissions; ` +
+        `if Deno's sandbox is the cause, run with ${flag})`,
+      { file, cause: err },
+    );
+  }
+  if (err instanceof Deno.errors.NotFound) {
+    return op === "read"
+      ? new WeightsError("no such file (check the --weights path)", { file, cause: err })
+      : new WeightsError("cannot save: the directory does not exist (create it first)", {
+        file,
+        cause: err,
+      });
+  }
+  if (err instanceof Deno.errors.IsADirectory) {
+    return new WeightsError(`is a directory, not a file (point at a .safetensors file)`, {
+      file,
+      cause: err,
+    });
+  }
+  const why = err instanceof Error ? err.message : String(err);
+  return new WeightsError(`cannot ${op} the file: ${why.replace(/\s+/g, " ")}`, {
+    file,
+    cause: err,
+  });
+}
+
+/**
+ * Read and parse a safetensors file of F32 tensors.
+ *
+ * @param path File path or `file:` URL.
+ * @returns The tensors and metadata; `source` is set to the path for later error messages.
+ * @throws {WeightsError} When the file is missing, unreadable or invalid.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadSafetensors } from "./safetensors.ts";
+ * const weights = await loadSafetensors("weights.safetensors");
+ * console.log([...weights.tensors.keys()], weights.metadata);
+ * ```
+ */
+export async function loadSafetensors(path: string | URL): Promise<SafetensorsFile> {
+  const file = displayPath(path);
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (err) {
+    throw ioError(err, file, "read");
+  }
+  return parseSafetensors(bytes, file);
+}
+
+/**
+ * Encode and save F32 tensors atomically: the bytes go to a temp file beside `path`, which is
+ * then renamed over it, so a failed save never leaves a half-written or clobbered file.
+ *
+ * @param path Destination file path or `file:` URL.
+ * @param tensors Tensors by name, saved in insertion order.
+ * @param metadata Optional `__metadata__` strings.
+ * @throws {WeightsError} When the tensors are invalid (nothing is written) or the write fails.
+ *
+ * @example
+ * ```ts ignore
+ * import { saveSafetensors } from "./safetensors.ts";
+ * await saveSafetensors("out.safetensors", {
+ *   w: { shape: [2, 2], data: new Float32Array([1, 0, 0, 1]) },
+ * }, { note: "identity" });
+ * ```
+ */
+export async function saveSafetensors(
+  path: string | URL,
+  tensors: Map<string, TensorData> | Record<string, TensorData>,
+  metadata?: Record<string, string>,
+): Promise<void> {
+  const file = displayPath(path);
+  let bytes: Uint8Array;
+  try {
+    bytes = encodeSafetensors(tensors, metadata);
+  } catch (err) {
+    if (err instanceof WeightsError && err.file === undefined) {
+      throw new WeightsError(err.message, { file, tensor: err.tensor, cause: err });
+    }
+    throw err;
+  }
+  const suffix = crypto.getRandomValues(new Uint32Array(2)).reduce(
+    (s, v) => s + v.toString(36),
+    "",
+  );
+  const tmp = `${file}.tmp-${suffix}`;
+  try {
+    await Deno.writeFile(tmp, bytes, { createNew: true });
+    await Deno.rename(tmp, file);
+  } catch (err) {
+    await Deno.remove(tmp).catch(() => {});
+    throw ioError(err, file, "write");
+  }
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
+/**
+ * Get a tensor by name, optionally checking its shape.
+ *
+ * @param file A parsed or loaded safetensors file.
+ * @param name The tensor name.
+ * @param shape The expected shape, if it must match exactly.
+ * @param source File name for error messages; defaults to `file.source`.
+ * @returns The tensor.
+ * @throws {WeightsError} When the name is missing (listing available names and the closest
+ *   one) or the shape differs.
+ *
+ * @example
+ * ```ts
+ * import { encodeSafetensors, parseSafetensors, requireTensor } from "./safetensors.ts";
+ * const file = parseSafetensors(
+ *   encodeSafetensors({ cls_token: { shape: [1, 1, 2], data: new Float32Array(2) } }),
+ * );
+ * requireTensor(file, "cls_token", [1, 1, 2]).data.length; // 2
+ * ```
+ */
+export function requireTensor(
+  file: SafetensorsFile,
+  name: string,
+  shape?: readonly number[],
+  source?: string,
+): TensorData {
+  const where = source ?? file.source;
+  const t = file.tensors.get(name);
+  if (t === undefined) {
+    const names = [...file.tensors.keys()];
+    if (names.length === 0) {
+      throw new WeightsError(
+        `tensor ${q(name)} not found: the file has no tensors (check the --weights path)`,
+        { file: where, tensor: name },
+      );
+    }
+    const closest = names.reduce((best, cand) =>
+      editDistance(cand, name) < editDistance(best, name) ? cand : best
+    );
+    const shown = names.slice(0, 8).map(q).join(", ");
+    const more = names.length > 8 ? `, ... (${names.length} in all)` : "";
+    throw new WeightsError(
+      `tensor ${q(name)} not found; did you mean ${q(closest)}? available: ${shown}${more} ` +
+        "(check the checkpoint matches the model variant)",
+      { file: where, tensor: name },
+    );
+  }
+  if (shape !== undefined) {
+    const same = shape.length === t.shape.length && shape.every((d, i) => d === t.shape[i]);
+    if (!same) {
+      throw new WeightsError(
+        `tensor ${q(name)} has shape ${fmtShape(t.shape)} but ${fmtShape(shape)} was expected ` +
+          "(check the model config matches the checkpoint)",
+        { file: where, tensor: name },
+      );
+    }
+  }
+  return t;
+}
