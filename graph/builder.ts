@@ -10,6 +10,7 @@ import type {
   DimPlus,
   DimsAgree,
   DimStr,
+  DynamicRank,
   ShapeErrorType,
   ShapeStr,
   TDim,
@@ -66,8 +67,8 @@ type Check<R> = R extends TShape ? unknown : R;
  * type Y = PrependShape<["B", 196, 768]>; // ["B", 197, 768]
  * ```
  */
-export type PrependShape<S extends TShape> = S extends readonly [infer B, infer N extends TDim, infer D]
-  ? [B, DimPlus<N, 1>, D]
+export type PrependShape<S extends TShape> = S extends
+  readonly [infer B, infer N extends TDim, infer D] ? [B, DimPlus<N, 1>, D]
   : TShape;
 
 /**
@@ -80,21 +81,22 @@ export type PrependShape<S extends TShape> = S extends readonly [infer B, infer 
  * // "prependToken: class token [1, 1, 512] has width 512 but the tokens [B, 196, 768] have width 768"
  * ```
  */
-export type PrependCheck<S extends TShape, T extends TShape> = S extends
-  readonly [TDim, TDim, infer D] ? (
-    T extends readonly [infer One, infer OneToo, infer W]
-      ? (DimsAgree<One, 1> extends true ? (DimsAgree<OneToo, 1> extends true ? (
-            DimsAgree<W, D> extends true ? unknown
-              : ShapeErrorType<
-                `prependToken: class token ${ShapeStr<T>} has width ${DimStr<
-                  W
-                >} but the tokens ${ShapeStr<S>} have width ${DimStr<D>}`
-              >
-          )
+export type PrependCheck<S extends TShape, T extends TShape> = DynamicRank<S> extends true ? unknown
+  : DynamicRank<T> extends true ? unknown
+  : S extends readonly [TDim, TDim, infer D] ? (
+      T extends readonly [infer One, infer OneToo, infer W]
+        ? (DimsAgree<One, 1> extends true ? (DimsAgree<OneToo, 1> extends true ? (
+              DimsAgree<W, D> extends true ? unknown
+                : ShapeErrorType<
+                  `prependToken: class token ${ShapeStr<T>} has width ${DimStr<
+                    W
+                  >} but the tokens ${ShapeStr<S>} have width ${DimStr<D>}`
+                >
+            )
+            : PrependTokenShapeError<T>)
           : PrependTokenShapeError<T>)
-        : PrependTokenShapeError<T>)
-      : PrependTokenShapeError<T>
-  )
+        : PrependTokenShapeError<T>
+    )
   : ShapeErrorType<`prependToken: tokens ${ShapeStr<S>} must be [batch, tokens, width]`>;
 
 type PrependTokenShapeError<T extends TShape> = ShapeErrorType<
@@ -208,7 +210,13 @@ export class GraphBuilder {
     start: A,
     end: Checked<B, Check<FlattenShape<S, A, B>>>,
   ): Tensor<Ok<FlattenShape<S, A, B>>> {
-    return this.#op("flatten", [x.id], { start, end }, (s) => normalizedFlatten(s, start, end));
+    const last = end as number;
+    return this.#op(
+      "flatten",
+      [x.id],
+      { start, end: last },
+      (s) => normalizedFlatten(s, start, last),
+    );
   }
 
   /** `torch.reshape(x, shape)`: same elements, row-major order kept. */
@@ -227,13 +235,14 @@ export class GraphBuilder {
   ): Tensor<Ok<TransposeShape<S, A, B>>> {
     const perm = x.shape.map((_, i) => i);
     const rank = x.shape.length;
-    const [ia, ib] = [a < 0 ? a + rank : a, b < 0 ? b + rank : b];
+    const bAxis = b as number;
+    const [ia, ib] = [a < 0 ? a + rank : a, bAxis < 0 ? bAxis + rank : bAxis];
     if (perm[ia] === undefined || perm[ib] === undefined) {
       throw new ShapeError(
         "transpose",
         this.#nextName("permute"),
         [x.shape],
-        `axes ${a} and ${b} must lie in 0..${rank - 1} (or -${rank}..-1)`,
+        `axes ${a} and ${bAxis} must lie in 0..${rank - 1} (or -${rank}..-1)`,
       );
     }
     [perm[ia], perm[ib]] = [perm[ib], perm[ia]];
@@ -277,7 +286,8 @@ export class GraphBuilder {
     axis: Checked<Axis, ConcatCheck<A, B, Axis>>,
   ): Tensor<ConcatShape<A, B, Axis>> {
     const rank = a.shape.length;
-    return this.#op("concat", [a.id, b.id], { axis: axis < 0 ? axis + rank : axis });
+    const at = axis as number;
+    return this.#op("concat", [a.id, b.id], { axis: at < 0 ? at + rank : at });
   }
 
   /** `x.expand(shape)`, materialized. */
@@ -399,11 +409,14 @@ export class GraphBuilder {
   }
 }
 
-type ChannelsOf<S extends TShape> = S extends readonly [TDim, infer C extends number, ...TDim[]]
-  ? C
+type ChannelsOf<S extends TShape> = S extends readonly [TDim, infer C extends number, ...TDim[]] ? C
   : number;
 
-function normalizedFlatten(shapes: readonly Shape[], start: number, end: number): AttrsOf["flatten"] {
+function normalizedFlatten(
+  shapes: readonly Shape[],
+  start: number,
+  end: number,
+): AttrsOf["flatten"] {
   const rank = shapes[0].length;
   const norm = (a: number): number => (a < 0 ? a + rank : a);
   return { start: norm(start), end: norm(end) };
@@ -433,4 +446,3 @@ export function graph<S extends TShape>(
   const builder = new GraphBuilder();
   return builder.build(name, build(builder));
 }
-

@@ -14,7 +14,8 @@
  *   (comparisons give `boolean`);
  * - union operands distribute: `Add<1 | 2, 10>` is `11 | 12`;
  * - operands that are not non-negative integer literals (negative, fractional,
- *   `1e21`-style) and results above `Number.MAX_SAFE_INTEGER` give `number`.
+ *   `1e21`-style) give `number`, and so do results a JS number cannot hold
+ *   exactly (most values above `Number.MAX_SAFE_INTEGER`): never a rounded literal.
  *
  * @module
  */
@@ -119,7 +120,8 @@ type StripZeros<S extends string> = S extends `0${infer T}` ? T extends "" ? "0"
 /**
  * Decimal string back to a number literal. `infer ... extends number` only
  * succeeds when the string round-trips exactly, so values beyond 2^53 become
- * `number` instead of a silently rounded literal.
+ * `number` instead of a silently rounded literal (exactly representable ones,
+ * like 129684066143093100, stay literal).
  * @ignore
  */
 type ToNum<S extends string> = S extends `${infer N extends number}` ? N : number;

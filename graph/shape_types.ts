@@ -55,6 +55,19 @@ export type ShapeErrorType<Msg extends string> = Msg & { readonly __tesseraShape
 export type Checked<V, C> = unknown extends C ? V : C;
 
 /**
+ * `true` when a shape's rank is unknown statically (a plain array, not a tuple); such shapes
+ * are checked by the runtime rules only.
+ *
+ * @example
+ * ```ts
+ * import type { DynamicRank } from "./shape_types.ts";
+ * type A = DynamicRank<number[]>; // true
+ * type B = DynamicRank<[1, 2]>; // false
+ * ```
+ */
+export type DynamicRank<S extends TShape> = number extends S["length"] ? true : false;
+
+/**
  * `true` when `D` is the dynamic `number` type.
  *
  * @example
@@ -194,7 +207,8 @@ export type SameCount<S extends TShape, T extends TShape> = HasDynamic<S> extend
  * ```
  */
 export type NormAxis<A extends number, R extends number> = `${A}` extends
-  `-${infer P extends number}` ? (Lt<0, P> extends true ? (Lte<P, R> extends true ? Sub<R, P> : false) : false)
+  `-${infer P extends number}`
+  ? (Lt<0, P> extends true ? (Lte<P, R> extends true ? Sub<R, P> : false) : false)
   : Lt<A, R> extends true ? A
   : false;
 

@@ -7,6 +7,7 @@
 import type {
   DimsAgree,
   DimStr,
+  DynamicRank,
   IsDynamic,
   ShapeErrorType,
   ShapeStr,
@@ -53,11 +54,14 @@ type BroadcastRev<
  * type Y = BroadcastShape<["B", 197, 768], [1, 197, 768]>; // ["B", 197, 768]
  * ```
  */
-export type BroadcastShape<A extends TShape, B extends TShape> = BroadcastRev<
-  Reverse<A>,
-  Reverse<B>,
-  [A, B]
->;
+export type BroadcastShape<A extends TShape, B extends TShape> = DynamicRank<A> extends true
+  ? TShape
+  : DynamicRank<B> extends true ? TShape
+  : BroadcastRev<
+    Reverse<A>,
+    Reverse<B>,
+    [A, B]
+  >;
 
 /**
  * `unknown` when `A` and `B` broadcast, else the error.

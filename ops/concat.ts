@@ -8,6 +8,7 @@ import type { Add } from "../graph/shape_math.ts";
 import type {
   DimsAgree,
   DimStr,
+  DynamicRank,
   IsDynamic,
   NormAxis,
   ShapeErrorType,
@@ -33,7 +34,8 @@ export interface ConcatAttrs {
   readonly axis: number;
 }
 
-type SumDims<X, Y> = X extends number ? Y extends number
+type SumDims<X, Y> = X extends number
+  ? Y extends number
     ? (IsDynamic<X> extends true ? number : IsDynamic<Y> extends true ? number : Add<X, Y>)
   : number
   : number;
@@ -48,14 +50,16 @@ type SumDims<X, Y> = X extends number ? Y extends number
  * ```
  */
 export type ConcatShape<A extends TShape, B extends TShape, Axis extends number> =
-  NormAxis<Axis, A["length"]> extends infer N extends number
-    ? { [I in keyof A]: I extends `${N}` ? SumDims<A[I], B[I & keyof B]> : A[I] }
+  DynamicRank<A> extends true ? TShape
+    : NormAxis<Axis, A["length"]> extends infer N extends number
+      ? { [I in keyof A]: I extends `${N}` ? SumDims<A[I], B[I & keyof B]> : A[I] }
     : TShape;
 
 type FirstMismatch<A extends TShape, B extends TShape, N extends number, I extends unknown[] = []> =
   I["length"] extends A["length"] ? false
     : I["length"] extends N ? FirstMismatch<A, B, N, [...I, unknown]>
-    : DimsAgree<A[I["length"]], B[I["length"]]> extends true ? FirstMismatch<A, B, N, [...I, unknown]>
+    : DimsAgree<A[I["length"]], B[I["length"]]> extends true
+      ? FirstMismatch<A, B, N, [...I, unknown]>
     : I["length"];
 
 /**
@@ -69,15 +73,17 @@ type FirstMismatch<A extends TShape, B extends TShape, N extends number, I exten
  * ```
  */
 export type ConcatCheck<A extends TShape, B extends TShape, Axis extends number> =
-  A["length"] extends B["length"]
-    ? (NormAxis<Axis, A["length"]> extends infer N extends number
-      ? (FirstMismatch<A, B, N> extends infer I extends number ? ShapeErrorType<
-          `concat: dim ${I} differs: ${DimStr<A[I]>} in ${ShapeStr<A>} vs ${DimStr<
-            B[I]
-          >} in ${ShapeStr<B>}`
-        >
-        : unknown)
-      : ShapeErrorType<`concat: axis ${Axis} is out of range for ${ShapeStr<A>}`>)
+  DynamicRank<A> extends true ? unknown
+    : DynamicRank<B> extends true ? unknown
+    : A["length"] extends B["length"]
+      ? (NormAxis<Axis, A["length"]> extends infer N extends number
+        ? (FirstMismatch<A, B, N> extends infer I extends number ? ShapeErrorType<
+            `concat: dim ${I} differs: ${DimStr<A[I]>} in ${ShapeStr<A>} vs ${DimStr<
+              B[I]
+            >} in ${ShapeStr<B>}`
+          >
+          : unknown)
+        : ShapeErrorType<`concat: axis ${Axis} is out of range for ${ShapeStr<A>}`>)
     : ShapeErrorType<`concat: ranks differ: ${ShapeStr<A>} vs ${ShapeStr<B>}`>;
 
 /**

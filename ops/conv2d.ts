@@ -9,6 +9,7 @@ import type { Add, FloorDiv, IsLiteral, Lt, Mul, Sub } from "../graph/shape_math
 import type {
   DimsAgree,
   DimStr,
+  DynamicRank,
   ShapeErrorType,
   ShapeStr,
   TDim,
@@ -71,10 +72,10 @@ type Opt<O, K extends string, Default extends number> = O extends
  */
 export type ConvDim<H extends TDim, K extends number, S extends number, P extends number> =
   H extends number ? (IsLiteral<H> extends true ? (
-      Lt<Add<H, Mul<2, P>>, K> extends true ? number
-        : Add<FloorDiv<Sub<Add<H, Mul<2, P>>, K>, S>, 1>
-    )
-    : number)
+        Lt<Add<H, Mul<2, P>>, K> extends true ? number
+          : Add<FloorDiv<Sub<Add<H, Mul<2, P>>, K>, S>, 1>
+      )
+      : number)
     : number;
 
 /**
@@ -109,20 +110,21 @@ type KernelFits<H, K extends number, P extends number> = H extends number
  * type E = Conv2dCheck<[1, 3, 8, 8], { out: 3; kernel: 16; name: "c" }>; // error text
  * ```
  */
-export type Conv2dCheck<S extends TShape, O extends Conv2dOptions> = S extends
-  readonly [TDim, TDim, infer H, infer W] ? (
-    KernelFits<H, O["kernel"], Opt<O, "padding", 0>> extends false ? ShapeErrorType<
-        `conv2d ${O["name"]}: kernel ${O["kernel"]} is larger than the padded height ${DimStr<
-          H
-        >} + 2*${Opt<O, "padding", 0>}`
-      >
-      : KernelFits<W, O["kernel"], Opt<O, "padding", 0>> extends false ? ShapeErrorType<
-          `conv2d ${O["name"]}: kernel ${O["kernel"]} is larger than the padded width ${DimStr<
-            W
+export type Conv2dCheck<S extends TShape, O extends Conv2dOptions> = DynamicRank<S> extends true
+  ? unknown
+  : S extends readonly [TDim, TDim, infer H, infer W] ? (
+      KernelFits<H, O["kernel"], Opt<O, "padding", 0>> extends false ? ShapeErrorType<
+          `conv2d ${O["name"]}: kernel ${O["kernel"]} is larger than the padded height ${DimStr<
+            H
           >} + 2*${Opt<O, "padding", 0>}`
         >
-      : unknown
-  )
+        : KernelFits<W, O["kernel"], Opt<O, "padding", 0>> extends false ? ShapeErrorType<
+            `conv2d ${O["name"]}: kernel ${O["kernel"]} is larger than the padded width ${DimStr<
+              W
+            >} + 2*${Opt<O, "padding", 0>}`
+          >
+        : unknown
+    )
   : ShapeErrorType<`conv2d ${O["name"]}: input ${ShapeStr<S>} must be 4-D [N, C, H, W]`>;
 
 /**
@@ -135,8 +137,7 @@ export type Conv2dCheck<S extends TShape, O extends Conv2dOptions> = S extends
  * ```
  */
 export type ChannelCheck<S extends TShape, C extends number, Name extends string> = S extends
-  readonly [TDim, infer X, ...TDim[]]
-  ? (DimsAgree<X, C> extends true ? unknown
+  readonly [TDim, infer X, ...TDim[]] ? (DimsAgree<X, C> extends true ? unknown
     : ShapeErrorType<`conv2d ${Name}: input has ${DimStr<X>} channels but the weight expects ${C}`>)
   : unknown;
 

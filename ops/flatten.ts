@@ -7,6 +7,7 @@
 import type {
   DimProduct,
   Drop,
+  DynamicRank,
   NormAxis,
   ShapeErrorType,
   ShapeStr,
@@ -49,10 +50,11 @@ type FlattenResolved<S extends TShape, A extends number, B extends number> = [
  * ```
  */
 export type FlattenShape<S extends TShape, A extends number, B extends number> =
-  NormAxis<A, S["length"]> extends infer NA extends number
-    ? NormAxis<B, S["length"]> extends infer NB extends number
-      ? (Lt<NB, NA> extends true ? FlattenError<S, A, B> : FlattenResolved<S, NA, NB>)
-    : FlattenError<S, A, B>
+  DynamicRank<S> extends true ? TShape
+    : NormAxis<A, S["length"]> extends infer NA extends number
+      ? NormAxis<B, S["length"]> extends infer NB extends number
+        ? (Lt<NB, NA> extends true ? FlattenError<S, A, B> : FlattenResolved<S, NA, NB>)
+      : FlattenError<S, A, B>
     : FlattenError<S, A, B>;
 
 type FlattenError<S extends TShape, A extends number, B extends number> = ShapeErrorType<

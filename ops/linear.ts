@@ -57,8 +57,8 @@ export type LinearShape<S extends TShape, O extends LinearOptions> = [...InitDim
  * // "linear e: input [1, 196, 1] has last dim 1 but in_features is 3"
  * ```
  */
-export type LinearCheck<S extends TShape, O extends LinearOptions> = S extends readonly [] ?
-  ShapeErrorType<`linear ${O["name"]}: input must have at least one dim`>
+export type LinearCheck<S extends TShape, O extends LinearOptions> = S extends readonly []
+  ? ShapeErrorType<`linear ${O["name"]}: input must have at least one dim`>
   : DimsAgree<LastDim<S>, O["in"]> extends true ? unknown
   : ShapeErrorType<
     `linear ${O["name"]}: input ${ShapeStr<S>} has last dim ${DimStr<

@@ -4,7 +4,14 @@
  * @module
  */
 
-import type { NormAxis, ShapeErrorType, ShapeStr, TDim, TShape } from "../graph/shape_types.ts";
+import type {
+  DynamicRank,
+  NormAxis,
+  ShapeErrorType,
+  ShapeStr,
+  TDim,
+  TShape,
+} from "../graph/shape_types.ts";
 import { type Dim, normalizeAxis, type Shape, ShapeError } from "../graph/shape.ts";
 import { stridesOf } from "../graph/tensor_data.ts";
 import type { OpDef } from "./op.ts";
@@ -33,11 +40,12 @@ export interface PermuteAttrs {
  * ```
  */
 export type TransposeShape<S extends TShape, A extends number, B extends number> =
-  NormAxis<A, S["length"]> extends infer NA extends number
-    ? NormAxis<B, S["length"]> extends infer NB extends number ? {
-        [I in keyof S]: I extends `${NA}` ? S[NB] : I extends `${NB}` ? S[NA] : S[I];
-      }
-    : ShapeErrorType<`transpose: axis ${B} is out of range for ${ShapeStr<S>}`>
+  DynamicRank<S> extends true ? TShape
+    : NormAxis<A, S["length"]> extends infer NA extends number
+      ? NormAxis<B, S["length"]> extends infer NB extends number ? {
+          [I in keyof S]: I extends `${NA}` ? S[NB] : I extends `${NB}` ? S[NA] : S[I];
+        }
+      : ShapeErrorType<`transpose: axis ${B} is out of range for ${ShapeStr<S>}`>
     : ShapeErrorType<`transpose: axis ${A} is out of range for ${ShapeStr<S>}`>;
 
 type IsPermutation<P extends readonly number[], R extends number, Seen extends number = never> =
@@ -56,18 +64,20 @@ type IsPermutation<P extends readonly number[], R extends number, Seen extends n
  * type Y = PermuteShape<[1, 3, 224, 224], [0, 2, 3, 1]>; // [1, 224, 224, 3]
  * ```
  */
-export type PermuteShape<S extends TShape, P extends readonly number[]> =
-  P["length"] extends S["length"]
+export type PermuteShape<S extends TShape, P extends readonly number[]> = DynamicRank<S> extends
+  true ? TShape
+  : P["length"] extends S["length"]
     ? (IsPermutation<P, S["length"]> extends true ? { [I in keyof P]: PickDim<S, P[I]> }
       : PermuteError<S, P>)
-    : PermuteError<S, P>;
+  : PermuteError<S, P>;
 
 type PickDim<S extends TShape, A> = A extends number
   ? (NormAxis<A, S["length"]> extends infer N extends number ? S[N] : TDim)
   : TDim;
 
 type PermuteError<S extends TShape, P extends readonly number[]> = ShapeErrorType<
-  `permute: [${P extends readonly number[] ? JoinNums<P> : ""}] is not a permutation of the axes of ${ShapeStr<
+  `permute: [${P extends readonly number[] ? JoinNums<P>
+    : ""}] is not a permutation of the axes of ${ShapeStr<
     S
   >}`
 >;

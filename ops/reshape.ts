@@ -5,7 +5,13 @@
  * @module
  */
 
-import type { CountStr, SameCount, ShapeErrorType, ShapeStr, TShape } from "../graph/shape_types.ts";
+import type {
+  CountStr,
+  SameCount,
+  ShapeErrorType,
+  ShapeStr,
+  TShape,
+} from "../graph/shape_types.ts";
 import {
   type Dim,
   dimEquals,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { initConv2d, initLinear, kaimingUniformBound, TorchGenerator } from "../graph/random.ts";
 import { loadSafetensors } from "../io/safetensors.ts";
 
-const FIXTURES = new URL("../../shared/fixtures/", import.meta.url);
+const FIXTURES = new URL("./fixtures/", import.meta.url);
 
 interface IndexEntry {
   name: string;

@@ -10,7 +10,7 @@ import {
 } from "../io/safetensors.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
 
-const FIXTURES = new URL("../../shared/fixtures/", import.meta.url);
+const FIXTURES = new URL("./fixtures/", import.meta.url);
 
 interface IndexEntry {
   name: string;

@@ -1,0 +1,51 @@
+/**
+ * The backend contract: a backend turns a specialized graph plus its weights into an
+ * executable once, and the executable runs many times.
+ * @module
+ */
+
+import type { Graph } from "../graph/ir.ts";
+import type { Weights } from "../graph/params.ts";
+import type { TensorData } from "../graph/tensor_data.ts";
+
+/**
+ * A prepared graph on one backend.
+ *
+ * @example
+ * ```ts
+ * import type { Executable } from "./backend.ts";
+ * const noop: Executable = {
+ *   run: () => Promise.resolve([]),
+ *   explain: () => "nothing",
+ *   dispose: () => {},
+ * };
+ * ```
+ */
+export interface Executable {
+  /** Runs once; returns the values of the `want` node ids, in that order, in host memory. */
+  run(inputs: Readonly<Record<string, TensorData>>): Promise<TensorData[]>;
+  /** Kernels, fused ops, launch sizes and sources, for people. */
+  explain(options?: { source?: boolean }): string;
+  /** Releases device memory and workers. */
+  dispose(): void;
+}
+
+/**
+ * A backend: its name, whether it can run here, and how it prepares a graph.
+ *
+ * @example
+ * ```ts
+ * import type { Backend } from "./backend.ts";
+ * function describe(b: Backend): string {
+ *   return b.name;
+ * }
+ * ```
+ */
+export interface Backend {
+  /** The name users pass as `backend`. */
+  readonly name: string;
+  /** `null` when usable here; otherwise why not, with the fix if there is one. */
+  unavailable(): Promise<string | null>;
+  /** Compiles `graph` (all shapes concrete) for the node ids in `want`. */
+  prepare(graph: Graph, weights: Weights, want: readonly number[]): Promise<Executable>;
+}

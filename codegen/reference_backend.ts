@@ -1,0 +1,39 @@
+/**
+ * The `reference` backend: the interpreter behind the backend contract.
+ * @module
+ */
+
+import type { Backend, Executable } from "./backend.ts";
+import { interpret } from "./interpreter.ts";
+import { formatShape } from "../graph/shape.ts";
+
+/**
+ * Runs graphs with the reference interpreter: slow, clear, and the oracle for the others.
+ *
+ * @example
+ * ```ts
+ * import { referenceBackend } from "./reference_backend.ts";
+ * referenceBackend.name; // "reference"
+ * ```
+ */
+export const referenceBackend: Backend = {
+  name: "reference",
+  unavailable: () => Promise.resolve(null),
+  prepare(graph, weights, want): Promise<Executable> {
+    return Promise.resolve({
+      run(inputs) {
+        const values = interpret(graph, inputs, weights);
+        return Promise.resolve(want.map((id) => values[id]));
+      },
+      explain() {
+        return graph.nodes
+          .filter((n) => n.op !== "input" && n.op !== "param")
+          .map((n, i) =>
+            `kernel ${i}: ${n.op} -> ${formatShape(n.shape)} [reference interpreter, no fusion]`
+          )
+          .join("\n");
+      },
+      dispose() {},
+    });
+  },
+};

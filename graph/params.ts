@@ -1,0 +1,134 @@
+/**
+ * Parameter values: PyTorch-default initialization from a seeded generator, and validation of
+ * loaded weights against the graph, so that a bad file is rejected before anything runs.
+ * @module
+ */
+
+import type { Graph } from "./ir.ts";
+import { formatShape } from "./shape.ts";
+import { numel, type TensorData } from "./tensor_data.ts";
+import { kaimingUniformBound, TorchGenerator } from "./random.ts";
+import { WeightsError } from "../io/safetensors.ts";
+
+/**
+ * Named parameter values, keyed by PyTorch `state_dict` names.
+ *
+ * @example
+ * ```ts
+ * import type { Weights } from "./params.ts";
+ * const w: Weights = new Map([["cls_token", { shape: [1, 1, 4], data: new Float32Array(4) }]]);
+ * ```
+ */
+export type Weights = ReadonlyMap<string, TensorData>;
+
+/**
+ * Initializes every parameter the way PyTorch does after `torch.manual_seed(seed)`, in the
+ * graph's declaration order (conv/linear: kaiming-uniform weight then uniform bias; tokens:
+ * randn). For the seed and timm builders this reproduces PyTorch's values bit for bit.
+ *
+ * @example
+ * ```ts
+ * import { graph } from "./builder.ts";
+ * import { initParams } from "./params.ts";
+ * const g = graph("t", (b) => b.classToken(b.input("x", [1, 4, 8]), { name: "cls" }));
+ * const weights = initParams(g, 0);
+ * weights.get("cls")?.shape; // [1, 1, 8]
+ * ```
+ */
+export function initParams(graph: Graph, seed = 0): Map<string, TensorData> {
+  const gen = new TorchGenerator(seed);
+  const out = new Map<string, TensorData>();
+  for (const p of graph.params()) {
+    const shape = p.shape as number[];
+    const n = numel(shape);
+    const init = p.attrs.init;
+    let data: Float32Array;
+    switch (init.kind) {
+      case "kaiming_uniform": {
+        const bound = kaimingUniformBound(init.fanIn);
+        data = gen.uniform(n, -bound, bound);
+        break;
+      }
+      case "bias_uniform": {
+        const bound = 1 / Math.sqrt(init.fanIn);
+        data = gen.uniform(n, -bound, bound);
+        break;
+      }
+      case "randn":
+        data = gen.randn(n);
+        break;
+      case "zeros":
+        data = new Float32Array(n);
+        break;
+    }
+    out.set(p.attrs.name, { shape, data });
+  }
+  return out;
+}
+
+/**
+ * Checks that `weights` holds every parameter of `graph` with the graph's shape and finite
+ * values. Throws `WeightsError` naming the parameter, both shapes and the fix.
+ *
+ * @example
+ * ```ts
+ * import { graph } from "./builder.ts";
+ * import { initParams, validateWeights } from "./params.ts";
+ * const g = graph("t", (b) => b.classToken(b.input("x", [1, 4, 8]), { name: "cls" }));
+ * validateWeights(g, initParams(g)); // passes
+ * ```
+ */
+export function validateWeights(graph: Graph, weights: Weights, source?: string): void {
+  const file = source === undefined ? {} : { file: source };
+  for (const p of graph.params()) {
+    const name = p.attrs.name;
+    const w = weights.get(name);
+    if (!w) {
+      const have = [...weights.keys()].slice(0, 8).join(", ");
+      throw new WeightsError(
+        `parameter "${name}" ${formatShape(p.shape)} is missing (have: ${have || "none"}); ` +
+          `save it under its PyTorch state_dict name`,
+        { ...file, tensor: name },
+      );
+    }
+    const same = w.shape.length === p.shape.length && w.shape.every((d, i) => d === p.shape[i]);
+    if (!same) {
+      throw new WeightsError(
+        `parameter "${name}" has shape ${formatShape(w.shape)} but the graph needs ` +
+          `${formatShape(p.shape)}; rebuild the graph with matching sizes or fix the file`,
+        { ...file, tensor: name },
+      );
+    }
+    if (w.data.length !== numel(w.shape)) {
+      throw new WeightsError(
+        `parameter "${name}" holds ${w.data.length} values but ${formatShape(w.shape)} needs ` +
+          `${numel(w.shape)}`,
+        { ...file, tensor: name },
+      );
+    }
+    const bad = firstNonFinite(w.data);
+    if (bad >= 0) {
+      throw new WeightsError(
+        `parameter "${name}" has ${w.data[bad]} at flat index ${bad}; weights must be finite`,
+        { ...file, tensor: name },
+      );
+    }
+  }
+}
+
+/**
+ * Index of the first NaN or infinity in `data`, or -1.
+ *
+ * @example
+ * ```ts
+ * import { firstNonFinite } from "./params.ts";
+ * firstNonFinite(new Float32Array([1, NaN])); // 1
+ * ```
+ */
+export function firstNonFinite(data: Float32Array): number {
+  for (let i = 0; i < data.length; i++) {
+    // x - x is 0 for finite x and NaN for NaN and ±Infinity.
+    if (data[i] - data[i] !== 0) return i;
+  }
+  return -1;
+}

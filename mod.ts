@@ -1,0 +1,65 @@
+/**
+ * Tessera: a typed-graph DSL and compiler for tensor programs, starting with the Vision
+ * Transformer tokenizer. TypeScript computes every shape, so a wrong shape is a compile error;
+ * the same rules run at run time for JS callers and graphs built from weights files.
+ *
+ * @example
+ * ```ts
+ * import { compile, graph } from "./mod.ts";
+ *
+ * const tokenizer = graph("vit-tokenizer", (g) => {
+ *   const image = g.input("image", ["B", 3, 32, 32]);
+ *   const patches = g.conv2d(image, { out: 3, kernel: 8, stride: 8, name: "patch_extractor.patch_extractor" });
+ *   const tokens = g.reshape(g.flatten(patches, 2, 3), ["B", 16, 3]); // ok: 3*16 == 16*3
+ *   const emb = g.linear(tokens, { in: 3, out: 8, name: "token_embedding.embedding" });
+ *   const withCls = g.classToken(emb, { name: "class_token_prepender.class_token_vector" });
+ *   return g.addParam(withCls, { name: "positional_embedding.positional_embedding", shape: [1, 17, 8] });
+ * }); // Graph<["B", 17, 8]>
+ *
+ * const model = await compile(tokenizer, { backend: "reference", seed: 0 });
+ * const image = { shape: [1, 3, 32, 32], data: new Float32Array(3 * 32 * 32) };
+ * const { output } = await model.run({ image });
+ * console.log(output.shape); // [1, 17, 8]
+ * ```
+ * @module
+ */
+
+export { graph, GraphBuilder, Tensor } from "./graph/builder.ts";
+export type { AddParamOptions, ExpandCheck, PrependCheck, PrependShape } from "./graph/builder.ts";
+export { Graph } from "./graph/ir.ts";
+export type { AnyNode, AttrsOf, Node, OpKind, ParamInit } from "./graph/ir.ts";
+export { bindShape, dimProduct, formatShape, ShapeError } from "./graph/shape.ts";
+export type { Dim, Shape } from "./graph/shape.ts";
+export type { ShapeErrorType, TDim, TShape } from "./graph/shape_types.ts";
+export type { Add, FloorDiv, Mod, Mul, Product, Sub } from "./graph/shape_math.ts";
+export { numel, stridesOf } from "./graph/tensor_data.ts";
+export type { TensorData } from "./graph/tensor_data.ts";
+export { initParams, validateWeights } from "./graph/params.ts";
+export type { Weights } from "./graph/params.ts";
+export { TorchGenerator } from "./graph/random.ts";
+export { specialize } from "./graph/specialize.ts";
+export { interpret } from "./codegen/interpreter.ts";
+export { compile, InputError } from "./codegen/compile.ts";
+export type {
+  BackendName,
+  CompiledGraph,
+  CompileOptions,
+  RunOptions,
+  RunResult,
+} from "./codegen/compile.ts";
+export {
+  encodeSafetensors,
+  loadSafetensors,
+  parseSafetensors,
+  requireTensor,
+  saveSafetensors,
+  WeightsError,
+} from "./io/safetensors.ts";
+export type { SafetensorsFile } from "./io/safetensors.ts";
+export { patchEmbedding, seedTokenizer } from "./models/vit_tokenizer.ts";
+export type {
+  NumPatches,
+  PatchEmbeddingConfig,
+  SeedTokenizerConfig,
+  TokenizerShape,
+} from "./models/vit_tokenizer.ts";

@@ -1,0 +1,267 @@
+/**
+ * The two ViT tokenizers as typed graphs: the seed tutorial's (`seedTokenizer`) and timm's
+ * standard patch embedding (`patchEmbedding`). Parameter names are PyTorch `state_dict` keys,
+ * so PyTorch and timm weights load unchanged.
+ * @module
+ */
+
+import type { Add, FloorDiv, Mod, Mul } from "../graph/shape_math.ts";
+import type { ShapeErrorType, TDim } from "../graph/shape_types.ts";
+import { graph } from "../graph/builder.ts";
+import type { Graph } from "../graph/ir.ts";
+import { ShapeError } from "../graph/shape.ts";
+
+/**
+ * Sizes of the seed tokenizer. `generalized: true` uses `channels` for the Linear instead of the
+ * seed's hard-coded 3.
+ *
+ * @example
+ * ```ts
+ * import type { SeedTokenizerConfig } from "./vit_tokenizer.ts";
+ * const c: SeedTokenizerConfig = { height: 224, width: 224, patch: 16, embedding: 768 };
+ * ```
+ */
+export interface SeedTokenizerConfig {
+  /** Image height; must be divisible by `patch`. */
+  readonly height: number;
+  /** Image width; must be divisible by `patch`. */
+  readonly width: number;
+  /** Patch size P (conv kernel and stride). */
+  readonly patch: number;
+  /** Embedding width D. */
+  readonly embedding: number;
+  /** Colour channels C; defaults to 3. */
+  readonly channels?: number;
+  /** Batch dim: a size or a symbolic name; defaults to `"B"`. */
+  readonly batch?: TDim;
+  /** Use `channels` (not 3) as the Linear's in-features; defaults to false, like the seed. */
+  readonly generalized?: boolean;
+}
+
+/**
+ * Sizes of timm's standard patch embedding (`PatchEmbed` + `cls_token` + `pos_embed`).
+ *
+ * @example
+ * ```ts
+ * import type { PatchEmbeddingConfig } from "./vit_tokenizer.ts";
+ * const c: PatchEmbeddingConfig = { height: 224, width: 224, patch: 16, embedding: 768 };
+ * ```
+ */
+export interface PatchEmbeddingConfig {
+  /** Image height; must be divisible by `patch` (timm's `strict_img_size`). */
+  readonly height: number;
+  /** Image width; must be divisible by `patch`. */
+  readonly width: number;
+  /** Patch size P. */
+  readonly patch: number;
+  /** Embedding width D. */
+  readonly embedding: number;
+  /** Colour channels C; defaults to 3. */
+  readonly channels?: number;
+  /** Batch dim; defaults to `"B"`. */
+  readonly batch?: TDim;
+}
+
+/** `true` when `R` may equal `V`: equal literals, or `R` is plain `number` (runtime-checked). */
+type MayBe<R, V> = number extends R ? true : [R] extends [V] ? true : false;
+
+type Get<C, K extends string, D> = C extends { readonly [P in K]: infer V } ? V : D;
+type BatchOf<C> = Get<C, "batch", "B">;
+type ChannelsOf<C> = Get<C, "channels", 3>;
+
+/**
+ * N, the number of patches: `(H / P) * (W / P)`.
+ *
+ * @example
+ * ```ts
+ * import type { NumPatches } from "./vit_tokenizer.ts";
+ * type N = NumPatches<{ height: 224; width: 224; patch: 16; embedding: 768 }>; // 196
+ * ```
+ */
+export type NumPatches<C extends { height: number; width: number; patch: number }> = Mul<
+  FloorDiv<C["height"], C["patch"]>,
+  FloorDiv<C["width"], C["patch"]>
+>;
+
+/**
+ * The tokenizer output shape `[B, N + 1, D]`.
+ *
+ * @example
+ * ```ts
+ * import type { TokenizerShape } from "./vit_tokenizer.ts";
+ * type Y = TokenizerShape<{ height: 224; width: 224; patch: 16; embedding: 768 }>;
+ * // ["B", 197, 768]
+ * ```
+ */
+export type TokenizerShape<C extends PatchEmbeddingConfig> = [
+  BatchOf<C>,
+  Add<NumPatches<C>, 1>,
+  C["embedding"],
+];
+
+/**
+ * The compile-time check shared by both builders: H and W divisible by P (timm's
+ * `strict_img_size`).
+ *
+ * @example
+ * ```ts
+ * import type { DivisibleCheck } from "./vit_tokenizer.ts";
+ * type E = DivisibleCheck<{ height: 225; width: 224; patch: 16; embedding: 8 }, "seedTokenizer">;
+ * ```
+ */
+export type DivisibleCheck<C extends PatchEmbeddingConfig, Op extends string> =
+  MayBe<Mod<C["height"], C["patch"]>, 0> extends true ? (
+      MayBe<Mod<C["width"], C["patch"]>, 0> extends true ? unknown
+        : ShapeErrorType<
+          `${Op}: image width ${C["width"]} is not divisible by patch size ${C[
+            "patch"
+          ]} (strict_img_size)`
+        >
+    )
+    : ShapeErrorType<
+      `${Op}: image height ${C["height"]} is not divisible by patch size ${C[
+        "patch"
+      ]} (strict_img_size)`
+    >;
+
+/**
+ * The seed's latent bug as a compile error: its Linear always has 3 in-features.
+ *
+ * @example
+ * ```ts
+ * import type { SeedChannelCheck } from "./vit_tokenizer.ts";
+ * type E = SeedChannelCheck<{ height: 32; width: 32; patch: 8; embedding: 8; channels: 1 }>;
+ * ```
+ */
+export type SeedChannelCheck<C extends SeedTokenizerConfig> = C extends { generalized: true }
+  ? unknown
+  : MayBe<ChannelsOf<C>, 3> extends true ? unknown
+  : ShapeErrorType<
+    `seedTokenizer: linear token_embedding.embedding: tokens [B, N, ${
+      & ChannelsOf<
+        C
+      >
+      & number}] have last dim ${
+      & ChannelsOf<
+        C
+      >
+      & number} but the seed hard-codes in_features 3; pass generalized: true`
+  >;
+
+function checkSizes(op: string, cfg: PatchEmbeddingConfig): void {
+  const { height, width, patch, embedding } = cfg;
+  const channels = cfg.channels ?? 3;
+  const fail = (why: string): never => {
+    throw new ShapeError(op, op, [[cfg.batch ?? "B", channels, height, width]], why);
+  };
+  for (const [k, v] of Object.entries({ height, width, patch, embedding, channels })) {
+    if (!Number.isSafeInteger(v) || v < 1) fail(`${k} must be a positive integer, got ${v}`);
+  }
+  if (height % patch !== 0) {
+    fail(`image height ${height} is not divisible by patch size ${patch} (strict_img_size)`);
+  }
+  if (width % patch !== 0) {
+    fail(`image width ${width} is not divisible by patch size ${patch} (strict_img_size)`);
+  }
+}
+
+/**
+ * The seed tutorial's tokenizer: `ImageTokenizer` + `ClassTokenPrepender` +
+ * `PositionalEmbedding`. Conv C->C (kernel = stride = P), `Flatten(2, 3)`, then a **reshape**
+ * (not a transpose) to `[B, N, C]`, Linear 3->D, class token, positional embedding.
+ * Stages are labelled `patches`, `tokens`, `embeddings`, `with_class_token`, `output`.
+ *
+ * @example
+ * ```ts
+ * import { seedTokenizer } from "./vit_tokenizer.ts";
+ * const g = seedTokenizer({ height: 224, width: 224, patch: 16, embedding: 768 });
+ * g.outShape; // ["B", 197, 768]
+ * ```
+ */
+export function seedTokenizer<const C extends SeedTokenizerConfig>(
+  config: C & DivisibleCheck<C, "seedTokenizer"> & SeedChannelCheck<C>,
+): Graph<TokenizerShape<C>> {
+  const cfg: SeedTokenizerConfig = config;
+  checkSizes("seedTokenizer", cfg);
+  const { height, width, patch, embedding } = cfg;
+  const channels = cfg.channels ?? 3;
+  const batch = cfg.batch ?? "B";
+  const linearIn = cfg.generalized ? channels : 3;
+  const patches = (height / patch) * (width / patch);
+  if (linearIn !== channels) {
+    throw new ShapeError(
+      "linear",
+      "token_embedding.embedding",
+      [[batch, patches, channels]],
+      `the seed hard-codes in_features 3 but the tokens have ${channels} channels; ` +
+        `pass generalized: true`,
+    );
+  }
+  // Inside the builder the sizes are runtime values (rank-only types); the runtime rules check
+  // them, and the signature above carries the static shape.
+  return graph("seed-tokenizer", (g) => {
+    const image = g.input("image", [batch, channels, height, width] as readonly TDim[]);
+    const conv = g.label(
+      g.conv2d(image, {
+        out: channels,
+        kernel: patch,
+        stride: patch,
+        name: "patch_extractor.patch_extractor",
+      }),
+      "patches",
+    );
+    const flat = g.flatten(conv, 2, 3);
+    const tokens = g.label(g.reshape(flat, [batch, patches, channels]), "tokens");
+    const emb = g.label(
+      g.linear(tokens, { in: linearIn, out: embedding, name: "token_embedding.embedding" }),
+      "embeddings",
+    );
+    const withCls = g.label(
+      g.classToken(emb, { name: "class_token_prepender.class_token_vector" }),
+      "with_class_token",
+    );
+    return g.label(
+      g.addParam(withCls, {
+        name: "positional_embedding.positional_embedding",
+        shape: [1, patches + 1, embedding],
+      }),
+      "output",
+    );
+  }) as Graph<readonly TDim[]> as Graph<TokenizerShape<C>>;
+}
+
+/**
+ * timm's standard ViT patch embedding: conv C->D (kernel = stride = P),
+ * `flatten(2).transpose(1, 2)`, `cls_token`, `pos_embed`. Stages are labelled `patches`,
+ * `tokens`, `with_class_token`, `output`.
+ *
+ * @example
+ * ```ts
+ * import { patchEmbedding } from "./vit_tokenizer.ts";
+ * const g = patchEmbedding({ height: 224, width: 224, patch: 16, embedding: 768 });
+ * g.outShape; // ["B", 197, 768]
+ * ```
+ */
+export function patchEmbedding<const C extends PatchEmbeddingConfig>(
+  config: C & DivisibleCheck<C, "patchEmbedding">,
+): Graph<TokenizerShape<C>> {
+  const cfg: PatchEmbeddingConfig = config;
+  checkSizes("patchEmbedding", cfg);
+  const { height, width, patch, embedding } = cfg;
+  const channels = cfg.channels ?? 3;
+  const batch = cfg.batch ?? "B";
+  const patches = (height / patch) * (width / patch);
+  return graph("patch-embedding", (g) => {
+    const image = g.input("image", [batch, channels, height, width] as readonly TDim[]);
+    const conv = g.label(
+      g.conv2d(image, { out: embedding, kernel: patch, stride: patch, name: "patch_embed.proj" }),
+      "patches",
+    );
+    const tokens = g.label(g.transpose(g.flatten(conv, 2, 3), 1, 2), "tokens");
+    const withCls = g.label(g.classToken(tokens, { name: "cls_token" }), "with_class_token");
+    return g.label(
+      g.addParam(withCls, { name: "pos_embed", shape: [1, patches + 1, embedding] }),
+      "output",
+    );
+  }) as Graph<readonly TDim[]> as Graph<TokenizerShape<C>>;
+}
