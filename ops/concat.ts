@@ -13,7 +13,6 @@ import type {
   NormAxis,
   ShapeErrorType,
   ShapeStr,
-  TDim,
   TShape,
 } from "../graph/shape_types.ts";
 import { type Dim, normalizeAxis, type Shape, ShapeError } from "../graph/shape.ts";
