@@ -4,14 +4,20 @@
  * @module
  */
 
-import type { Graph } from "../graph/ir.ts";
+import type { AnyNode, Graph } from "../graph/ir.ts";
 import { firstNonFinite, initParams, validateWeights, type Weights } from "../graph/params.ts";
-import { formatShape } from "../graph/shape.ts";
+import { formatShape, ShapeError } from "../graph/shape.ts";
 import { specialize } from "../graph/specialize.ts";
 import type { TShape } from "../graph/shape_types.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
 import type { Backend, Executable } from "./backend.ts";
 import { referenceBackend } from "./reference_backend.ts";
+import {
+  type AdapterProvider,
+  BackendRejection,
+  gpuJsBackend,
+  type GpuJsMode,
+} from "./gpujs_backend.ts";
 
 /**
  * Bad input values: wrong type, wrong length, or NaN/infinity. Names the input and the fix.
@@ -40,10 +46,36 @@ export class InputError extends Error {
  * @example
  * ```ts
  * import type { BackendName } from "./compile.ts";
- * const b: BackendName = "reference";
+ * const b: BackendName = "webgpu";
  * ```
  */
-export type BackendName = "auto" | "reference";
+export type BackendName =
+  | "auto"
+  | "webgpu"
+  | "webasm"
+  | "cpu"
+  | "reference"
+  | "headlessgl"
+  | "webgl";
+
+/**
+ * Every backend name `compile()` accepts.
+ *
+ * @example
+ * ```ts
+ * import { BACKEND_NAMES } from "./compile.ts";
+ * BACKEND_NAMES.includes("webasm"); // true
+ * ```
+ */
+export const BACKEND_NAMES: readonly BackendName[] = [
+  "auto",
+  "webgpu",
+  "webasm",
+  "cpu",
+  "reference",
+  "headlessgl",
+  "webgl",
+];
 
 /**
  * Options of `compile()`.
@@ -51,7 +83,7 @@ export type BackendName = "auto" | "reference";
  * @example
  * ```ts
  * import type { CompileOptions } from "./compile.ts";
- * const o: CompileOptions = { backend: "reference", seed: 0 };
+ * const o: CompileOptions = { backend: "cpu", seed: 0 };
  * ```
  */
 export interface CompileOptions {
@@ -63,6 +95,12 @@ export interface CompileOptions {
   readonly seed?: number;
   /** Where the weights came from, for error messages. */
   readonly weightsSource?: string;
+  /** Cap on any one device buffer in bytes; larger batches are split to fit. */
+  readonly maxBufferBytes?: number;
+  /** Where webgpu gets its adapter; defaults to `navigator.gpu` (tests fake a missing one). */
+  readonly adapter?: AdapterProvider;
+  /** Called once per fallback with its reason; defaults to `console.warn`. */
+  readonly onWarning?: (message: string) => void;
 }
 
 /**
@@ -113,10 +151,12 @@ export interface RunOptions {
 export interface CompiledGraph<Out extends TShape = TShape> {
   /** The graph as built. */
   readonly graph: Graph<Out>;
-  /** The backend that runs. */
+  /** The backend that runs now (it changes if a fallback happens). */
   readonly backend: string;
-  /** Why this backend was chosen, including every fallback. */
+  /** Why this backend was chosen. */
   readonly reason: string;
+  /** Every fallback so far, with its reason, oldest first. */
+  readonly fallbacks: readonly string[];
   /** Runs the graph on `inputs` (by input name). */
   run(inputs: Readonly<Record<string, TensorData>>, options?: RunOptions): Promise<RunResult>;
   /** What runs: one line per kernel, and the sources with `{ source: true }`. */
@@ -125,21 +165,131 @@ export interface CompiledGraph<Out extends TShape = TShape> {
   dispose(): void;
 }
 
-const BACKENDS: Readonly<Record<Exclude<BackendName, "auto">, Backend>> = {
-  reference: referenceBackend,
-};
+const CPU_CHAIN: readonly Exclude<BackendName, "auto">[] = ["webasm", "cpu", "reference"];
+
+function makeBackend(name: Exclude<BackendName, "auto">, options: CompileOptions): Backend {
+  switch (name) {
+    case "reference":
+      return referenceBackend;
+    case "headlessgl":
+    case "webgl":
+      return {
+        name,
+        unavailable: () =>
+          Promise.resolve(
+            name === "webgl"
+              ? "webgl needs a browser canvas; Deno has none (use webgpu)"
+              : "headlessgl needs the native `gl` addon, which Deno does not load (use webgpu)",
+          ),
+        prepare: () => Promise.reject(new Error(`${name} is unavailable`)),
+      };
+    default:
+      return gpuJsBackend(name as GpuJsMode, {
+        maxBufferBytes: options.maxBufferBytes,
+        adapter: options.adapter,
+      });
+  }
+}
+
+/** Picks the backend chain: the choice first, then the CPU fallbacks, with the reason. */
+async function chooseBackends(
+  requested: BackendName,
+  options: CompileOptions,
+  warn: (m: string) => void,
+): Promise<{ chain: Backend[]; reason: string; skipped: string[] }> {
+  const skipped: string[] = [];
+  const usable = async (name: Exclude<BackendName, "auto">): Promise<Backend | undefined> => {
+    const backend = makeBackend(name, options);
+    const why = await backend.unavailable().catch((e: Error) => describeFailure(e));
+    if (why) skipped.push(`${name}: ${why}`);
+    return why ? undefined : backend;
+  };
+  const cpuChain = async (): Promise<Backend[]> => {
+    const found: Backend[] = [];
+    for (const name of CPU_CHAIN) {
+      const b = await usable(name);
+      if (b) found.push(b);
+    }
+    return found;
+  };
+  if (requested === "auto") {
+    const webgpu = makeBackend("webgpu", options) as ReturnType<typeof gpuJsBackend>;
+    const report = await webgpu.adapter();
+    const cpus = await cpuChain();
+    if (report && !report.isFallbackAdapter) {
+      return {
+        chain: [webgpu, ...cpus],
+        reason: `auto: webgpu on ${report.description}`,
+        skipped,
+      };
+    }
+    skipped.unshift(
+      report
+        ? `webgpu: ${report.description} is a fallback (software) adapter`
+        : "webgpu: no adapter (navigator.gpu.requestAdapter() returned null)",
+    );
+    return {
+      chain: cpus,
+      reason: `auto: ${cpus[0].name}, the fastest CPU backend measured here (${skipped.join("; ")})`,
+      skipped,
+    };
+  }
+  if (!BACKEND_NAMES.includes(requested)) {
+    throw new Error(
+      `compile: unknown backend "${requested}"; use one of ${BACKEND_NAMES.join(", ")}`,
+    );
+  }
+  const first = await usable(requested);
+  const cpus = (await cpuChain()).filter((b) => b.name !== requested);
+  if (first) return { chain: [first, ...cpus], reason: `requested ${requested}`, skipped };
+  const reason = `requested ${requested}, unavailable (${skipped[0]}); fell back to ${
+    cpus[0].name
+  }`;
+  warn(`tessera: ${reason}`);
+  return { chain: cpus, reason, skipped };
+}
+
+function describeFailure(e: unknown): string {
+  if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+    return `${(e as Error).message.split("\n")[0]} (run with the Deno flag it names, or -A)`;
+  }
+  if (e instanceof BackendRejection) return e.reason;
+  return e instanceof Error ? e.message.split("\n")[0] : String(e);
+}
 
 /**
- * Validates the weights against the graph and picks the backend. Compilation for concrete
- * shapes happens at the first `run()` with those shapes and is cached.
+ * The symbolic batch dim, when every computed tensor carries it as dim 0 (so the batch can be
+ * split into chunks and the results concatenated), else `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { graph } from "../graph/builder.ts";
+ * import { batchAxisSymbol } from "./compile.ts";
+ * const g = graph("t", (b) => b.flatten(b.input("x", ["B", 2, 2]), 1, 2));
+ * batchAxisSymbol(g); // "B"
+ * ```
+ */
+export function batchAxisSymbol(graph: Graph): string | undefined {
+  const inputs = graph.inputs();
+  const symbol = inputs[0]?.shape[0];
+  if (typeof symbol !== "string") return undefined;
+  const carries = (n: AnyNode): boolean =>
+    n.op === "param" ? !n.shape.includes(symbol) : n.shape[0] === symbol &&
+      !n.shape.slice(1).some((d) => typeof d === "string" && d.split("*").includes(symbol));
+  return graph.nodes.every(carries) ? symbol : undefined;
+}
+
+/**
+ * Validates the weights, picks the backend (with its fallbacks), and returns the model.
+ * Kernels are generated at the first `run()` for each input shape and cached.
  *
  * @example
  * ```ts
  * import { graph } from "../graph/builder.ts";
  * import { compile } from "./compile.ts";
  * const g = graph("t", (b) => b.flatten(b.input("x", ["B", 2, 2]), 1, 2));
- * const model = await compile(g);
- * model.backend; // "reference"
+ * const model = await compile(g, { backend: "cpu" });
+ * model.backend; // "cpu"
  * ```
  */
 export async function compile<Out extends TShape>(
@@ -148,60 +298,92 @@ export async function compile<Out extends TShape>(
 ): Promise<CompiledGraph<Out>> {
   const weights = options.weights ?? initParams(graph, options.seed ?? 0);
   validateWeights(graph, weights, options.weightsSource);
-  const requested = options.backend ?? "auto";
-  const backend = requested === "auto" ? BACKENDS.reference : BACKENDS[requested];
-  if (!backend) {
-    throw new Error(
-      `compile: unknown backend "${requested}"; use one of auto, ${
-        Object.keys(BACKENDS).join(", ")
-      }`,
-    );
-  }
-  const why = await backend.unavailable();
-  if (why) throw new Error(`compile: backend "${backend.name}" is unavailable: ${why}`);
-  const reason = requested === "auto"
-    ? "auto: reference is the only backend in this build"
-    : `requested ${requested}`;
-  const cache = new Map<string, { exe: Executable; want: Map<string, number> }>();
+  const warn = options.onWarning ?? ((m: string) => console.warn(m));
+  const { chain, reason } = await chooseBackends(options.backend ?? "auto", options, warn);
+  const fallbacks: string[] = [];
+  let active = 0;
+  const batchSymbol = batchAxisSymbol(graph);
+  type Entry = { exe: Executable; want: Map<string, number>; chunk?: number };
+  const cache = new Map<string, Entry>();
   let last: Executable | undefined;
 
-  const prepared = async (inputs: Readonly<Record<string, TensorData>>, stages: string[]) => {
-    const shapes = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.shape]));
-    const key = JSON.stringify([shapes, stages]);
-    let entry = cache.get(key);
-    if (!entry) {
-      const concrete = specialize(graph, shapes).graph;
-      const want = new Map<string, number>([["output", concrete.output]]);
-      for (const s of stages) {
-        const node = concrete.find(s);
-        if (!node) {
-          throw new Error(
-            `run: no stage "${s}" in graph ${graph.name} (stages: ${graph.labels().join(", ")})`,
-          );
-        }
-        want.set(s, node.id);
+  const fallBack = (why: string): void => {
+    const from = chain[active].name;
+    if (active + 1 >= chain.length) throw new Error(`${from} failed and no fallback is left: ${why}`);
+    active++;
+    cache.clear();
+    const message = `tessera: ${from} -> ${chain[active].name}: ${why}`;
+    fallbacks.push(message);
+    warn(message);
+  };
+
+  const prepare = async (
+    shapes: Readonly<Record<string, readonly number[]>>,
+    stages: readonly string[],
+  ): Promise<Entry> => {
+    const key = JSON.stringify([active, shapes, stages]);
+    const hit = cache.get(key);
+    if (hit) return hit;
+    const concrete = specialize(graph, shapes).graph;
+    const want = new Map<string, number>([["output", concrete.output]]);
+    for (const s of stages) {
+      const node = concrete.find(s);
+      if (!node) {
+        throw new Error(
+          `run: no stage "${s}" in graph ${graph.name} (stages: ${graph.labels().join(", ")})`,
+        );
       }
-      entry = { exe: await backend.prepare(concrete, weights, [...want.values()]), want };
-      cache.set(key, entry);
+      want.set(s, node.id);
     }
-    last = entry.exe;
+    const entry = { exe: await chain[active].prepare(concrete, weights, [...want.values()]), want };
+    cache.set(key, entry);
     return entry;
+  };
+
+  // Runs on the active backend, halving the batch while a size limit rejects it.
+  const runChunked = async (
+    inputs: Readonly<Record<string, TensorData>>,
+    stages: readonly string[],
+  ): Promise<Record<string, TensorData>> => {
+    const shapes = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.shape]));
+    try {
+      const { exe, want } = await prepare(shapes, stages);
+      last = exe;
+      const values = await exe.run(inputs);
+      return Object.fromEntries([...want.keys()].map((n, i) => [n, values[i]]));
+    } catch (e) {
+      const batch = Object.values(inputs)[0]?.shape[0] ?? 1;
+      if (e instanceof BackendRejection && e.sizeBound && batchSymbol && batch > 1) {
+        const half = Math.ceil(batch / 2);
+        const parts = [
+          await runChunked(sliceBatch(inputs, 0, half), stages),
+          await runChunked(sliceBatch(inputs, half, batch), stages),
+        ];
+        return concatBatch(parts);
+      }
+      throw e;
+    }
   };
 
   return {
     graph,
-    backend: backend.name,
+    get backend() {
+      return chain[active].name;
+    },
     reason,
+    fallbacks,
     async run(inputs, runOptions = {}) {
       checkInputs(graph, inputs);
       const stages = runOptions.stages === "all" ? graph.labels() : [...(runOptions.stages ?? [])];
-      const { exe, want } = await prepared(inputs, stages);
-      const values = await exe.run(inputs);
-      const names = [...want.keys()];
-      const result: Record<string, TensorData> = {};
-      names.forEach((n, i) => (result[n] = values[i]));
-      const { output, ...rest } = result;
-      return { output, stages: rest };
+      for (;;) {
+        try {
+          const { output, ...rest } = await runChunked(inputs, stages);
+          return { output, stages: rest };
+        } catch (e) {
+          if (chain[active].name === "reference" || !isBackendFailure(e)) throw e;
+          fallBack(describeFailure(e));
+        }
+      }
     },
     explain(explainOptions) {
       if (!last) return `${graph.name}: not compiled yet (shapes are bound at the first run)`;
@@ -212,6 +394,38 @@ export async function compile<Out extends TShape>(
       cache.clear();
     },
   };
+}
+
+// Errors about the user's data or graph are reported as they are; anything else a backend
+// throws (device lost, a kernel it cannot compile, a missing permission) triggers a fallback.
+function isBackendFailure(e: unknown): boolean {
+  return !(e instanceof InputError) && !(e instanceof ShapeError) &&
+    !(e instanceof Error && e.message.startsWith("run: no stage"));
+}
+
+function sliceBatch(
+  inputs: Readonly<Record<string, TensorData>>,
+  from: number,
+  to: number,
+): Record<string, TensorData> {
+  return Object.fromEntries(Object.entries(inputs).map(([k, t]) => {
+    const per = numel(t.shape.slice(1));
+    return [k, { shape: [to - from, ...t.shape.slice(1)], data: t.data.subarray(from * per, to * per) }];
+  }));
+}
+
+function concatBatch(parts: readonly Record<string, TensorData>[]): Record<string, TensorData> {
+  return Object.fromEntries(Object.keys(parts[0]).map((k) => {
+    const pieces = parts.map((p) => p[k]);
+    const batch = pieces.reduce((s, t) => s + t.shape[0], 0);
+    const data = new Float32Array(pieces.reduce((s, t) => s + t.data.length, 0));
+    let at = 0;
+    for (const t of pieces) {
+      data.set(t.data, at);
+      at += t.data.length;
+    }
+    return [k, { shape: [batch, ...pieces[0].shape.slice(1)], data }];
+  }));
 }
 
 function checkInputs(graph: Graph, inputs: Readonly<Record<string, TensorData>>): void {
@@ -234,10 +448,7 @@ function checkInputs(graph: Graph, inputs: Readonly<Record<string, TensorData>>)
     }
     const bad = firstNonFinite(value.data);
     if (bad >= 0) {
-      throw new InputError(
-        name,
-        `has ${value.data[bad]} at flat index ${bad}; inputs must be finite`,
-      );
+      throw new InputError(name, `has ${value.data[bad]} at flat index ${bad}; inputs must be finite`);
     }
   }
 }

@@ -218,6 +218,8 @@ export const lin = {
   /** `floor(x / d)`, simplified: multiples of `d` come out, a remainder in `[0, d)` vanishes. */
   div(x: Lin, d: number, ranges: Ranges): Lin {
     if (d === 1) return x;
+    const [xlo, xhi] = bounds(x, ranges);
+    if (Math.floor(xlo / d) === Math.floor(xhi / d)) return constant(Math.floor(xlo / d));
     const { quotient, rest } = splitMultiples(x, d);
     const [lo, hi] = bounds(rest, ranges);
     const restDiv = lo >= 0 && hi < d
@@ -230,6 +232,9 @@ export const lin = {
   /** `x mod d` (non-negative `x`), simplified the same way. */
   mod(x: Lin, d: number, ranges: Ranges): Lin {
     if (d === 1) return constant(0);
+    const [xlo, xhi] = bounds(x, ranges);
+    const q = Math.floor(xlo / d);
+    if (q === Math.floor(xhi / d)) return lin.offset(x, -q * d);
     const { rest } = splitMultiples(x, d);
     const [lo, hi] = bounds(rest, ranges);
     if (lo >= 0 && hi < d) return rest;

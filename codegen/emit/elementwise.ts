@@ -1,0 +1,48 @@
+/**
+ * Emitters of the elementwise ops: `add` (broadcasting) and `concat` (a select on the axis).
+ * @module
+ */
+
+import type { Node } from "../../graph/ir.ts";
+import { lin, type Lin, v, type VExpr } from "../expr.ts";
+import { broadcastIndexOf, type EmitContext } from "./context.ts";
+
+/**
+ * add: each operand at its broadcast index.
+ *
+ * @example
+ * ```ts
+ * import { emitAdd } from "./elementwise.ts";
+ * typeof emitAdd; // "function"
+ * ```
+ */
+export function emitAdd(node: Node<"add">, index: readonly Lin[], ctx: EmitContext): VExpr {
+  const [a, b] = node.inputs;
+  return v.add(
+    ctx.value(a, broadcastIndexOf(index, ctx.shape(a))),
+    ctx.value(b, broadcastIndexOf(index, ctx.shape(b))),
+  );
+}
+
+/**
+ * concat: `index[axis] < size0 ? in0 : in1[index[axis] - size0] ...`. With the class token as
+ * input 0 this is `t < 1 ? cls : tokens[t - 1]`, which the simplifier splits per branch.
+ *
+ * @example
+ * ```ts
+ * import { emitConcat } from "./elementwise.ts";
+ * typeof emitConcat; // "function"
+ * ```
+ */
+export function emitConcat(node: Node<"concat">, index: readonly Lin[], ctx: EmitContext): VExpr {
+  const axis = node.attrs.axis;
+  const pieces = node.inputs.map((id) => ({ id, size: ctx.shape(id)[axis] }));
+  const build = (i: number, start: number): VExpr => {
+    const { id, size } = pieces[i];
+    const local = index.map((x, j) => (j === axis ? lin.offset(x, -start) : x));
+    const here = ctx.value(id, local);
+    if (i === pieces.length - 1) return here;
+    return v.select({ k: "lt", x: index[axis], c: start + size }, here, build(i + 1, start + size));
+  };
+  return build(0, 0);
+}

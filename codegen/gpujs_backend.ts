@@ -1,0 +1,337 @@
+/**
+ * The gpu.js backends: `webgpu` (WGSL compute shaders), `webasm` (WebAssembly with f32x4 SIMD)
+ * and `cpu` (generated JavaScript). All three run the same lowered program: one gpu.js kernel
+ * per fused kernel, weights and folded constants baked in once as kernel constants, and the
+ * kernels chained with `gpu.createPipeline`, so one run uploads the input once, keeps the
+ * intermediates on the device and reads the results back once.
+ * @module
+ */
+
+import { GPU } from "npm:gpu.js@2.24.1";
+import type { Graph } from "../graph/ir.ts";
+import type { Weights } from "../graph/params.ts";
+import { formatShape } from "../graph/shape.ts";
+import type { TensorData } from "../graph/tensor_data.ts";
+import type { Backend, Executable } from "./backend.ts";
+import { lowerGraph, type Program } from "./lower.ts";
+import { fitsExactIndexing, type RenderedKernel, renderKernel } from "./render_gpujs.ts";
+
+/**
+ * The gpu.js modes Tessera drives.
+ *
+ * @example
+ * ```ts
+ * import type { GpuJsMode } from "./gpujs_backend.ts";
+ * const m: GpuJsMode = "webgpu";
+ * ```
+ */
+export type GpuJsMode = "webgpu" | "webasm" | "cpu";
+
+/**
+ * A backend cannot take a program (too large for the device, or a kernel it cannot express).
+ * `compile()` catches it and falls back to a CPU backend, recording `reason`.
+ *
+ * @example
+ * ```ts
+ * import { BackendRejection } from "./gpujs_backend.ts";
+ * new BackendRejection("webgpu", "output needs 3 GiB").message;
+ * ```
+ */
+export class BackendRejection extends Error {
+  /** The backend that declined. */
+  readonly backend: string;
+  /** Why, in words, with the fix when there is one. */
+  readonly reason: string;
+  /** Whether a smaller batch would fit (so the batch can be split). */
+  readonly sizeBound: boolean;
+  /** Builds the message from the backend and the reason. */
+  constructor(backend: string, reason: string, sizeBound = false) {
+    super(`${backend}: ${reason}`);
+    this.name = "BackendRejection";
+    this.backend = backend;
+    this.reason = reason;
+    this.sizeBound = sizeBound;
+  }
+}
+
+/**
+ * What a WebGPU adapter reported; `auto` uses it to decide whether the GPU is real.
+ *
+ * @example
+ * ```ts
+ * import type { AdapterReport } from "./gpujs_backend.ts";
+ * const r: AdapterReport = {
+ *   description: "llvmpipe", isFallbackAdapter: true, maxStorageBufferBindingSize: 134217728,
+ * };
+ * ```
+ */
+export interface AdapterReport {
+  /** Vendor, architecture and device, as far as the adapter tells. */
+  readonly description: string;
+  /** True for software adapters such as llvmpipe. */
+  readonly isFallbackAdapter: boolean;
+  /** The largest storage buffer a kernel may bind, in bytes. */
+  readonly maxStorageBufferBindingSize: number;
+}
+
+/**
+ * How the webgpu backend finds its adapter. Tests replace it to fake a missing adapter.
+ *
+ * @example
+ * ```ts
+ * import type { AdapterProvider } from "./gpujs_backend.ts";
+ * const none: AdapterProvider = () => Promise.resolve(null);
+ * ```
+ */
+export type AdapterProvider = () => Promise<AdapterReport | null>;
+
+/**
+ * Asks Deno's `navigator.gpu` for an adapter and reports it, or `null` when there is none.
+ *
+ * @example
+ * ```ts
+ * import { probeWebGpu } from "./gpujs_backend.ts";
+ * const report = await probeWebGpu();
+ * console.log(report?.description ?? "no adapter");
+ * ```
+ */
+export async function probeWebGpu(): Promise<AdapterReport | null> {
+  const gpu = (globalThis.navigator as { gpu?: GPU_Like } | undefined)?.gpu;
+  if (!gpu) return null;
+  const adapter = await gpu.requestAdapter();
+  if (!adapter) return null;
+  const info = adapter.info ?? {};
+  const description = [info.vendor, info.architecture, info.device, info.description]
+    .filter((s) => s)
+    .join(" ") || "unknown adapter";
+  return {
+    description,
+    isFallbackAdapter: Boolean(adapter.isFallbackAdapter ?? info.isFallbackAdapter),
+    maxStorageBufferBindingSize: Math.min(
+      adapter.limits.maxStorageBufferBindingSize,
+      adapter.limits.maxBufferSize,
+    ),
+  };
+}
+
+// The slice of the WebGPU API the probe reads; typed here so no DOM lib is needed.
+interface GPU_Like {
+  requestAdapter(): Promise<
+    {
+      readonly isFallbackAdapter?: boolean;
+      readonly info?: {
+        vendor?: string;
+        architecture?: string;
+        device?: string;
+        description?: string;
+        isFallbackAdapter?: boolean;
+      };
+      readonly limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
+    } | null
+  >;
+}
+
+/**
+ * Options of a gpu.js backend.
+ *
+ * @example
+ * ```ts
+ * import type { GpuJsOptions } from "./gpujs_backend.ts";
+ * const o: GpuJsOptions = { maxBufferBytes: 1 << 20 };
+ * ```
+ */
+export interface GpuJsOptions {
+  /** Cap on any one buffer in bytes (the device limit on webgpu unless lower). */
+  readonly maxBufferBytes?: number;
+  /** Where the webgpu backend gets its adapter (tests fake a missing one). */
+  readonly adapter?: AdapterProvider;
+}
+
+// gpu.js ships no types Deno can see; these are the calls we make.
+interface GpuKernel {
+  (...args: unknown[]): unknown;
+}
+interface GpuPipeline {
+  (...args: unknown[]): Promise<unknown[]>;
+  readonly executorKind?: string;
+  readonly fallbackReason?: string | null;
+  destroy?(): void;
+}
+interface GpuInstance {
+  createKernel(source: string, settings: Record<string, unknown>): GpuKernel;
+  createPipeline(
+    fn: (...handles: unknown[]) => unknown[],
+    settings?: { threads?: boolean },
+  ): GpuPipeline;
+  destroy(): void;
+}
+
+/**
+ * A gpu.js backend for `mode`.
+ *
+ * @example
+ * ```ts
+ * import { gpuJsBackend } from "./gpujs_backend.ts";
+ * const cpu = gpuJsBackend("cpu");
+ * await cpu.unavailable(); // null
+ * ```
+ */
+export function gpuJsBackend(mode: GpuJsMode, options: GpuJsOptions = {}): Backend & {
+  adapter(): Promise<AdapterReport | null>;
+} {
+  let adapterReport: Promise<AdapterReport | null> | undefined;
+  const adapter = (): Promise<AdapterReport | null> =>
+    adapterReport ??= mode === "webgpu"
+      ? (options.adapter ?? probeWebGpu)().catch(() => null)
+      : Promise.resolve(null);
+  return {
+    name: mode,
+    adapter,
+    async unavailable() {
+      if (mode === "cpu") return null;
+      if (mode === "webasm") {
+        return typeof WebAssembly === "object"
+          ? null
+          : "WebAssembly is not available in this runtime";
+      }
+      if (!options.adapter && !(globalThis.navigator as { gpu?: unknown } | undefined)?.gpu) {
+        return "navigator.gpu is missing (WebGPU needs Deno, or a browser with WebGPU enabled)";
+      }
+      const report = await adapter();
+      return report ? null : "navigator.gpu.requestAdapter() returned null (no WebGPU adapter)";
+    },
+    async prepare(graph, weights, want) {
+      const program = lowerGraph(graph, weights, want);
+      const limit = await bufferLimit(mode, options, adapter);
+      checkProgram(mode, program, limit);
+      return buildExecutable(mode, graph, program);
+    },
+  };
+}
+
+async function bufferLimit(
+  mode: GpuJsMode,
+  options: GpuJsOptions,
+  adapter: () => Promise<AdapterReport | null>,
+): Promise<number> {
+  const device = mode === "webgpu"
+    ? (await adapter())?.maxStorageBufferBindingSize ?? Infinity
+    : Infinity;
+  return Math.min(device, options.maxBufferBytes ?? Infinity);
+}
+
+function checkProgram(mode: GpuJsMode, program: Program, limit: number): void {
+  for (const buffer of program.buffers.values()) {
+    const bytes = buffer.shape.reduce((s, d) => s * d, 4);
+    if (bytes > limit) {
+      throw new BackendRejection(
+        mode,
+        `buffer ${buffer.name} ${formatShape(buffer.shape)} needs ${bytes} bytes but the ` +
+          `limit is ${limit} (maxStorageBufferBindingSize); use a smaller batch`,
+        buffer.kind === "input" || buffer.kind === "intermediate",
+      );
+    }
+  }
+  if (mode === "cpu") return; // JavaScript numbers divide integers exactly
+  for (const kernel of program.kernels) {
+    if (!fitsExactIndexing(kernel)) {
+      throw new BackendRejection(
+        mode,
+        `kernel ${kernel.index} (${kernel.ops.join(", ")}) indexes past 2^24 elements, where ` +
+          `its f32 index division stops being exact; use a smaller batch`,
+        true,
+      );
+    }
+  }
+}
+
+function buildExecutable(mode: GpuJsMode, graph: Graph, program: Program): Executable {
+  const gpu = new GPU({ mode }) as unknown as GpuInstance;
+  const rendered: RenderedKernel[] = [];
+  const kernels: GpuKernel[] = [];
+  for (const kernel of program.kernels) {
+    const r = renderKernel(kernel, program.buffers);
+    const constants: Record<string, Float32Array> = {};
+    for (const name of r.constants) {
+      constants[name] = program.buffers.get(name)?.data as Float32Array;
+    }
+    rendered.push(r);
+    kernels.push(gpu.createKernel(r.source, {
+      output: [kernel.size],
+      constants,
+      loopMaxIterations: r.maxLoop + 1,
+      precision: "single",
+      tactic: "precision",
+    }));
+  }
+  const inputs = [...program.buffers.values()].filter((b) => b.kind === "input");
+  const results = [...new Set(program.results)];
+  // gpu.js's webasm worker pool creates classic workers, which Deno refuses ("Classic workers
+  // are not supported"), so pipelines run on its single-threaded SIMD executor.
+  const pipeline = gpu.createPipeline(withArity(inputs.length, (handles) => {
+    const env = new Map<string, unknown>(inputs.map((b, i) => [b.name, handles[i]]));
+    program.kernels.forEach((k, i) => {
+      env.set(k.out, kernels[i](...rendered[i].args.map((a) => env.get(a))));
+    });
+    return results.map((r) => env.get(r));
+  }), { threads: false });
+  const shapes = new Map(program.kernels.map((k) => [k.out, k.shape]));
+  return {
+    async run(values: Readonly<Record<string, TensorData>>): Promise<TensorData[]> {
+      const args = inputs.map((b) => values[b.source as string].data);
+      const out = await pipeline(...args);
+      const byName = new Map(results.map((r, i) => [r, out[i]]));
+      return program.results.map((name) => ({
+        shape: shapes.get(name) as number[],
+        data: toFloat32(byName.get(name)),
+      }));
+    },
+    explain(options = {}) {
+      const lines = program.kernels.map((k, i) =>
+        `kernel ${i}: ${k.ops.join(" + ")} -> ${k.out} ${formatShape(k.shape)}; launch ${k.size} ` +
+        `threads; backend ${mode}; reads ${k.reads.join(", ")}`
+      );
+      const executor = pipeline.executorKind
+        ? [`pipeline executor: ${pipeline.executorKind}${
+          pipeline.fallbackReason ? ` (${pipeline.fallbackReason})` : ""
+        }`]
+        : [];
+      const slots = program.slots.size
+        ? [`buffer plan: ${[...program.slots].map(([b, s]) => `${b}->slot${s}`).join(", ")}`]
+        : [];
+      const sources = options.source
+        ? program.kernels.map((k, i) => `--- kernel ${i} source ---\n${rendered[i].source}`)
+        : [];
+      return [`graph ${graph.name} on ${mode}`, ...lines, ...executor, ...slots, ...sources]
+        .join("\n");
+    },
+    dispose() {
+      pipeline.destroy?.();
+      gpu.destroy();
+    },
+  };
+}
+
+// gpu.js passes a pipeline as many handles as its orchestration function declares parameters.
+function withArity(
+  n: number,
+  body: (handles: unknown[]) => unknown[],
+): (...handles: unknown[]) => unknown[] {
+  switch (n) {
+    case 1:
+      return (a) => body([a]);
+    case 2:
+      return (a, b) => body([a, b]);
+    case 3:
+      return (a, b, c) => body([a, b, c]);
+    case 4:
+      return (a, b, c, d) => body([a, b, c, d]);
+    default:
+      throw new BackendRejection("gpu.js", `graphs with ${n} inputs are not supported (1 to 4)`);
+  }
+}
+
+function toFloat32(value: unknown): Float32Array {
+  if (value instanceof Float32Array) return value.slice();
+  throw new Error(`gpu.js returned ${Object.prototype.toString.call(value)}, not a Float32Array`);
+}

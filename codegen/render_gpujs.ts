@@ -1,0 +1,206 @@
+/**
+ * The gpu.js emitter: renders a lowered kernel as the source of a gpu.js kernel function,
+ * specialized to its static shapes (every size is a literal, loops have constant bounds).
+ *
+ * gpu.js types a `const` as f32, so integer index math is kept inline: thread ids, loop
+ * counters and integer literals stay i32 in WGSL, and division is written `(a / d | 0)`, which
+ * gpu.js lowers to an i32 truncation. The f32 division inside is exact while `a < 2^24`; the
+ * launcher (`fitsExactIndexing`) keeps every launch below that by splitting the batch.
+ * @module
+ */
+
+import { type Atom, bounds, type Cond, type Lin, type VExpr } from "./expr.ts";
+import type { BufferInfo, Kernel } from "./lower.ts";
+
+/**
+ * A kernel ready for `gpu.createKernel`: its source, argument names and constants.
+ *
+ * @example
+ * ```ts
+ * import type { RenderedKernel } from "./render_gpujs.ts";
+ * function argCount(k: RenderedKernel): number {
+ *   return k.args.length;
+ * }
+ * ```
+ */
+export interface RenderedKernel {
+  /** `function (a, b) { ... }` for gpu.js. */
+  readonly source: string;
+  /** Buffers passed as arguments, in order (inputs and intermediates). */
+  readonly args: readonly string[];
+  /** Buffers baked in as `this.constants` (params and folded constants). */
+  readonly constants: readonly string[];
+  /** The largest constant loop bound, for gpu.js's `loopMaxIterations`. */
+  readonly maxLoop: number;
+}
+
+/**
+ * Largest value the f32 division in `(a / d | 0)` handles exactly.
+ *
+ * @example
+ * ```ts
+ * import { EXACT_INDEX_LIMIT } from "./render_gpujs.ts";
+ * EXACT_INDEX_LIMIT; // 16777216
+ * ```
+ */
+export const EXACT_INDEX_LIMIT = 2 ** 24;
+
+/**
+ * Renders one kernel.
+ *
+ * @example
+ * ```ts
+ * import { renderKernel } from "./render_gpujs.ts";
+ * typeof renderKernel; // "function"
+ * ```
+ */
+export function renderKernel(
+  kernel: Kernel,
+  buffers: ReadonlyMap<string, BufferInfo>,
+): RenderedKernel {
+  const isConstant = (name: string): boolean => {
+    const kind = buffers.get(name)?.kind;
+    return kind === "param" || kind === "const";
+  };
+  const args = kernel.reads.filter((b) => !isConstant(b)).sort();
+  const constants = kernel.reads.filter(isConstant).sort();
+  const strides: number[] = [];
+  let stride = 1;
+  for (let i = kernel.shape.length - 1; i >= 0; i--) {
+    strides[i] = stride;
+    stride *= kernel.shape[i];
+  }
+  const outputAxis = (name: string): string | undefined => {
+    const m = /^i(\d+)$/.exec(name);
+    if (!m) return undefined;
+    const axis = Number(m[1]);
+    const q = strides[axis] === 1 ? "this.thread.x" : `(this.thread.x / ${strides[axis]} | 0)`;
+    return axis === 0 ? q : modText(q, kernel.shape[axis]);
+  };
+  let maxLoop = 1;
+  let accumulators = 0;
+
+  const atom = (a: Atom): string => {
+    switch (a.k) {
+      case "var":
+        return outputAxis(a.name) ?? a.name;
+      case "div":
+        return `(${linText(a.x)} / ${a.d} | 0)`;
+      case "mod":
+        return modText(linText(a.x), a.d);
+    }
+  };
+  const linText = (x: Lin): string => {
+    const parts = x.terms.map((t) => (t.coeff === 1 ? atom(t.atom) : `${atom(t.atom)} * ${t.coeff}`));
+    if (x.c !== 0 || parts.length === 0) parts.push(String(x.c));
+    return parts.length === 1 ? parts[0] : `(${parts.join(" + ").replaceAll("+ -", "- ")})`;
+  };
+  const condText = (c: Cond): string => {
+    switch (c.k) {
+      case "bool":
+        return c.v ? "true" : "false";
+      case "lt":
+        return `${linText(c.x)} < ${c.c}`;
+      case "ge":
+        return `${linText(c.x)} >= ${c.c}`;
+      case "and":
+        return `(${condText(c.a)} && ${condText(c.b)})`;
+    }
+  };
+  // Returns the expression text; loops for sums are appended to `lines` first.
+  const valueText = (e: VExpr, lines: string[], indent: string): string => {
+    switch (e.k) {
+      case "const":
+        return floatText(e.v);
+      case "load": {
+        const target = isConstant(e.buf) ? `this.constants.${e.buf}` : e.buf;
+        return `${target}[${linText(e.index)}]`;
+      }
+      case "add":
+        return `(${valueText(e.a, lines, indent)} + ${valueText(e.b, lines, indent)})`;
+      case "mul":
+        return `(${valueText(e.a, lines, indent)} * ${valueText(e.b, lines, indent)})`;
+      case "select":
+        return `(${condText(e.cond)} ? ${valueText(e.a, lines, indent)} : ${
+          valueText(e.b, lines, indent)
+        })`;
+      case "sum": {
+        maxLoop = Math.max(maxLoop, e.extent);
+        const acc = `acc${accumulators++}`;
+        lines.push(`${indent}let ${acc} = 0.0;`);
+        lines.push(`${indent}for (let ${e.v} = 0; ${e.v} < ${e.extent}; ${e.v}++) {`);
+        const body = valueText(e.body, lines, indent + "  ");
+        lines.push(`${indent}  ${acc} += ${body};`, `${indent}}`);
+        return acc;
+      }
+    }
+  };
+  const statements = (e: VExpr, indent: string): string[] => {
+    if (e.k === "select") {
+      return [
+        `${indent}if (${condText(e.cond)}) {`,
+        ...statements(e.a, indent + "  "),
+        `${indent}}`,
+        ...statements(e.b, indent),
+      ];
+    }
+    const lines: string[] = [];
+    const value = valueText(e, lines, indent);
+    return [...lines, `${indent}return ${value};`];
+  };
+  const body = statements(kernel.expr, "  ");
+  const source = [`function (${args.join(", ")}) {`, ...body, "}"].join("\n");
+  return { source, args, constants, maxLoop };
+}
+
+function modText(x: string, d: number): string {
+  return `(${x} - (${x} / ${d} | 0) * ${d})`;
+}
+
+function floatText(value: number): string {
+  const text = Number.isInteger(value) ? `${value}.0` : String(Math.fround(value));
+  return value < 0 ? `(${text})` : text;
+}
+
+/**
+ * Whether every integer division in a kernel (output index decomposition and folded views) has
+ * a numerator below `EXACT_INDEX_LIMIT`, where the GPU backends' f32 division is exact.
+ *
+ * @example
+ * ```ts
+ * import { fitsExactIndexing } from "./render_gpujs.ts";
+ * typeof fitsExactIndexing; // "function"
+ * ```
+ */
+export function fitsExactIndexing(kernel: Kernel): boolean {
+  if (kernel.size > EXACT_INDEX_LIMIT) return false;
+  let ok = true;
+  const checkLin = (x: Lin): void => {
+    for (const t of x.terms) {
+      if (t.atom.k === "var") continue;
+      if (bounds(t.atom.x, kernel.ranges)[1] >= EXACT_INDEX_LIMIT) ok = false;
+      checkLin(t.atom.x);
+    }
+  };
+  const checkCond = (c: Cond): void => {
+    if (c.k === "lt" || c.k === "ge") checkLin(c.x);
+    else if (c.k === "and") {
+      checkCond(c.a);
+      checkCond(c.b);
+    }
+  };
+  const walk = (e: VExpr): void => {
+    if (e.k === "load") checkLin(e.index);
+    else if (e.k === "sum") walk(e.body);
+    else if (e.k === "select") {
+      checkCond(e.cond);
+      walk(e.a);
+      walk(e.b);
+    } else if (e.k === "add" || e.k === "mul") {
+      walk(e.a);
+      walk(e.b);
+    }
+  };
+  walk(kernel.expr);
+  return ok;
+}
