@@ -30,8 +30,19 @@ export { Graph } from "./graph/ir.ts";
 export type { AnyNode, AttrsOf, Node, OpKind, ParamInit } from "./graph/ir.ts";
 export { bindShape, dimProduct, formatShape, ShapeError } from "./graph/shape.ts";
 export type { Dim, Shape } from "./graph/shape.ts";
-export type { ShapeErrorType, TDim, TShape } from "./graph/shape_types.ts";
-export type { Add, FloorDiv, Mod, Mul, Product, Sub } from "./graph/shape_math.ts";
+export type * from "./graph/shape_types.ts";
+export type * from "./graph/shape_math.ts";
+export type * from "./ops/conv2d.ts";
+export type * from "./ops/flatten.ts";
+export type * from "./ops/reshape.ts";
+export type * from "./ops/permute.ts";
+export type * from "./ops/linear.ts";
+export type * from "./ops/concat.ts";
+export type * from "./ops/broadcast.ts";
+export type * from "./ops/expand.ts";
+export { OPS } from "./ops/registry.ts";
+export type { AttrsOfOp, ComputeKind } from "./ops/registry.ts";
+export type { OpDef } from "./ops/op.ts";
 export { numel, stridesOf } from "./graph/tensor_data.ts";
 export type { TensorData } from "./graph/tensor_data.ts";
 export { initParams, validateWeights } from "./graph/params.ts";
@@ -39,7 +50,9 @@ export type { Weights } from "./graph/params.ts";
 export { TorchGenerator } from "./graph/random.ts";
 export { specialize } from "./graph/specialize.ts";
 export { interpret } from "./codegen/interpreter.ts";
-export { compile, InputError } from "./codegen/compile.ts";
+export { BACKEND_NAMES, batchAxisSymbol, compile, InputError } from "./codegen/compile.ts";
+export { BackendRejection, probeWebGpu } from "./codegen/gpujs_backend.ts";
+export type { AdapterProvider, AdapterReport, GpuJsMode } from "./codegen/gpujs_backend.ts";
 export type {
   BackendName,
   CompiledGraph,
@@ -57,9 +70,4 @@ export {
 } from "./io/safetensors.ts";
 export type { SafetensorsFile } from "./io/safetensors.ts";
 export { patchEmbedding, seedTokenizer } from "./models/vit_tokenizer.ts";
-export type {
-  NumPatches,
-  PatchEmbeddingConfig,
-  SeedTokenizerConfig,
-  TokenizerShape,
-} from "./models/vit_tokenizer.ts";
+export type * from "./models/vit_tokenizer.ts";

@@ -230,7 +230,9 @@ async function chooseBackends(
     );
     return {
       chain: cpus,
-      reason: `auto: ${cpus[0].name}, the fastest CPU backend measured here (${skipped.join("; ")})`,
+      reason: `auto: ${cpus[0].name}, the fastest CPU backend measured here (${
+        skipped.join("; ")
+      })`,
       skipped,
     };
   }
@@ -309,7 +311,9 @@ export async function compile<Out extends TShape>(
 
   const fallBack = (why: string): void => {
     const from = chain[active].name;
-    if (active + 1 >= chain.length) throw new Error(`${from} failed and no fallback is left: ${why}`);
+    if (active + 1 >= chain.length) {
+      throw new Error(`${from} failed and no fallback is left: ${why}`);
+    }
     active++;
     cache.clear();
     const message = `tessera: ${from} -> ${chain[active].name}: ${why}`;
@@ -408,24 +412,31 @@ function sliceBatch(
   from: number,
   to: number,
 ): Record<string, TensorData> {
-  return Object.fromEntries(Object.entries(inputs).map(([k, t]) => {
-    const per = numel(t.shape.slice(1));
-    return [k, { shape: [to - from, ...t.shape.slice(1)], data: t.data.subarray(from * per, to * per) }];
-  }));
+  return Object.fromEntries(
+    Object.entries(inputs).map(([k, t]) => {
+      const per = numel(t.shape.slice(1));
+      return [k, {
+        shape: [to - from, ...t.shape.slice(1)],
+        data: t.data.subarray(from * per, to * per),
+      }];
+    }),
+  );
 }
 
 function concatBatch(parts: readonly Record<string, TensorData>[]): Record<string, TensorData> {
-  return Object.fromEntries(Object.keys(parts[0]).map((k) => {
-    const pieces = parts.map((p) => p[k]);
-    const batch = pieces.reduce((s, t) => s + t.shape[0], 0);
-    const data = new Float32Array(pieces.reduce((s, t) => s + t.data.length, 0));
-    let at = 0;
-    for (const t of pieces) {
-      data.set(t.data, at);
-      at += t.data.length;
-    }
-    return [k, { shape: [batch, ...pieces[0].shape.slice(1)], data }];
-  }));
+  return Object.fromEntries(
+    Object.keys(parts[0]).map((k) => {
+      const pieces = parts.map((p) => p[k]);
+      const batch = pieces.reduce((s, t) => s + t.shape[0], 0);
+      const data = new Float32Array(pieces.reduce((s, t) => s + t.data.length, 0));
+      let at = 0;
+      for (const t of pieces) {
+        data.set(t.data, at);
+        at += t.data.length;
+      }
+      return [k, { shape: [batch, ...pieces[0].shape.slice(1)], data }];
+    }),
+  );
 }
 
 function checkInputs(graph: Graph, inputs: Readonly<Record<string, TensorData>>): void {
@@ -448,7 +459,10 @@ function checkInputs(graph: Graph, inputs: Readonly<Record<string, TensorData>>)
     }
     const bad = firstNonFinite(value.data);
     if (bad >= 0) {
-      throw new InputError(name, `has ${value.data[bad]} at flat index ${bad}; inputs must be finite`);
+      throw new InputError(
+        name,
+        `has ${value.data[bad]} at flat index ${bad}; inputs must be finite`,
+      );
     }
   }
 }

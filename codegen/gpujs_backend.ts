@@ -268,13 +268,16 @@ function buildExecutable(mode: GpuJsMode, graph: Graph, program: Program): Execu
   const results = [...new Set(program.results)];
   // gpu.js's webasm worker pool creates classic workers, which Deno refuses ("Classic workers
   // are not supported"), so pipelines run on its single-threaded SIMD executor.
-  const pipeline = gpu.createPipeline(withArity(inputs.length, (handles) => {
-    const env = new Map<string, unknown>(inputs.map((b, i) => [b.name, handles[i]]));
-    program.kernels.forEach((k, i) => {
-      env.set(k.out, kernels[i](...rendered[i].args.map((a) => env.get(a))));
-    });
-    return results.map((r) => env.get(r));
-  }), { threads: false });
+  const pipeline = gpu.createPipeline(
+    withArity(inputs.length, (handles) => {
+      const env = new Map<string, unknown>(inputs.map((b, i) => [b.name, handles[i]]));
+      program.kernels.forEach((k, i) => {
+        env.set(k.out, kernels[i](...rendered[i].args.map((a) => env.get(a))));
+      });
+      return results.map((r) => env.get(r));
+    }),
+    { threads: false },
+  );
   const shapes = new Map(program.kernels.map((k) => [k.out, k.shape]));
   return {
     async run(values: Readonly<Record<string, TensorData>>): Promise<TensorData[]> {
@@ -292,9 +295,11 @@ function buildExecutable(mode: GpuJsMode, graph: Graph, program: Program): Execu
         `threads; backend ${mode}; reads ${k.reads.join(", ")}`
       );
       const executor = pipeline.executorKind
-        ? [`pipeline executor: ${pipeline.executorKind}${
-          pipeline.fallbackReason ? ` (${pipeline.fallbackReason})` : ""
-        }`]
+        ? [
+          `pipeline executor: ${pipeline.executorKind}${
+            pipeline.fallbackReason ? ` (${pipeline.fallbackReason})` : ""
+          }`,
+        ]
         : [];
       const slots = program.slots.size
         ? [`buffer plan: ${[...program.slots].map(([b, s]) => `${b}->slot${s}`).join(", ")}`]

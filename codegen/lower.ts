@@ -22,8 +22,8 @@ import {
   constant,
   evalExpr,
   freeVars,
-  lin,
   type Lin,
+  lin,
   loadsOf,
   narrow,
   type Ranges,
@@ -374,7 +374,11 @@ export function foldConstants(
       return all.reduce((a, b) => v.add(a, b));
     }
     if (e.k === "select") {
-      return { ...e, a: fold(e.a, narrow(e.cond, true, scope)), b: fold(e.b, narrow(e.cond, false, scope)) };
+      return {
+        ...e,
+        a: fold(e.a, narrow(e.cond, true, scope)),
+        b: fold(e.b, narrow(e.cond, false, scope)),
+      };
     }
     return e;
   };

@@ -91,7 +91,9 @@ export function renderKernel(
     }
   };
   const linText = (x: Lin): string => {
-    const parts = x.terms.map((t) => (t.coeff === 1 ? atom(t.atom) : `${atom(t.atom)} * ${t.coeff}`));
+    const parts = x.terms.map((
+      t,
+    ) => (t.coeff === 1 ? atom(t.atom) : `${atom(t.atom)} * ${t.coeff}`));
     if (x.c !== 0 || parts.length === 0) parts.push(String(x.c));
     return parts.length === 1 ? parts[0] : `(${parts.join(" + ").replaceAll("+ -", "- ")})`;
   };

@@ -53,9 +53,15 @@ export class Tensor<S extends TShape> {
   }
 }
 
-/** Turns a type rule's result into a shape, so an erroring call still has a usable return type. */
+/**
+ * Turns a type rule's result into a shape, so an erroring call still has a usable return type.
+ * @ignore
+ */
 type Ok<R> = R extends TShape ? R : TShape;
-/** Turns a type rule's result into a parameter check: `unknown` or the error message. */
+/**
+ * Turns a type rule's result into a parameter check: `unknown` or the error message.
+ * @ignore
+ */
 type Check<R> = R extends TShape ? unknown : R;
 
 /**
@@ -99,6 +105,7 @@ export type PrependCheck<S extends TShape, T extends TShape> = DynamicRank<S> ex
     )
   : ShapeErrorType<`prependToken: tokens ${ShapeStr<S>} must be [batch, tokens, width]`>;
 
+/** @ignore */
 type PrependTokenShapeError<T extends TShape> = ShapeErrorType<
   `prependToken: class token ${ShapeStr<T>} must be [1, 1, width]`
 >;
@@ -116,6 +123,7 @@ export type ExpandCheck<S extends TShape, T extends TShape> = BroadcastShape<S, 
   infer R extends TShape ? (R["length"] extends T["length"] ? ExpandSame<R, T, S> : unknown)
   : ShapeErrorType<`expand: ${ShapeStr<S>} cannot expand to ${ShapeStr<T>}`>;
 
+/** @ignore */
 type ExpandSame<R extends TShape, T extends TShape, S extends TShape> = [R] extends [T] ? unknown
   : ShapeErrorType<`expand: ${ShapeStr<S>} cannot expand to ${ShapeStr<T>}`>;
 
@@ -409,6 +417,7 @@ export class GraphBuilder {
   }
 }
 
+/** @ignore */
 type ChannelsOf<S extends TShape> = S extends readonly [TDim, infer C extends number, ...TDim[]] ? C
   : number;
 

@@ -124,6 +124,7 @@ export type DimsAgree<X, Y> = IsDynamic<X> extends true ? true
 /**
  * The dims of a shape that are numeric literals, and its symbolic names, split apart so
  * element counts can be compared before symbols are bound.
+ * @ignore
  */
 type SplitDims<
   S extends TShape,
@@ -161,18 +162,25 @@ export type CountStr<S extends TShape> = SplitDims<S> extends
   ? Y extends [] ? `${Product<N>}` : `${JoinSyms<Y>}*${Product<N>}`
   : string;
 
+/** @ignore */
 type JoinSyms<Y extends string[], Acc extends string = ""> = Y extends
   [infer H extends string, ...infer R extends string[]]
   ? JoinSyms<R, Acc extends "" ? H : `${Acc}*${H}`>
   : Acc;
 
-/** Removes the first occurrence of `X` from `L`, or returns `false` when it is absent. */
+/**
+ * Removes the first occurrence of `X` from `L`, or returns `false` when it is absent.
+ * @ignore
+ */
 type RemoveOne<L extends string[], X extends string, Seen extends string[] = []> = L extends
   [infer H extends string, ...infer R extends string[]]
   ? (H extends X ? [...Seen, ...R] : RemoveOne<R, X, [...Seen, H]>)
   : false;
 
-/** `true` when two lists of symbols are the same multiset. */
+/**
+ * `true` when two lists of symbols are the same multiset.
+ * @ignore
+ */
 type SameSymbols<A extends string[], B extends string[]> = A extends
   [infer H extends string, ...infer R extends string[]]
   ? (RemoveOne<B, H> extends infer Rest extends string[] ? SameSymbols<R, Rest> : false)

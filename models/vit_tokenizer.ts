@@ -62,11 +62,17 @@ export interface PatchEmbeddingConfig {
   readonly batch?: TDim;
 }
 
-/** `true` when `R` may equal `V`: equal literals, or `R` is plain `number` (runtime-checked). */
+/**
+ * `true` when `R` may equal `V`: equal literals, or `R` is plain `number` (runtime-checked).
+ * @ignore
+ */
 type MayBe<R, V> = number extends R ? true : [R] extends [V] ? true : false;
 
+/** @ignore */
 type Get<C, K extends string, D> = C extends { readonly [P in K]: infer V } ? V : D;
+/** @ignore */
 type BatchOf<C> = Get<C, "batch", "B">;
+/** @ignore */
 type ChannelsOf<C> = Get<C, "channels", 3>;
 
 /**

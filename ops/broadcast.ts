@@ -16,17 +16,20 @@ import type {
 } from "../graph/shape_types.ts";
 import type { Dim, Shape } from "../graph/shape.ts";
 
+/** @ignore */
 type BroadcastDim<X, Y> = X extends 1 ? Y
   : Y extends 1 ? X
   : IsDynamic<X> extends true ? Y
   : DimsAgree<X, Y> extends true ? X
   : false;
 
+/** @ignore */
 type Reverse<S extends TShape, Acc extends TDim[] = []> = S extends
   readonly [infer H extends TDim, ...infer R extends TShape] ? Reverse<R, [H, ...Acc]>
   : Acc;
 
 // Walks both shapes from the right, building the result from the left end.
+/** @ignore */
 type BroadcastRev<
   A extends TShape,
   B extends TShape,

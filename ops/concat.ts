@@ -33,6 +33,7 @@ export interface ConcatAttrs {
   readonly axis: number;
 }
 
+/** @ignore */
 type SumDims<X, Y> = X extends number
   ? Y extends number
     ? (IsDynamic<X> extends true ? number : IsDynamic<Y> extends true ? number : Add<X, Y>)
@@ -54,6 +55,7 @@ export type ConcatShape<A extends TShape, B extends TShape, Axis extends number>
       ? { [I in keyof A]: I extends `${N}` ? SumDims<A[I], B[I & keyof B]> : A[I] }
     : TShape;
 
+/** @ignore */
 type FirstMismatch<A extends TShape, B extends TShape, N extends number, I extends unknown[] = []> =
   I["length"] extends A["length"] ? false
     : I["length"] extends N ? FirstMismatch<A, B, N, [...I, unknown]>

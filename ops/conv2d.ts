@@ -58,6 +58,7 @@ export interface Conv2dAttrs {
   readonly padding: number;
 }
 
+/** @ignore */
 type Opt<O, K extends string, Default extends number> = O extends
   { readonly [P in K]: infer V extends number } ? V : Default;
 
@@ -97,6 +98,7 @@ export type Conv2dShape<S extends TShape, O extends Conv2dOptions> = S extends
   ]
   : TShape;
 
+/** @ignore */
 type KernelFits<H, K extends number, P extends number> = H extends number
   ? (IsLiteral<H> extends true ? (Lt<Add<H, Mul<2, P>>, K> extends true ? false : true) : true)
   : true;

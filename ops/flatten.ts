@@ -34,6 +34,7 @@ export interface FlattenAttrs {
   readonly end: number;
 }
 
+/** @ignore */
 type FlattenResolved<S extends TShape, A extends number, B extends number> = [
   ...Take<S, A>,
   DimProduct<Drop<Take<S, Add<B, 1>>, A>>,
@@ -57,6 +58,7 @@ export type FlattenShape<S extends TShape, A extends number, B extends number> =
       : FlattenError<S, A, B>
     : FlattenError<S, A, B>;
 
+/** @ignore */
 type FlattenError<S extends TShape, A extends number, B extends number> = ShapeErrorType<
   `flatten: axes ${A}..${B} are not a valid range for ${ShapeStr<S>}`
 >;

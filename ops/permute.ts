@@ -48,6 +48,7 @@ export type TransposeShape<S extends TShape, A extends number, B extends number>
       : ShapeErrorType<`transpose: axis ${B} is out of range for ${ShapeStr<S>}`>
     : ShapeErrorType<`transpose: axis ${A} is out of range for ${ShapeStr<S>}`>;
 
+/** @ignore */
 type IsPermutation<P extends readonly number[], R extends number, Seen extends number = never> =
   P extends readonly [infer H extends number, ...infer T extends readonly number[]]
     ? (NormAxis<H, R> extends infer A extends number
@@ -71,10 +72,12 @@ export type PermuteShape<S extends TShape, P extends readonly number[]> = Dynami
       : PermuteError<S, P>)
   : PermuteError<S, P>;
 
+/** @ignore */
 type PickDim<S extends TShape, A> = A extends number
   ? (NormAxis<A, S["length"]> extends infer N extends number ? S[N] : TDim)
   : TDim;
 
+/** @ignore */
 type PermuteError<S extends TShape, P extends readonly number[]> = ShapeErrorType<
   `permute: [${P extends readonly number[] ? JoinNums<P>
     : ""}] is not a permutation of the axes of ${ShapeStr<
@@ -82,6 +85,7 @@ type PermuteError<S extends TShape, P extends readonly number[]> = ShapeErrorTyp
   >}`
 >;
 
+/** @ignore */
 type JoinNums<P extends readonly number[], Acc extends string = ""> = P extends
   readonly [infer H extends number, ...infer T extends readonly number[]]
   ? JoinNums<T, Acc extends "" ? `${H}` : `${Acc}, ${H}`>

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { constant, lin, type Lin, type Ranges, type VExpr } from "../expr.ts";
+import { constant, type Lin, lin, type Ranges, type VExpr } from "../expr.ts";
 
 /**
  * The lowering context handed to every op emitter.

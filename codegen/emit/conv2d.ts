@@ -5,7 +5,7 @@
  */
 
 import type { Node } from "../../graph/ir.ts";
-import { type Cond, lin, type Lin, v, type VExpr } from "../expr.ts";
+import { type Cond, type Lin, lin, v, type VExpr } from "../expr.ts";
 import type { EmitContext } from "./context.ts";
 
 /**

@@ -4,7 +4,7 @@
  */
 
 import type { Node } from "../../graph/ir.ts";
-import { lin, type Lin, v, type VExpr } from "../expr.ts";
+import { type Lin, lin, v, type VExpr } from "../expr.ts";
 import { broadcastIndexOf, type EmitContext } from "./context.ts";
 
 /**

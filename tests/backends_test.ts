@@ -1,0 +1,237 @@
+// Every compiled backend against the PyTorch fixtures and the reference interpreter, plus the
+// fallbacks: a missing adapter, an over-limit buffer, a kernel a backend cannot take.
+import assert from "node:assert/strict";
+import fc from "npm:fast-check@4.3.0";
+import {
+  type BackendName,
+  compile,
+  type Graph,
+  graph,
+  loadSafetensors,
+  patchEmbedding,
+  seedTokenizer,
+  type TensorData,
+} from "../mod.ts";
+import { probeWebGpu } from "../codegen/gpujs_backend.ts";
+import { graphForFixture, maxError } from "./helpers.ts";
+
+const FIXTURES = new URL("./fixtures/", import.meta.url);
+const index = JSON.parse(await Deno.readTextFile(new URL("index.json", FIXTURES)));
+const adapter = await probeWebGpu();
+if (!adapter) console.warn("backends_test: no WebGPU adapter here; webgpu cases are skipped");
+
+const BACKENDS: { name: BackendName; tolerance: number; ignore: boolean }[] = [
+  { name: "cpu", tolerance: 1e-5, ignore: false },
+  { name: "webasm", tolerance: 1e-5, ignore: false },
+  { name: "webgpu", tolerance: 1e-4, ignore: adapter === null },
+];
+
+function image(shape: number[], seed: number): TensorData {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    data[i] = s / 2 ** 32;
+  }
+  return { shape, data };
+}
+
+const quiet = { onWarning: () => {} };
+
+for (const { name, tolerance, ignore } of BACKENDS) {
+  Deno.test({
+    name: `${name}: every fixture, every stage, within ${tolerance}`,
+    ignore,
+    async fn() {
+      for (const fixture of index.fixtures) {
+        const file = await loadSafetensors(new URL(fixture.file, FIXTURES));
+        const model = await compile(graphForFixture(file.metadata), {
+          backend: name,
+          weights: file.tensors,
+          ...quiet,
+        });
+        const input = file.tensors.get("input") as TensorData;
+        const { output, stages } = await model.run({ image: input }, { stages: "all" });
+        assert.equal(model.backend, name, `${fixture.name} fell back: ${model.fallbacks}`);
+        for (const [stage, value] of Object.entries({ ...stages, output })) {
+          const expected = file.tensors.get(stage) as TensorData;
+          assert.deepEqual(value.shape, expected.shape, `${fixture.name}/${stage}`);
+          const err = maxError(value.data, expected.data);
+          assert.ok(err <= tolerance, `${fixture.name}/${stage}: error ${err} > ${tolerance}`);
+        }
+        model.dispose();
+      }
+    },
+  });
+
+  Deno.test({
+    name: `${name}: hand-written graphs match the reference interpreter`,
+    ignore,
+    async fn() {
+      const twoConvs = graph("two-convs", (g) => {
+        const x = g.input("x", ["B", 2, 12, 12]);
+        const a = g.conv2d(x, { out: 4, kernel: 3, stride: 1, padding: 1, name: "a" });
+        return g.conv2d(a, { out: 3, kernel: 4, stride: 4, name: "b" }); // ["B", 3, 3, 3]
+      });
+      const transposeLinear = graph("transpose-linear", (g) => {
+        const x = g.input("x", ["B", 5, 7]);
+        const t = g.transpose(x, 1, 2); // ["B", 7, 5]
+        const y = g.linear(t, { in: 5, out: 6, name: "proj" });
+        return g.add(y, g.param("shift", [7, 1]));
+      });
+      const cases: [Graph, number[]][] = [[twoConvs, [2, 2, 12, 12]], [transposeLinear, [3, 5, 7]]];
+      for (const [g, shape] of cases) {
+        const inputs = { x: image([...shape], 7) };
+        const reference = await compile(g, { backend: "reference", seed: 3 });
+        const model = await compile(g, { backend: name, seed: 3, ...quiet });
+        const want = (await reference.run(inputs)).output;
+        const got = (await model.run(inputs)).output;
+        assert.equal(model.backend, name);
+        assert.deepEqual(got.shape, want.shape);
+        assert.ok(maxError(got.data, want.data) <= tolerance, `${g.name}`);
+        model.dispose();
+      }
+    },
+  });
+
+  Deno.test({
+    name: `${name}: random configs agree with the reference interpreter (fast-check)`,
+    ignore,
+    async fn() {
+      const config = fc.record({
+        batch: fc.integer({ min: 1, max: 3 }),
+        channels: fc.integer({ min: 1, max: 4 }),
+        patch: fc.integer({ min: 1, max: 5 }),
+        rows: fc.integer({ min: 1, max: 4 }),
+        cols: fc.integer({ min: 1, max: 4 }),
+        embedding: fc.integer({ min: 1, max: 12 }),
+        standard: fc.boolean(),
+      });
+      await fc.assert(
+        fc.asyncProperty(config, async (c) => {
+          const sizes = {
+            height: c.rows * c.patch,
+            width: c.cols * c.patch,
+            patch: c.patch,
+            embedding: c.embedding,
+            channels: c.channels,
+          };
+          const g = c.standard
+            ? patchEmbedding(sizes)
+            : seedTokenizer({ ...sizes, generalized: true });
+          const inputs = { image: image([c.batch, c.channels, sizes.height, sizes.width], 11) };
+          const want = await (await compile(g, { backend: "reference" })).run(inputs, {
+            stages: "all",
+          });
+          const model = await compile(g, { backend: name, ...quiet });
+          const got = await model.run(inputs, { stages: "all" });
+          model.dispose();
+          assert.equal(model.backend, name);
+          for (const [stage, value] of Object.entries({ ...got.stages, output: got.output })) {
+            const expected = stage === "output" ? want.output : want.stages[stage];
+            assert.deepEqual(value.shape, expected.shape, stage);
+            assert.ok(maxError(value.data, expected.data) <= tolerance, stage);
+          }
+        }),
+        { numRuns: name === "webgpu" ? 6 : 15 },
+      );
+    },
+  });
+}
+
+Deno.test("explain: the standard tokenizer is one kernel, the seed two", async () => {
+  for (const backend of ["cpu", "webasm"] as const) {
+    const standard = await compile(
+      patchEmbedding({ height: 32, width: 32, patch: 8, embedding: 16 }),
+      { backend },
+    );
+    await standard.run({ image: image([2, 3, 32, 32], 1) });
+    const lines = standard.explain().split("\n").filter((l) => l.startsWith("kernel "));
+    assert.equal(lines.length, 1, standard.explain());
+    assert.match(lines[0], /^kernel 0: conv2d.*permute.*concat.*add.* launch 544 threads/);
+    const seed = await compile(
+      seedTokenizer({ height: 32, width: 32, patch: 8, embedding: 16 }),
+      { backend },
+    );
+    await seed.run({ image: image([2, 3, 32, 32], 1) });
+    const seedLines = seed.explain({ source: true }).split("\n");
+    assert.equal(seedLines.filter((l) => l.startsWith("kernel ")).length, 2);
+    assert.ok(seedLines.some((l) => l.includes("--- kernel 1 source ---")));
+    assert.ok(seedLines.some((l) => l.includes("this.constants.c_0")), "cls + pos[0] folded");
+  }
+});
+
+Deno.test("fallback: a missing WebGPU adapter falls back to a CPU backend with one warning", async () => {
+  const warnings: string[] = [];
+  const model = await compile(seedTokenizer({ height: 16, width: 16, patch: 8, embedding: 4 }), {
+    backend: "webgpu",
+    adapter: () => Promise.resolve(null),
+    onWarning: (m) => warnings.push(m),
+  });
+  assert.equal(model.backend, "webasm");
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /requestAdapter\(\) returned null/);
+  assert.match(model.reason, /fell back to webasm/);
+  const { output } = await model.run({ image: image([1, 3, 16, 16], 2) });
+  assert.deepEqual(output.shape, [1, 5, 4]);
+});
+
+Deno.test("fallback: auto without a real GPU picks a CPU backend and says why", async () => {
+  const model = await compile(seedTokenizer({ height: 16, width: 16, patch: 8, embedding: 4 }), {
+    adapter: () =>
+      Promise.resolve({
+        description: "llvmpipe",
+        isFallbackAdapter: true,
+        maxStorageBufferBindingSize: 1 << 30,
+      }),
+  });
+  assert.equal(model.backend, "webasm");
+  assert.match(model.reason, /llvmpipe is a fallback \(software\) adapter/);
+});
+
+Deno.test("fallback: a batch over the buffer limit is split, and still matches", async () => {
+  const g = patchEmbedding({ height: 16, width: 16, patch: 8, embedding: 8 });
+  const inputs = { image: image([6, 3, 16, 16], 5) };
+  const want = (await (await compile(g, { backend: "reference" })).run(inputs)).output;
+  // One image is 3*16*16*4 = 3072 bytes, so the limit admits batches of at most 2.
+  const model = await compile(g, { backend: "cpu", maxBufferBytes: 2 * 3072 });
+  const got = (await model.run(inputs)).output;
+  assert.equal(model.backend, "cpu");
+  assert.deepEqual(got.shape, [6, 5, 8]);
+  assert.ok(maxError(got.data, want.data) <= 1e-5);
+});
+
+Deno.test("fallback: a parameter over the limit falls back to the next backend", async () => {
+  const warnings: string[] = [];
+  const g = patchEmbedding({ height: 16, width: 16, patch: 8, embedding: 8 });
+  const model = await compile(g, {
+    backend: "cpu",
+    maxBufferBytes: 1024,
+    onWarning: (m) => warnings.push(m),
+  });
+  const { output } = await model.run({ image: image([1, 3, 16, 16], 5) });
+  assert.equal(model.backend, "reference");
+  assert.equal(output.data.length, 5 * 8);
+  // cpu -> webasm -> reference: both gpu.js backends honour the limit.
+  assert.deepEqual(warnings, model.fallbacks);
+  assert.equal(warnings.length, 2);
+  assert.match(warnings[0], /cpu -> webasm: buffer .* needs \d+ bytes but the limit is 1024/);
+  assert.match(warnings[1], /webasm -> reference/);
+});
+
+Deno.test("fallback: a graph gpu.js cannot take runs on the reference backend", async () => {
+  const warnings: string[] = [];
+  const g = graph("five-inputs", (b) => {
+    const xs = [0, 1, 2, 3, 4].map((i) => b.input(`x${i}`, [2]));
+    return xs.slice(1).reduce((acc, x) => b.add(acc, x), xs[0]);
+  });
+  const model = await compile(g, { backend: "webasm", onWarning: (m) => warnings.push(m) });
+  const inputs = Object.fromEntries(
+    [0, 1, 2, 3, 4].map((i) => [`x${i}`, { shape: [2], data: new Float32Array([i, 1]) }]),
+  );
+  const { output } = await model.run(inputs);
+  assert.deepEqual([...output.data], [10, 5]);
+  assert.equal(model.backend, "reference");
+  assert.match(warnings.join("\n"), /5 inputs are not supported/);
+});
