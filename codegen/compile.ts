@@ -159,13 +159,16 @@ export interface CompiledGraph<Out extends TShape = TShape> {
   readonly fallbacks: readonly string[];
   /** Runs the graph on `inputs` (by input name). */
   run(inputs: Readonly<Record<string, TensorData>>, options?: RunOptions): Promise<RunResult>;
+  /** Generates the kernels for these input shapes now instead of at the first `run()`. */
+  prepare(shapes: Readonly<Record<string, readonly number[]>>, options?: RunOptions): Promise<void>;
   /** What runs: one line per kernel, and the sources with `{ source: true }`. */
   explain(options?: { source?: boolean }): string;
   /** Releases backend resources. */
   dispose(): void;
 }
 
-const CPU_CHAIN: readonly Exclude<BackendName, "auto">[] = ["webasm", "cpu", "reference"];
+// Ordered by measured speed on the tokenizers (bench/tokenizer.ts): gpu.js cpu beat webasm.
+const CPU_CHAIN: readonly Exclude<BackendName, "auto">[] = ["cpu", "webasm", "reference"];
 
 function makeBackend(name: Exclude<BackendName, "auto">, options: CompileOptions): Backend {
   switch (name) {
@@ -388,6 +391,10 @@ export async function compile<Out extends TShape>(
           fallBack(describeFailure(e));
         }
       }
+    },
+    async prepare(shapes, runOptions = {}) {
+      const stages = runOptions.stages === "all" ? graph.labels() : [...(runOptions.stages ?? [])];
+      last = (await prepare(shapes, stages)).exe;
     },
     explain(explainOptions) {
       if (!last) return `${graph.name}: not compiled yet (shapes are bound at the first run)`;

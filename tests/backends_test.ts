@@ -169,10 +169,10 @@ Deno.test("fallback: a missing WebGPU adapter falls back to a CPU backend with o
     adapter: () => Promise.resolve(null),
     onWarning: (m) => warnings.push(m),
   });
-  assert.equal(model.backend, "webasm");
+  assert.equal(model.backend, "cpu");
   assert.equal(warnings.length, 1);
   assert.match(warnings[0], /requestAdapter\(\) returned null/);
-  assert.match(model.reason, /fell back to webasm/);
+  assert.match(model.reason, /fell back to cpu/);
   const { output } = await model.run({ image: image([1, 3, 16, 16], 2) });
   assert.deepEqual(output.shape, [1, 5, 4]);
 });
@@ -186,7 +186,7 @@ Deno.test("fallback: auto without a real GPU picks a CPU backend and says why", 
         maxStorageBufferBindingSize: 1 << 30,
       }),
   });
-  assert.equal(model.backend, "webasm");
+  assert.equal(model.backend, "cpu");
   assert.match(model.reason, /llvmpipe is a fallback \(software\) adapter/);
 });
 
@@ -206,18 +206,18 @@ Deno.test("fallback: a parameter over the limit falls back to the next backend",
   const warnings: string[] = [];
   const g = patchEmbedding({ height: 16, width: 16, patch: 8, embedding: 8 });
   const model = await compile(g, {
-    backend: "cpu",
+    backend: "webasm",
     maxBufferBytes: 1024,
     onWarning: (m) => warnings.push(m),
   });
   const { output } = await model.run({ image: image([1, 3, 16, 16], 5) });
   assert.equal(model.backend, "reference");
   assert.equal(output.data.length, 5 * 8);
-  // cpu -> webasm -> reference: both gpu.js backends honour the limit.
+  // webasm -> cpu -> reference: both gpu.js backends honour the limit.
   assert.deepEqual(warnings, model.fallbacks);
   assert.equal(warnings.length, 2);
-  assert.match(warnings[0], /cpu -> webasm: buffer .* needs \d+ bytes but the limit is 1024/);
-  assert.match(warnings[1], /webasm -> reference/);
+  assert.match(warnings[0], /webasm -> cpu: buffer .* needs \d+ bytes but the limit is 1024/);
+  assert.match(warnings[1], /cpu -> reference/);
 });
 
 Deno.test("fallback: a graph gpu.js cannot take runs on the reference backend", async () => {

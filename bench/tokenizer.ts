@@ -1,0 +1,103 @@
+/**
+ * Benchmarks one tokenizer on one backend and prints one JSON line:
+ *
+ *     deno run -A bench/tokenizer.ts --variant seed|standard --batch N --backend NAME [--runs N] --json
+ *
+ * Times run from a host Float32Array in to the output in host memory; the median of `--runs`
+ * (at least 10) after two warm-up runs. `compile_ms` is `compile()` plus kernel generation for
+ * the batch's shapes (`prepare()`), before any run.
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import {
+  BACKEND_NAMES,
+  type BackendName,
+  compile,
+  patchEmbedding,
+  probeWebGpu,
+  seedTokenizer,
+} from "../mod.ts";
+
+/** One benchmark result. */
+export interface BenchResult {
+  variant: string;
+  batch: number;
+  backend: string;
+  images_per_s: number;
+  ms_per_batch_median: number;
+  compile_ms: number;
+  device: string;
+  peak_rss_mb: number;
+}
+
+async function deviceOf(backend: string): Promise<string> {
+  if (backend === "webgpu") {
+    const report = await probeWebGpu();
+    return report ? `webgpu: ${report.description}` : "webgpu: no adapter";
+  }
+  return `cpu x${navigator.hardwareConcurrency} (${Deno.build.os} ${Deno.build.arch})`;
+}
+
+/** Runs one benchmark cell. */
+export async function benchTokenizer(
+  variant: "seed" | "standard",
+  batch: number,
+  backend: BackendName,
+  runs = 10,
+): Promise<BenchResult> {
+  const sizes = { height: 224, width: 224, patch: 16, embedding: 768 };
+  const graph = variant === "seed" ? seedTokenizer(sizes) : patchEmbedding(sizes);
+  const shape = [batch, 3, 224, 224];
+  const data = new Float32Array(batch * 3 * 224 * 224).map((_, i) => (i % 251) / 251);
+  const t0 = performance.now();
+  const model = await compile(graph, { backend, onWarning: () => {} });
+  await model.prepare({ image: shape });
+  const compileMs = performance.now() - t0;
+  for (let i = 0; i < 2; i++) await model.run({ image: { shape, data } });
+  const times: number[] = [];
+  for (let i = 0; i < Math.max(10, runs); i++) {
+    const start = performance.now();
+    await model.run({ image: { shape, data } });
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  const median = times[Math.floor(times.length / 2)];
+  const result = {
+    variant,
+    batch,
+    backend: model.backend,
+    images_per_s: Number((batch / (median / 1000)).toFixed(2)),
+    ms_per_batch_median: Number(median.toFixed(3)),
+    compile_ms: Number(compileMs.toFixed(1)),
+    device: await deviceOf(model.backend),
+    peak_rss_mb: Number((Deno.memoryUsage().rss / 2 ** 20).toFixed(1)),
+  };
+  model.dispose();
+  return result;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      variant: { type: "string", default: "seed" },
+      batch: { type: "string", default: "1" },
+      backend: { type: "string", default: "auto" },
+      runs: { type: "string", default: "10" },
+      json: { type: "boolean", default: false },
+    },
+  });
+  const variant = values.variant;
+  const backend = values.backend as BackendName;
+  if (variant !== "seed" && variant !== "standard") {
+    console.error(`error: --variant must be seed or standard, got ${variant}`);
+    Deno.exit(1);
+  }
+  if (!BACKEND_NAMES.includes(backend)) {
+    console.error(`error: --backend must be one of ${BACKEND_NAMES.join(", ")}`);
+    Deno.exit(1);
+  }
+  const result = await benchTokenizer(variant, Number(values.batch), backend, Number(values.runs));
+  console.log(values.json ? JSON.stringify(result) : result);
+}
