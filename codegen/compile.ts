@@ -347,29 +347,42 @@ export async function compile<Out extends TShape>(
     return entry;
   };
 
-  // Runs on the active backend, halving the batch while a size limit rejects it.
-  const runChunked = async (
+  // Prepares the active backend for these shapes, halving the batch while a size limit rejects
+  // it; returns the batch ranges to run and their executables.
+  const plan = async (
+    shapes: Readonly<Record<string, readonly number[]>>,
+    stages: readonly string[],
+    from = 0,
+  ): Promise<{ from: number; to: number; entry: Entry }[]> => {
+    const batch = Object.values(shapes)[0]?.[0] ?? 1;
+    try {
+      return [{ from, to: from + batch, entry: await prepare(shapes, stages) }];
+    } catch (e) {
+      if (!(e instanceof BackendRejection && e.sizeBound && batchSymbol && batch > 1)) throw e;
+      const half = Math.ceil(batch / 2);
+      const withBatch = (b: number) =>
+        Object.fromEntries(Object.entries(shapes).map(([k, s]) => [k, [b, ...s.slice(1)]]));
+      return [
+        ...await plan(withBatch(half), stages, from),
+        ...await plan(withBatch(batch - half), stages, from + half),
+      ];
+    }
+  };
+
+  const runPlanned = async (
     inputs: Readonly<Record<string, TensorData>>,
     stages: readonly string[],
   ): Promise<Record<string, TensorData>> => {
     const shapes = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.shape]));
-    try {
-      const { exe, want } = await prepare(shapes, stages);
-      last = exe;
-      const values = await exe.run(inputs);
-      return Object.fromEntries([...want.keys()].map((n, i) => [n, values[i]]));
-    } catch (e) {
-      const batch = Object.values(inputs)[0]?.shape[0] ?? 1;
-      if (e instanceof BackendRejection && e.sizeBound && batchSymbol && batch > 1) {
-        const half = Math.ceil(batch / 2);
-        const parts = [
-          await runChunked(sliceBatch(inputs, 0, half), stages),
-          await runChunked(sliceBatch(inputs, half, batch), stages),
-        ];
-        return concatBatch(parts);
-      }
-      throw e;
+    const chunks = await plan(shapes, stages);
+    const parts: Record<string, TensorData>[] = [];
+    for (const { from, to, entry } of chunks) {
+      last = entry.exe;
+      const slice = chunks.length === 1 ? inputs : sliceBatch(inputs, from, to);
+      const values = await entry.exe.run(slice);
+      parts.push(Object.fromEntries([...entry.want.keys()].map((n, i) => [n, values[i]])));
     }
+    return parts.length === 1 ? parts[0] : concatBatch(parts);
   };
 
   return {
@@ -384,7 +397,7 @@ export async function compile<Out extends TShape>(
       const stages = runOptions.stages === "all" ? graph.labels() : [...(runOptions.stages ?? [])];
       for (;;) {
         try {
-          const { output, ...rest } = await runChunked(inputs, stages);
+          const { output, ...rest } = await runPlanned(inputs, stages);
           return { output, stages: rest };
         } catch (e) {
           if (chain[active].name === "reference" || !isBackendFailure(e)) throw e;
@@ -394,7 +407,16 @@ export async function compile<Out extends TShape>(
     },
     async prepare(shapes, runOptions = {}) {
       const stages = runOptions.stages === "all" ? graph.labels() : [...(runOptions.stages ?? [])];
-      last = (await prepare(shapes, stages)).exe;
+      for (;;) {
+        try {
+          const chunks = await plan(shapes, stages);
+          last = chunks[0].entry.exe;
+          return;
+        } catch (e) {
+          if (chain[active].name === "reference" || !isBackendFailure(e)) throw e;
+          fallBack(describeFailure(e));
+        }
+      }
     },
     explain(explainOptions) {
       if (!last) return `${graph.name}: not compiled yet (shapes are bound at the first run)`;

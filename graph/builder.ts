@@ -16,7 +16,7 @@ import type {
   TDim,
   TShape,
 } from "./shape_types.ts";
-import { isValidSize, type Shape, ShapeError } from "./shape.ts";
+import { isValidSize, normalizeAxis, type Shape, ShapeError } from "./shape.ts";
 import { type AnyNode, type AttrsOf, Graph, type ParamInit } from "./ir.ts";
 import { OPS } from "../ops/registry.ts";
 import type { OpDef } from "../ops/op.ts";
@@ -200,8 +200,12 @@ export class GraphBuilder {
         `channels (${channels}), out (${out}) and kernel (${kernel}) must be concrete sizes`,
       );
     }
+    const weightShape = [out, channels, kernel, kernel];
+    // Check before registering parameters, so a failed call leaves the graph unchanged.
+    const node = this.#nextName("conv2d", options.bias === false ? 1 : 2);
+    OPS.conv2d.inferShape([x.shape, weightShape, [out]], { stride, padding }, node);
     const fanIn = channels * kernel * kernel;
-    const weight = this.param(`${name}.weight`, [out, channels, kernel, kernel], {
+    const weight = this.param(`${name}.weight`, weightShape, {
       kind: "kaiming_uniform",
       fanIn,
     });
@@ -274,6 +278,10 @@ export class GraphBuilder {
     if (!isValidSize(options.in) || !isValidSize(options.out)) {
       throw new ShapeError("linear", name, [x.shape], "in and out must be concrete sizes");
     }
+    const node = this.#nextName("linear", options.bias === false ? 1 : 2);
+    const prospective = [x.shape, [options.out, options.in]];
+    if (options.bias !== false) prospective.push([options.out]);
+    OPS.linear.inferShape(prospective, {}, node);
     const weight = this.param(`${name}.weight`, [options.out, options.in], {
       kind: "kaiming_uniform",
       fanIn: options.in,
@@ -293,9 +301,10 @@ export class GraphBuilder {
     b: Tensor<B>,
     axis: Checked<Axis, ConcatCheck<A, B, Axis>>,
   ): Tensor<ConcatShape<A, B, Axis>> {
-    const rank = a.shape.length;
     const at = axis as number;
-    return this.#op("concat", [a.id, b.id], { axis: at < 0 ? at + rank : at });
+    return this.#op("concat", [a.id, b.id], {
+      axis: normalizeAxis(at, a.shape.length) ?? at,
+    });
   }
 
   /** `x.expand(shape)`, materialized. */
@@ -357,7 +366,11 @@ export class GraphBuilder {
   }
 
   #prepend<S extends TShape>(x: Tensor<S>, token: Tensor<TShape>): Tensor<PrependShape<S>> {
-    if (x.shape.length !== 3 || token.shape.length !== 3) {
+    const [batch, , width] = x.shape;
+    const [one, oneToo, tokenWidth] = token.shape;
+    const fits = x.shape.length === 3 && token.shape.length === 3 && one === 1 && oneToo === 1 &&
+      String(tokenWidth) === String(width);
+    if (!fits) {
       throw new ShapeError(
         "prependToken",
         this.#nextName("concat"),
@@ -365,13 +378,13 @@ export class GraphBuilder {
         "tokens must be [batch, tokens, width] and the class token [1, 1, width]",
       );
     }
-    const [batch, , width] = x.shape;
     const expanded = this.#op("expand", [token.id], { shape: [batch, 1, width] });
     return this.#op("concat", [expanded.id, x.id], { axis: 1 });
   }
 
-  #nextName(op: string): string {
-    return `${op}_${this.#nodes.length}`;
+  /** The name the next `op` node gets, after `skip` nodes (its parameters) are added first. */
+  #nextName(op: string, skip = 0): string {
+    return `${op}_${this.#nodes.length + skip}`;
   }
 
   #checkShape(op: string, name: string, shape: Shape): void {
@@ -426,9 +439,9 @@ function normalizedFlatten(
   start: number,
   end: number,
 ): AttrsOf["flatten"] {
+  // Out-of-range axes stay as given, so the rule rejects them with the user's numbers.
   const rank = shapes[0].length;
-  const norm = (a: number): number => (a < 0 ? a + rank : a);
-  return { start: norm(start), end: norm(end) };
+  return { start: normalizeAxis(start, rank) ?? start, end: normalizeAxis(end, rank) ?? end };
 }
 
 /**

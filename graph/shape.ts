@@ -185,7 +185,7 @@ export function normalizeAxis(axis: number, rank: number): number | undefined {
 export function bindShape(shape: Shape, bindings: Readonly<Record<string, number>>): Dim[] {
   return shape.map((d) => {
     if (typeof d === "number") return d;
-    const parts = d.split("*").map((p) => (p in bindings ? bindings[p] : p));
+    const parts = d.split("*").map((p) => (Object.hasOwn(bindings, p) ? bindings[p] : p));
     return dimProduct(parts);
   });
 }

@@ -55,7 +55,7 @@ export function specialize(
       if (!Number.isSafeInteger(size) || size < 0) fail(`dim ${i} is not a size`);
       if (typeof d === "number") {
         if (d !== size) fail(`dim ${i} must be ${d}`);
-      } else if (d in bindings && bindings[d] !== size) {
+      } else if (Object.hasOwn(bindings, d) && bindings[d] !== size) {
         fail(`${d} is already bound to ${bindings[d]}, not ${size}`);
       } else {
         bindings[d] = size;

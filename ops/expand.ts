@@ -4,7 +4,7 @@
  * @module
  */
 
-import { type Dim, formatShape, type Shape, ShapeError } from "../graph/shape.ts";
+import { type Dim, formatShape, isValidSize, type Shape, ShapeError } from "../graph/shape.ts";
 import { broadcastIndex } from "./broadcast.ts";
 import type { OpDef } from "./op.ts";
 
@@ -36,6 +36,10 @@ export const expandOp: OpDef<ExpandAttrs> = {
   inferShape(inputs: readonly Shape[], attrs: ExpandAttrs, node: string): Dim[] {
     const [x] = inputs;
     const target = attrs.shape;
+    const bad = target.find((d) => typeof d === "string" ? d.length === 0 : !isValidSize(d));
+    if (bad !== undefined) {
+      throw new ShapeError("expand", node, inputs, `target dim ${String(bad)} is not a size`);
+    }
     const offset = target.length - x.length;
     const ok = offset >= 0 &&
       x.every((d, i) => d === 1 || String(d) === String(target[i + offset]));

@@ -252,7 +252,11 @@ Deno.test("expand: only dims of size 1 grow; add: shapes must broadcast", () => 
   );
   throwsShape(
     () => build((u) => u.prependToken(u.input("x", ["B", 196, 768]), u.param("cls", [1, 1, 512]))),
-    { op: "expand", shapes: [[1, 1, 512]], reason: /cannot expand to \[B, 1, 768\]/ },
+    {
+      op: "prependToken",
+      shapes: [["B", 196, 768], [1, 1, 512]],
+      reason: /class token \[1, 1, width\]/,
+    },
   );
   throwsShape(() => build((u) => u.classToken(u.input("x", [2, 3]), { name: "cls" })), {
     op: "prependToken",
@@ -504,7 +508,7 @@ Deno.test("compile(): weights missing a parameter or with a wrong shape throw We
 // Bugs found while writing these tests (see the report); each test states the wanted behaviour.
 Deno.test({
   name: "BUG expand accepts invalid target dims (negative, fractional, NaN, empty name)",
-  ignore: true,
+
   fn() {
     for (const dim of [-1, 2.5, NaN, ""]) {
       throwsShape(() => build((u) => u.expand(u.param("p", [1, 3]), [dim, 3])), { op: "expand" });
@@ -514,7 +518,7 @@ Deno.test({
 
 Deno.test({
   name: "BUG specialize: symbol names that are Object.prototype keys cannot be bound",
-  ignore: true,
+
   fn() {
     for (const sym of ["toString", "constructor", "valueOf"]) {
       const g = build((u) => u.input("x", [sym, 3]));
@@ -525,7 +529,7 @@ Deno.test({
 
 Deno.test({
   name: "BUG linear/conv2d: a failed call leaves orphan parameters in the graph",
-  ignore: true,
+
   fn() {
     const g = build((u) => {
       const x = u.input("x", [2, 5]);
@@ -538,7 +542,7 @@ Deno.test({
 
 Deno.test({
   name: "BUG flatten/concat: negative axes are normalized twice, so -rank-1.. -2*rank pass",
-  ignore: true,
+
   fn() {
     // Today flatten(x, -4, -1) on rank 3 is flatten(2, 2) (shape unchanged), and concat on
     // axis -3 of rank-2 tensors joins along axis 1.
@@ -553,7 +557,7 @@ Deno.test({
 
 Deno.test({
   name: "BUG prependToken: the runtime rule accepts tokens that are not [1, 1, width]",
-  ignore: true,
+
   fn() {
     // The type rule (PrependCheck) rejects both; at run time `expand` broadcasts them.
     throwsShape(

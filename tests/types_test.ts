@@ -412,7 +412,7 @@ Deno.test("bad graphs are compile errors (and runtime ShapeErrors)", () => {
       const cls = b.param("cls", [1, 1, 512]);
       // @ts-expect-error prependToken: class token [1, 1, 512] has width 512 but ... 768
       return b.prependToken(x, cls);
-    }), "expand");
+    }), "prependToken");
   rejects(() =>
     graph("g", (b) => {
       const x = b.input("x", ["B", 3, 14, 14]);
