@@ -9,7 +9,6 @@
 
 import { GPU } from "npm:gpu.js@2.24.1";
 import type { Graph } from "../graph/ir.ts";
-import type { Weights } from "../graph/params.ts";
 import { formatShape } from "../graph/shape.ts";
 import type { TensorData } from "../graph/tensor_data.ts";
 import type { Backend, Executable } from "./backend.ts";
@@ -305,7 +304,7 @@ function buildExecutable(mode: GpuJsMode, graph: Graph, program: Program): Execu
         ? [`buffer plan: ${[...program.slots].map(([b, s]) => `${b}->slot${s}`).join(", ")}`]
         : [];
       const sources = options.source
-        ? program.kernels.map((k, i) => `--- kernel ${i} source ---\n${rendered[i].source}`)
+        ? rendered.map((r, i) => `--- kernel ${i} source ---\n${r.source}`)
         : [];
       return [`graph ${graph.name} on ${mode}`, ...lines, ...executor, ...slots, ...sources]
         .join("\n");
