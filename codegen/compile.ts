@@ -12,6 +12,7 @@ import type { TShape } from "../graph/shape_types.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
 import type { Backend, Executable } from "./backend.ts";
 import { referenceBackend } from "./reference_backend.ts";
+import { jsBackend } from "./js_backend.ts";
 import {
   type AdapterProvider,
   BackendRejection,
@@ -52,6 +53,7 @@ export class InputError extends Error {
 export type BackendName =
   | "auto"
   | "webgpu"
+  | "js"
   | "webasm"
   | "cpu"
   | "reference"
@@ -70,6 +72,7 @@ export type BackendName =
 export const BACKEND_NAMES: readonly BackendName[] = [
   "auto",
   "webgpu",
+  "js",
   "webasm",
   "cpu",
   "reference",
@@ -167,13 +170,15 @@ export interface CompiledGraph<Out extends TShape = TShape> {
   dispose(): void;
 }
 
-// Ordered by measured speed on the tokenizers (bench/tokenizer.ts): gpu.js cpu beat webasm.
-const CPU_CHAIN: readonly Exclude<BackendName, "auto">[] = ["cpu", "webasm", "reference"];
+// Ordered by measured speed on the tokenizers (bench/tokenizer.ts): js, then gpu.js cpu, webasm.
+const CPU_CHAIN: readonly Exclude<BackendName, "auto">[] = ["js", "cpu", "webasm", "reference"];
 
 function makeBackend(name: Exclude<BackendName, "auto">, options: CompileOptions): Backend {
   switch (name) {
     case "reference":
       return referenceBackend;
+    case "js":
+      return jsBackend;
     case "headlessgl":
     case "webgl":
       return {

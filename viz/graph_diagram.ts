@@ -1,0 +1,187 @@
+/**
+ * The IR as a diagram: DOT generated from `graph.nodes`, laid out by Graphviz (`@viz-js/viz`,
+ * Graphviz compiled to WebAssembly) and rasterized to PNG by resvg (`@resvg/resvg-wasm`).
+ * @module
+ */
+
+import { instance, type Viz } from "npm:@viz-js/viz@3.31.0";
+import { initWasm, Resvg } from "npm:@resvg/resvg-wasm@2.6.2";
+import type { AnyNode, Graph } from "../graph/ir.ts";
+import { formatShape } from "../graph/shape.ts";
+
+// Graphviz sizes boxes from its own metrics for the font it is told; Liberation Sans has Arial's
+// metrics, so the text fits the boxes when resvg (and Chromium, via fontconfig) draw it.
+const FONT = "Arial";
+
+/**
+ * Font files tried for the PNG, in order; the first that exists is used. resvg-wasm cannot
+ * read system fonts itself, so they are passed as buffers. Debian: fonts-liberation (which
+ * Chromium pulls in) or fonts-dejavu-core.
+ */
+const FONT_FILES: readonly { file: string; family: string }[] = [
+  {
+    file: "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    family: "Liberation Sans",
+  },
+  { file: "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", family: "DejaVu Sans" },
+];
+
+const FILL: Readonly<Record<string, string>> = {
+  input: "#d9f2d9",
+  param: "#eeeeee",
+};
+
+/**
+ * The graph as Graphviz DOT: one box per node (its name, op and stage label), edges from each
+ * input to its consumer labelled with the producer's shape, and a final `output` edge labelled
+ * with the output shape.
+ *
+ * @example
+ * ```ts
+ * import { graph } from "../mod.ts";
+ * import { graphToDot } from "./graph_diagram.ts";
+ * const g = graph("f", (b) => b.flatten(b.input("x", [2, 3, 4]), 1, 2));
+ * graphToDot(g).includes('n0 -> n1 [label="[2, 3, 4]"]'); // true
+ * ```
+ */
+export function graphToDot(graph: Graph): string {
+  const lines = [
+    `digraph ${quote(graph.name)} {`,
+    "  rankdir=TB;",
+    `  graph [fontname=${quote(FONT)}, fontsize=12, bgcolor="white", nodesep=0.3, ranksep=0.45];`,
+    `  node [shape=box, style="rounded,filled", fillcolor="#dde8f7", fontname=${
+      quote(FONT)
+    }, fontsize=11];`,
+    `  edge [fontname=${quote(FONT)}, fontsize=10, color="#555555"];`,
+  ];
+  for (const n of graph.nodes) {
+    lines.push(`  n${n.id} [label=${quote(nodeText(n))}, fillcolor=${quote(fillOf(n))}];`);
+  }
+  for (const n of graph.nodes) {
+    for (const i of n.inputs) {
+      lines.push(`  n${i} -> n${n.id} [label=${quote(formatShape(graph.nodes[i].shape))}];`);
+    }
+  }
+  // The output's shape has no consumer edge to sit on, so give it one.
+  lines.push(`  output [shape=plaintext, style="", label="output"];`);
+  lines.push(`  n${graph.output} -> output [label=${quote(formatShape(graph.outShape))}];`);
+  lines.push("}");
+  return lines.join("\n") + "\n";
+}
+
+/**
+ * The graph laid out by Graphviz (`dot`) as an SVG document.
+ *
+ * @example
+ * ```ts
+ * import { graph } from "../mod.ts";
+ * import { renderGraphSvg } from "./graph_diagram.ts";
+ * const g = graph("f", (b) => b.flatten(b.input("x", [2, 3, 4]), 1, 2));
+ * const svg = await renderGraphSvg(g); // "<?xml ...><svg ...>...</svg>"
+ * ```
+ */
+export async function renderGraphSvg(graph: Graph): Promise<string> {
+  return (await graphviz()).renderString(graphToDot(graph), { format: "svg", engine: "dot" });
+}
+
+/**
+ * An SVG document rasterized to PNG bytes by resvg, on white, magnified `scale` times. Text
+ * uses the first font of Liberation Sans / DejaVu Sans found under /usr/share/fonts; throws
+ * when neither is installed.
+ *
+ * @example
+ * ```ts
+ * import { rasterizeSvg } from "./graph_diagram.ts";
+ * const svg = '<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>';
+ * const png = await rasterizeSvg(svg, 2); // an 8x8 PNG
+ * ```
+ */
+export async function rasterizeSvg(svg: string, scale = 2): Promise<Uint8Array> {
+  const [, font] = await Promise.all([resvgReady(), loadFont()]);
+  const resvg = new Resvg(svg, {
+    background: "white",
+    fitTo: { mode: "zoom", value: scale },
+    font: {
+      fontBuffers: [font.data],
+      loadSystemFonts: false,
+      defaultFontFamily: font.family,
+      sansSerifFamily: font.family,
+    },
+  });
+  try {
+    const rendered = resvg.render();
+    try {
+      return rendered.asPng();
+    } finally {
+      rendered.free();
+    }
+  } finally {
+    resvg.free();
+  }
+}
+
+/**
+ * The graph diagram as PNG bytes: `renderGraphSvg` rasterized by `rasterizeSvg`.
+ *
+ * @example
+ * ```ts
+ * import { graph } from "../mod.ts";
+ * import { renderGraphPng } from "./graph_diagram.ts";
+ * const g = graph("f", (b) => b.flatten(b.input("x", [2, 3, 4]), 1, 2));
+ * await Deno.writeFile("graph.png", await renderGraphPng(g));
+ * ```
+ */
+export async function renderGraphPng(graph: Graph, scale = 2): Promise<Uint8Array> {
+  return rasterizeSvg(await renderGraphSvg(graph), scale);
+}
+
+function nodeText(n: AnyNode): string {
+  const stage = n.label ? `\nstage: ${n.label}` : "";
+  return `${n.name}\n${n.op} ${formatShape(n.shape)}${stage}`;
+}
+
+function fillOf(n: AnyNode): string {
+  return FILL[n.op] ?? (n.label ? "#c6dbf5" : "#dde8f7");
+}
+
+// A DOT string literal: `\n` stays a DOT line break, quotes and backslashes are escaped.
+function quote(s: string): string {
+  return `"${s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`;
+}
+
+// Both WASM modules are large: load each once, on first use.
+let vizInstance: Promise<Viz> | undefined;
+let resvgInit: Promise<void> | undefined;
+let font: Promise<{ data: Uint8Array; family: string }> | undefined;
+
+function graphviz(): Promise<Viz> {
+  return vizInstance ??= instance();
+}
+
+function resvgReady(): Promise<void> {
+  resvgInit ??= (async () => {
+    // The wasm ships inside the npm package; resolve it next to the package's JS.
+    const url = new URL(import.meta.resolve("npm:@resvg/resvg-wasm@2.6.2/index_bg.wasm"));
+    await initWasm(await Deno.readFile(url));
+  })();
+  return resvgInit;
+}
+
+function loadFont(): Promise<{ data: Uint8Array; family: string }> {
+  font ??= (async () => {
+    for (const { file, family } of FONT_FILES) {
+      try {
+        return { data: await Deno.readFile(file), family };
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+    }
+    font = undefined; // let a later call retry after the fonts are installed
+    throw new Error(
+      `no font to draw the graph's text: install one of ${
+        FONT_FILES.map((f) => f.file).join(", ")
+      } (apt-get install -y fonts-liberation)`,
+    );
+  })();
+  return font;
+}
