@@ -81,6 +81,7 @@ export type VExpr =
   | { readonly k: "load"; readonly buf: string; readonly index: Lin }
   | { readonly k: "add"; readonly a: VExpr; readonly b: VExpr }
   | { readonly k: "mul"; readonly a: VExpr; readonly b: VExpr }
+  | { readonly k: "divc"; readonly a: VExpr; readonly c: number }
   | {
     readonly k: "sum";
     readonly v: string;
@@ -387,6 +388,10 @@ export const v = {
   mul(a: VExpr, b: VExpr): VExpr {
     return { k: "mul", a, b };
   },
+  /** `a / c` for a constant `c` (a true division: `x / 255` is not `x * (1 / 255)` in f32). */
+  divc(a: VExpr, c: number): VExpr {
+    return { k: "divc", a, c };
+  },
   /** `Σ_{name < extent} body`. */
   sum(name: string, extent: number, body: VExpr): VExpr {
     return { k: "sum", v: name, extent, body };
@@ -420,6 +425,8 @@ export function simplify(e: VExpr, ranges: Ranges): VExpr {
       return v.add(simplify(e.a, ranges), simplify(e.b, ranges));
     case "mul":
       return v.mul(simplify(e.a, ranges), simplify(e.b, ranges));
+    case "divc":
+      return v.divc(simplify(e.a, ranges), e.c);
     case "sum": {
       const inner = new Map(ranges).set(e.v, [0, e.extent - 1] as const);
       return v.sum(e.v, e.extent, simplify(e.body, inner));
@@ -514,6 +521,8 @@ export function evalExpr(
       return evalExpr(e.a, env, buffer) + evalExpr(e.b, env, buffer);
     case "mul":
       return evalExpr(e.a, env, buffer) * evalExpr(e.b, env, buffer);
+    case "divc":
+      return evalExpr(e.a, env, buffer) / e.c;
     case "sum": {
       let acc = 0;
       for (let i = 0; i < e.extent; i++) {
@@ -546,6 +555,9 @@ export function loadsOf(e: VExpr, into: Set<string> = new Set()): Set<string> {
       break;
     case "sum":
       loadsOf(e.body, into);
+      break;
+    case "divc":
+      loadsOf(e.a, into);
       break;
     case "select":
     case "add":
@@ -590,6 +602,8 @@ export function freeVars(e: VExpr): Set<string> {
         return walkLin(x.index, bound);
       case "sum":
         return walk(x.body, new Set(bound).add(x.v));
+      case "divc":
+        return walk(x.a, bound);
       case "select":
         walkCond(x.cond, bound);
         walk(x.a, bound);

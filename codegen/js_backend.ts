@@ -10,9 +10,11 @@ import { formatShape } from "../graph/shape.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
 import type { Backend, Executable } from "./backend.ts";
 import { lowerGraph } from "./lower.ts";
-import { renderJsKernel } from "./render_js.ts";
+import { chooseSplitAxis, renderJsKernel } from "./render_js.ts";
+import { KernelPool } from "./js_threads.ts";
 
-type KernelFn = (out: Float32Array, ...args: Float32Array[]) => void;
+/** Kernels with fewer outputs than this run on the calling thread alone. */
+const MIN_PARALLEL_OUTPUTS = 16384;
 
 /**
  * Specialized JavaScript loop nests, generated from the same IR as every other backend.
@@ -28,59 +30,74 @@ export const jsBackend: Backend = {
   unavailable: () => Promise.resolve(null),
   prepare(graph, weights, want): Promise<Executable> {
     const program = lowerGraph(graph, weights, want);
-    const rendered = program.kernels.map((k) => renderJsKernel(k));
-    // The kernel bodies are generated code: compiling them is what a JIT backend does.
-    const fns = rendered.map((r) =>
-      new Function("out", ...r.args.map((_, i) => `b${i}`), r.body) as KernelFn
+    const threads = Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1));
+    const rendered = program.kernels.map((k) =>
+      renderJsKernel(k, chooseSplitAxis(k.shape, threads))
     );
+    const pool = new KernelPool(
+      rendered.map((r) => ({ params: r.args.map((_, i) => `buf${i}`), body: r.body })),
+      threads,
+    );
+    // Threads share memory: every buffer a kernel touches lives in a SharedArrayBuffer.
+    const shared = (n: number): Float32Array => new Float32Array(new SharedArrayBuffer(n * 4));
     const slotSizes: number[] = [];
     for (const [name, slot] of program.slots) {
       const size = numel(program.buffers.get(name)?.shape ?? []);
       slotSizes[slot] = Math.max(slotSizes[slot] ?? 0, size);
     }
-    const slots = slotSizes.map((n) => new Float32Array(n));
-    const fixed = new Map<string, Float32Array>();
+    const slots = slotSizes.map(shared);
+    const env = new Map<string, Float32Array>();
     for (const b of program.buffers.values()) {
-      if (b.data) fixed.set(b.name, b.data);
+      if (b.data) {
+        const copy = shared(b.data.length);
+        copy.set(b.data);
+        env.set(b.name, copy);
+      } else if (b.kind === "input") {
+        env.set(b.name, shared(numel(b.shape)));
+      } else if (program.slots.has(b.name)) {
+        env.set(b.name, slots[program.slots.get(b.name) as number].subarray(0, numel(b.shape)));
+      }
     }
-    const slotView = (name: string): Float32Array => {
-      const slot = program.slots.get(name) as number;
-      return slots[slot].subarray(0, numel(program.buffers.get(name)?.shape ?? []));
-    };
+    const results = new Set(program.results);
     return Promise.resolve({
-      run(inputs: Readonly<Record<string, TensorData>>): Promise<TensorData[]> {
-        const env = new Map(fixed);
+      async run(inputs: Readonly<Record<string, TensorData>>): Promise<TensorData[]> {
         for (const b of program.buffers.values()) {
-          if (b.kind === "input") env.set(b.name, inputs[b.source as string].data);
+          if (b.kind === "input") env.get(b.name)?.set(inputs[b.source as string].data);
         }
-        program.kernels.forEach((k, i) => {
-          const out = program.slots.has(k.out) ? slotView(k.out) : new Float32Array(k.size);
-          fns[i](out, ...rendered[i].args.map((a) => env.get(a) as Float32Array));
-          env.set(k.out, out);
-        });
-        return Promise.resolve(program.results.map((name) => ({
+        for (const [i, k] of program.kernels.entries()) {
+          if (results.has(k.out)) env.set(k.out, shared(k.size));
+          const args = rendered[i].args.map((a) => env.get(a) as Float32Array);
+          const extent = k.shape[rendered[i].splitAxis];
+          // Small kernels are not worth a thread hop.
+          const parts = k.size >= MIN_PARALLEL_OUTPUTS ? pool.size : 1;
+          await pool.run(i, extent, env.get(k.out) as Float32Array, args, parts);
+        }
+        return program.results.map((name) => ({
           shape: program.buffers.get(name)?.shape as number[],
           data: env.get(name) as Float32Array,
-        })));
+        }));
       },
       explain(options = {}) {
         const lines = program.kernels.map((k, i) =>
           `kernel ${i}: ${k.ops.join(" + ")} -> ${k.out} ${formatShape(k.shape)}; ` +
-          `launch ${k.size} outputs; backend js; reads ${k.reads.join(", ")}`
+          `launch ${k.size} outputs; backend js; split axis ${rendered[i].splitAxis} over ` +
+          `${pool.size} threads; reads ${k.reads.join(", ")}`
         );
         const plan = program.slots.size
           ? [`buffer plan: ${[...program.slots].map(([b, s]) => `${b}->slot${s}`).join(", ")}`]
           : [];
         const sources = options.source
           ? rendered.map((r, i) =>
-            `--- kernel ${i} source ---\n// (out, ${
-              r.args.map((a, j) => `b${j} = ${a}`).join(", ")
+            `--- kernel ${i} source ---\n// (out, lo, hi, ${
+              r.args.map((a, j) => `buf${j} = ${a}`).join(", ")
             })\n${r.body}`
           )
           : [];
         return [`graph ${graph.name} on js`, ...lines, ...plan, ...sources].join("\n");
       },
-      dispose() {},
+      dispose() {
+        pool.close();
+      },
     });
   },
 };

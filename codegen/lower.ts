@@ -37,6 +37,7 @@ import { emitConv2d } from "./emit/conv2d.ts";
 import { emitLinear } from "./emit/linear.ts";
 import { emitAdd, emitConcat } from "./emit/elementwise.ts";
 import { emitExpand, emitPermute, emitReshape } from "./emit/views.ts";
+import { emitResize, emitToTensor } from "./emit/preprocess.ts";
 
 /**
  * A buffer a program reads or writes.
@@ -241,7 +242,11 @@ export function lowerGraph(graph: Graph, weights: Weights, want: readonly number
   const kernels: Kernel[] = [];
   let folded = 0;
   for (const id of [...roots].sort((a, b) => a - b)) {
-    const { expr, ranges, ops } = lowerKernel(graph, id, names);
+    const { expr, ranges, ops } = lowerKernel(graph, id, names, (hint, shape, data) => {
+      const name = `k_${hint}_${folded++}`;
+      buffers.set(name, { name, kind: "const", shape, data });
+      return name;
+    });
     const simple = simplify(expr, ranges);
     const constants = foldConstants(simple, ranges, buffers, () => `c_${folded++}`);
     const shape = graph.nodes[id].shape as number[];
@@ -276,6 +281,9 @@ export function lowerKernel(
   graph: Graph,
   root: number,
   materialized: ReadonlyMap<number, string>,
+  addConstant: EmitContext["addConstant"] = () => {
+    throw new Error("codegen: this kernel cannot register constants");
+  },
 ): { expr: VExpr; ranges: Map<string, readonly [number, number]>; ops: string[] } {
   const shape = graph.nodes[root].shape as number[];
   const ranges = new Map<string, readonly [number, number]>(
@@ -286,6 +294,7 @@ export function lowerKernel(
   const ctx: EmitContext = {
     ranges,
     constant,
+    addConstant,
     shape: (id) => graph.nodes[id].shape as number[],
     fresh(prefix, extent) {
       const name = `${prefix}${counter++}`;
@@ -330,6 +339,10 @@ function emitNode(node: AnyNode, index: readonly Lin[], ctx: EmitContext): VExpr
       return emitPermute(node, index, ctx);
     case "expand":
       return emitExpand(node, index, ctx);
+    case "to_tensor":
+      return emitToTensor(node, index, ctx);
+    case "resize":
+      return emitResize(node, index, ctx);
     case "input":
     case "param":
       throw new Error(`codegen: ${node.op} ${node.name} has no buffer`);

@@ -122,6 +122,8 @@ export function renderKernel(
         return `(${valueText(e.a, lines, indent)} + ${valueText(e.b, lines, indent)})`;
       case "mul":
         return `(${valueText(e.a, lines, indent)} * ${valueText(e.b, lines, indent)})`;
+      case "divc":
+        return `(${valueText(e.a, lines, indent)} / ${floatText(e.c)})`;
       case "select":
         return `(${condText(e.cond)} ? ${valueText(e.a, lines, indent)} : ${
           valueText(e.b, lines, indent)
@@ -194,6 +196,7 @@ export function fitsExactIndexing(kernel: Kernel): boolean {
   const walk = (e: VExpr): void => {
     if (e.k === "load") checkLin(e.index);
     else if (e.k === "sum") walk(e.body);
+    else if (e.k === "divc") walk(e.a);
     else if (e.k === "select") {
       checkCond(e.cond);
       walk(e.a);

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { Atom, Cond, Lin, VExpr } from "./expr.ts";
+import { type Atom, type Cond, type Lin, simplify, type VExpr } from "./expr.ts";
 import type { Kernel } from "./lower.ts";
 
 /**
@@ -22,11 +22,35 @@ import type { Kernel } from "./lower.ts";
  * ```
  */
 export interface JsKernelSource {
-  /** Buffer names passed after `out`, in order (as `b0`, `b1`, ... in the body). */
+  /** Buffer names passed after `out`, in order (as `buf0`, `buf1`, ... in the body). */
   readonly args: readonly string[];
-  /** The function body. */
+  /** The function body of `function (out, lo, hi, buf0, buf1, ...)`. */
   readonly body: string;
+  /** The output axis whose loop runs over `[lo, hi)`, so threads can split the work. */
+  readonly splitAxis: number;
 }
+
+/**
+ * The axis to split a kernel's work along: the outermost axis with at least `4 * parts`
+ * iterations, else the longest one.
+ *
+ * @example
+ * ```ts
+ * import { chooseSplitAxis } from "./render_js.ts";
+ * chooseSplitAxis([1, 197, 768], 2); // 1
+ * chooseSplitAxis([32, 197, 768], 2); // 0
+ * ```
+ */
+export function chooseSplitAxis(shape: readonly number[], parts: number): number {
+  const enough = shape.findIndex((d) => d >= 4 * parts);
+  if (enough >= 0) return enough;
+  let best = 0;
+  shape.forEach((d, i) => (best = d > shape[best] ? i : best));
+  return best;
+}
+
+/** Reductions this short are unrolled. */
+const UNROLL = 4;
 
 /** A block of code: a loop or branch body, with its own hoisted constants. */
 interface Block {
@@ -70,9 +94,10 @@ function print(block: Block, indent: string): string[] {
  * typeof renderJsKernel; // "function"
  * ```
  */
-export function renderJsKernel(kernel: Kernel): JsKernelSource {
+export function renderJsKernel(kernel: Kernel, splitAxis = 0): JsKernelSource {
   const args = [...kernel.reads].sort();
-  const safe = new Map(args.map((a, i) => [a, `b${i}`]));
+  // Buffers are `buf<i>`; loop variables never start with "buf".
+  const safe = new Map(args.map((a, i) => [a, `buf${i}`]));
   let temps = 0;
 
   const atomVars = (a: Atom, into: Set<string>): Set<string> => {
@@ -154,15 +179,33 @@ export function renderJsKernel(kernel: Kernel): JsKernelSource {
     switch (e.k) {
       case "const":
         return String(Math.fround(e.v));
-      case "load":
-        return `${safe.get(e.buf)}[${indexText(e.index, block)}]`;
+      case "load": {
+        const load = `${safe.get(e.buf)}[${indexText(e.index, block)}]`;
+        // A load that does not move with the innermost loop is read once, outside it.
+        const vars = linVars(e.index);
+        const innermost = block.bound[block.bound.length - 1];
+        return innermost !== undefined && !vars.has(innermost)
+          ? hoist(load, vars, block, "v")
+          : load;
+      }
       case "add":
         return `(${valueText(e.a, block)} + ${valueText(e.b, block)})`;
       case "mul":
         return `${valueText(e.a, block)} * ${valueText(e.b, block)}`;
+      case "divc":
+        return `(${valueText(e.a, block)} / ${e.c})`;
       case "select":
         return `(${condText(e.cond, block)} ? ${valueText(e.a, block)} : ${valueText(e.b, block)})`;
       case "sum": {
+        if (e.extent <= UNROLL) {
+          // Short reductions (the seed's 3-wide Linear) are unrolled, so each term's loads
+          // become loop-invariant for the output loop around them and get hoisted.
+          const terms = Array.from(
+            { length: e.extent },
+            (_, k) => valueText(simplify(e.body, new Map(kernel.ranges).set(e.v, [k, k])), block),
+          );
+          return `(${terms.join(" + ")})`;
+        }
         const acc = `acc${temps++}`;
         block.body.push(`let ${acc} = 0;`);
         const loop = child(block, e.v);
@@ -194,14 +237,22 @@ export function renderJsKernel(kernel: Kernel): JsKernelSource {
     }
     const v = `i${axis}`;
     const loop = child(block, v);
+    if (axis === splitAxis) {
+      // Each iteration of the split loop starts at its own output offset.
+      let prefix = "i0";
+      for (let a = 1; a <= axis; a++) prefix = `(${prefix}) * ${kernel.shape[a]} + i${a}`;
+      const inner = kernel.shape.slice(axis + 1).reduce((p, d) => p * d, 1);
+      loop.body.push(`o = (${prefix}) * ${inner};`);
+    }
     emitAxes(e, axis + 1, loop);
+    const range = axis === splitAxis ? ["lo", "hi"] : ["0", String(kernel.shape[axis])];
     block.body.push({
-      open: `for (let ${v} = 0; ${v} < ${kernel.shape[axis]}; ${v}++) {`,
+      open: `for (let ${v} = ${range[0]}; ${v} < ${range[1]}; ${v}++) {`,
       block: loop,
       close: "}",
     });
   };
   const root: Block = { bound: [], names: new Map(), pre: [], body: [] };
   emitAxes(kernel.expr, 0, root);
-  return { args, body: ["let o = 0;", ...print(root, "")].join("\n") };
+  return { args, body: ["let o = 0;", ...print(root, "")].join("\n"), splitAxis };
 }

@@ -27,6 +27,8 @@ import type { PermuteShape, TransposeShape } from "../ops/permute.ts";
 import type { LinearCheck, LinearOptions, LinearShape } from "../ops/linear.ts";
 import type { ConcatCheck, ConcatShape } from "../ops/concat.ts";
 import type { BroadcastCheck, BroadcastShape } from "../ops/broadcast.ts";
+import type { ResizeShape } from "../ops/resize.ts";
+import type { ToTensorShape } from "../ops/to_tensor.ts";
 
 /**
  * A symbolic tensor in a graph under construction. `S` is its shape as the type checker sees it.
@@ -348,6 +350,27 @@ export class GraphBuilder {
     const width = x.shape[x.shape.length - 1];
     const token = this.param(options.name, [1, 1, width], { kind: "randn" });
     return this.#prepend(x, token);
+  }
+
+  /** torchvision `ToTensor()` on raw HWC pixel values: `[B, H, W, C] -> [B, C, H, W]`, `x / 255`. */
+  toTensor<S extends TShape>(
+    x: Tensor<S> & Check<ToTensorShape<S>>,
+  ): Tensor<Ok<ToTensorShape<S>>> {
+    return this.#op("to_tensor", [x.id], {});
+  }
+
+  /**
+   * `TF.resize(x, [height, width], BILINEAR, antialias)` on `[N, C, h, w]` (align_corners=False).
+   * `antialias` is required: torchvision 0.14 resizes tensors without it, >= 0.17 with it.
+   */
+  resize<S extends TShape, const H extends number, const W extends number>(
+    x: Tensor<S>,
+    options:
+      & { readonly height: H; readonly width: W; readonly antialias: boolean }
+      & Check<ResizeShape<S, H, W>>,
+  ): Tensor<Ok<ResizeShape<S, H, W>>> {
+    const { height, width, antialias } = options;
+    return this.#op("resize", [x.id], { height, width, antialias });
   }
 
   /** Labels a tensor as a named stage (e.g. `"patches"`) so its value can be requested. */

@@ -172,6 +172,15 @@ function displayPath(path: string | URL): string {
   return path instanceof URL ? decodeURIComponent(path.pathname) : path;
 }
 
+/** The IEND chunk: length 0, type, CRC. */
+const PNG_IEND = [0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82];
+
+function endsWith(bytes: Uint8Array, tail: readonly number[]): boolean {
+  if (bytes.length < tail.length) return false;
+  const start = bytes.length - tail.length;
+  return tail.every((b, i) => bytes[start + i] === b);
+}
+
 function startsWith(bytes: Uint8Array, magic: readonly number[]): boolean {
   if (bytes.length < magic.length) return false;
   return magic.every((b, i) => bytes[i] === b);
@@ -304,9 +313,9 @@ function decodePng(
   try {
     png = decodePngCodec(bytes, { checkCrc: true });
   } catch (err) {
+    const what = endsWith(bytes, PNG_IEND) ? "corrupt PNG" : "truncated PNG (no IEND chunk)";
     throw new ImageError(
-      `corrupt PNG (${codecMessage(err)}); the file is damaged or truncated, re-export or ` +
-        "replace it",
+      `${what}: ${codecMessage(err)} (the file is damaged; re-export or replace it)`,
       { file, cause: err },
     );
   }
@@ -435,9 +444,12 @@ function decodeJpeg(
       maxMemoryUsageInMB: Math.max(512, Math.ceil((maxPixels * JPEG_BYTES_PER_PIXEL) / 2 ** 20)),
     });
   } catch (err) {
+    const what = endsWith(bytes, [0xff, 0xd9])
+      ? "corrupt or unsupported JPEG"
+      : "truncated JPEG (no end-of-image marker)";
     throw new ImageError(
-      `corrupt or unsupported JPEG (${codecMessage(err)}); re-export it as a baseline or ` +
-        "progressive 8-bit JPEG, or as PNG",
+      `${what}: ${codecMessage(err)} (re-export it as a baseline or progressive 8-bit JPEG, ` +
+        "or as PNG)",
       { file, cause: err },
     );
   }

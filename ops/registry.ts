@@ -12,6 +12,8 @@ import { linearOp } from "./linear.ts";
 import type { OpDef } from "./op.ts";
 import { permuteOp } from "./permute.ts";
 import { reshapeOp } from "./reshape.ts";
+import { resizeOp } from "./resize.ts";
+import { toTensorOp } from "./to_tensor.ts";
 
 /**
  * The runtime rule and reference semantics of every computing op.
@@ -31,6 +33,8 @@ export const OPS = {
   concat: concatOp,
   expand: expandOp,
   add: addOp,
+  to_tensor: toTensorOp,
+  resize: resizeOp,
 } as const;
 
 /**

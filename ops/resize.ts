@@ -41,7 +41,10 @@ export interface ResizeAttrs {
   readonly antialias: boolean;
 }
 
-/** `true` for a positive integer literal or the dynamic `number` (checked at run time). */
+/**
+ * `true` for a positive integer literal or the dynamic `number` (checked at run time).
+ * @ignore
+ */
 type IsSize<D> = D extends number ? (IsDynamic<D> extends true ? true : Lt<0, D> extends true ? true
   : false)
   : true;

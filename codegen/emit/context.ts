@@ -29,6 +29,8 @@ export interface EmitContext {
   readonly ranges: Ranges;
   /** A constant index. */
   constant(c: number): Lin;
+  /** Registers a compile-time constant buffer (e.g. resize weights) and returns its name. */
+  addConstant(hint: string, shape: readonly number[], data: Float32Array): string;
 }
 
 /**

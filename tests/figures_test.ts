@@ -1,0 +1,207 @@
+// Figures: exact pixel sizes, patch-grid gaps, token cells, viridis, and the Graphviz diagram.
+import assert from "node:assert/strict";
+import { seedTokenizer, type TensorData } from "../mod.ts";
+import {
+  embeddingHeatmapFigure,
+  patchExtractionFigure,
+  patchGridFigure,
+  type PixelImage,
+  positionalSimilarityFigure,
+  resizedImageFigure,
+  tokenStripFigure,
+  viridis,
+} from "../viz/figures.ts";
+import { graphToDot, rasterizeSvg, renderGraphSvg } from "../viz/graph_diagram.ts";
+import { formatShape } from "../graph/shape.ts";
+
+/** A [1, 3, H, W] image whose pixels all differ and none is white (values stay below 0.95). */
+function testImage(height: number, width: number): TensorData {
+  const data = new Float32Array(3 * height * width);
+  for (let k = 0; k < 3; k++) {
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        data[(k * height + y) * width + x] = ((y * width + x) * (k + 1) * 7 % 97) / 102;
+      }
+    }
+  }
+  return { shape: [1, 3, height, width], data };
+}
+
+function pixel(img: PixelImage, x: number, y: number): number[] {
+  const o = (y * img.width + x) * img.channels;
+  return [...img.data.subarray(o, o + 3)];
+}
+
+function seq(n: number, c: number, f: (i: number) => number): TensorData {
+  return { shape: [1, n, c], data: Float32Array.from({ length: n * c }, (_, i) => f(i)) };
+}
+
+Deno.test("viridis endpoints and clamping", () => {
+  assert.deepEqual(viridis(0), [68, 1, 84]);
+  assert.deepEqual(viridis(1), [253, 231, 37]);
+  assert.deepEqual(viridis(-3), viridis(0));
+  assert.deepEqual(viridis(7), viridis(1));
+  assert.deepEqual(viridis(Number.NaN), viridis(0));
+});
+
+Deno.test("resizedImageFigure is the image as RGB bytes", () => {
+  const image = testImage(6, 10);
+  const img = resizedImageFigure(image);
+  assert.deepEqual([img.width, img.height, img.channels, img.data.length], [10, 6, 3, 180]);
+  for (const [x, y] of [[0, 0], [9, 5], [3, 4]]) {
+    const want = [0, 1, 2].map((k) => Math.round(image.data[(k * 6 + y) * 10 + x] * 255));
+    assert.deepEqual(pixel(img, x, y), want);
+  }
+});
+
+Deno.test("patchGridFigure: white gaps exactly after every P source pixels", () => {
+  for (const [patch, gap] of [[4, 2], [3, 1], [4, 3]]) {
+    const [height, width] = [12, 24];
+    const src = resizedImageFigure(testImage(height, width));
+    const img = patchGridFigure(testImage(height, width), patch, gap);
+    const rows = height / patch;
+    const cols = width / patch;
+    assert.deepEqual(img.width, cols * patch + (cols - 1) * gap);
+    assert.deepEqual(img.height, rows * patch + (rows - 1) * gap);
+    const isGapCol = (x: number): boolean => x % (patch + gap) >= patch;
+    const isGapRow = (y: number): boolean => y % (patch + gap) >= patch;
+    for (let y = 0; y < img.height; y++) {
+      for (let x = 0; x < img.width; x++) {
+        if (isGapRow(y) || isGapCol(x)) {
+          assert.deepEqual(pixel(img, x, y), [255, 255, 255], `gap pixel (${x}, ${y})`);
+        } else {
+          // Tile (r, c) starts at r * (P + gap): subtract the gaps before it.
+          const sx = x - Math.floor(x / (patch + gap)) * gap;
+          const sy = y - Math.floor(y / (patch + gap)) * gap;
+          assert.deepEqual(pixel(img, x, y), pixel(src, sx, sy), `tile pixel (${x}, ${y})`);
+        }
+      }
+    }
+  }
+  assert.throws(() => patchGridFigure(testImage(12, 24), 5), {
+    name: "RangeError",
+    message: /must divide/,
+  });
+});
+
+Deno.test("patchExtractionFigure: input beside the nearest-neighbour upscaled conv output", () => {
+  const image = testImage(8, 12);
+  // [1, 3, 2, 3]: cell 0 holds the global minimum in every channel, cell 5 the maximum.
+  const patches: TensorData = {
+    shape: [1, 3, 2, 3],
+    data: Float32Array.from({ length: 18 }, (_, i) => (i % 6) * 2 - 5 + Math.floor(i / 6) * 0.1),
+  };
+  patches.data[0] = patches.data[6] = patches.data[12] = -10;
+  patches.data[5] = patches.data[11] = patches.data[17] = 10;
+  for (const scale of [1, 3]) {
+    const img = patchExtractionFigure(image, patches, scale);
+    assert.deepEqual([img.width, img.height], [2 * 12 * scale + 8, 8 * scale]);
+    const src = resizedImageFigure(image);
+    assert.deepEqual(pixel(img, 5 * scale, 7 * scale), pixel(src, 5, 7));
+    const right = 12 * scale + 8;
+    assert.deepEqual(pixel(img, 12 * scale + 3, 0), [255, 255, 255]); // the gap
+    // Cell (0, 0) covers source rows 0..3, cols 0..3; cell (1, 2) rows 4..7, cols 8..11.
+    for (const [sx, sy] of [[0, 0], [3, 3]]) {
+      assert.deepEqual(pixel(img, right + sx * scale, sy * scale), [0, 0, 0]);
+    }
+    for (const [sx, sy] of [[8, 4], [11, 7]]) {
+      assert.deepEqual(pixel(img, right + sx * scale, sy * scale), [255, 255, 255]);
+    }
+  }
+  // C != 3: viridis of the channel mean.
+  const one: TensorData = { shape: [1, 1, 2, 2], data: Float32Array.of(0, 1, 2, 3) };
+  const img = patchExtractionFigure(testImage(4, 4), one, 1);
+  assert.deepEqual(pixel(img, 4 + 8, 0), viridis(0));
+  assert.deepEqual(pixel(img, 4 + 8 + 3, 3), viridis(1));
+});
+
+Deno.test("tokenStripFigure: exactly N cells separated by 1-px gap columns", () => {
+  for (const [n, c, cell] of [[16, 3, 8], [196, 3, 4], [7, 16, 5]]) {
+    const tokens = seq(n, c, (i) => Math.sin(i * 1.7) * 3);
+    const img = tokenStripFigure(tokens, cell);
+    assert.deepEqual([img.width, img.height], [n * cell + n - 1, cell]);
+    // Count colour runs: maximal column ranges that are not gap columns.
+    const isGap = (x: number): boolean =>
+      Array.from({ length: cell }, (_, y) => pixel(img, x, y)).every((p) =>
+        p.every((v) => v === 255)
+      );
+    let runs = 0;
+    for (let x = 0; x < img.width; x++) {
+      if (!isGap(x) && (x === 0 || isGap(x - 1))) runs++;
+      if ((x + 1) % (cell + 1) === 0) assert(isGap(x), `column ${x} should be a gap`);
+    }
+    assert.deepEqual(runs, n);
+    // Each cell is one uniform colour.
+    for (let t = 0; t < n; t++) {
+      const first = pixel(img, t * (cell + 1), 0);
+      assert.deepEqual(pixel(img, t * (cell + 1) + cell - 1, cell - 1), first);
+    }
+  }
+  // RGB: the token holding the minimum in all channels is black.
+  const rgb = tokenStripFigure(seq(3, 3, (i) => (i < 3 ? -1 : i)), 2);
+  assert.deepEqual(pixel(rgb, 0, 0), [0, 0, 0]);
+});
+
+Deno.test("embeddingHeatmapFigure: N x min(100, D), tokens along x, viridis", () => {
+  const emb = seq(9, 150, (i) => i % 150);
+  const img = embeddingHeatmapFigure(emb);
+  assert.deepEqual([img.width, img.height], [9, 100]);
+  assert.deepEqual(pixel(img, 4, 0), viridis(0)); // value 0 of every token is the minimum
+  assert.deepEqual(pixel(img, 4, 99), viridis(1)); // value 99 is the largest shown
+  const small = embeddingHeatmapFigure(seq(5, 16, (i) => i));
+  assert.deepEqual([small.width, small.height], [5, 16]);
+  assert.deepEqual(pixel(small, 0, 0), viridis(0));
+  assert.deepEqual(pixel(small, 4, 15), viridis(1));
+  assert.deepEqual(embeddingHeatmapFigure(emb, 20).height, 20);
+});
+
+Deno.test("positionalSimilarityFigure: gridH x gridW maps of gridH x gridW cells", () => {
+  const [gridH, gridW, d, cell] = [2, 3, 8, 4];
+  // Patch 1 is the negation of patch 0; the class token (row 0) is arbitrary.
+  const pos = seq(gridH * gridW + 1, d, (i) => Math.cos(i * 0.9) + (i < d ? 50 : 0));
+  for (let k = 0; k < d; k++) pos.data[2 * d + k] = -pos.data[d + k];
+  const img = positionalSimilarityFigure(pos, gridH, gridW, cell);
+  const mapW = gridW * cell;
+  const mapH = gridH * cell;
+  assert.deepEqual([img.width, img.height], [gridW * mapW + (gridW - 1) * 2, gridH * mapH + 2]);
+  // Self-similarity is 1 in every map, at the map's own position.
+  for (let i = 0; i < gridH * gridW; i++) {
+    const x = (i % gridW) * (mapW + 2) + (i % gridW) * cell;
+    const y = Math.floor(i / gridW) * (mapH + 2) + Math.floor(i / gridW) * cell;
+    assert.deepEqual(pixel(img, x + cell - 1, y + cell - 1), viridis(1), `map ${i}`);
+  }
+  assert.deepEqual(pixel(img, cell, 0), viridis(0)); // map 0 vs patch 1: cosine -1
+  assert.deepEqual(pixel(img, mapW, 0), [255, 255, 255]); // gap between maps
+  assert.throws(() => positionalSimilarityFigure(pos, 3, 3), {
+    name: "RangeError",
+    message: /needs 10/,
+  });
+});
+
+Deno.test("graphToDot: every node, shape-labelled edges", () => {
+  const g = seedTokenizer({ height: 32, width: 32, patch: 8, embedding: 16 });
+  const dot = graphToDot(g);
+  assert(dot.startsWith('digraph "seed-tokenizer" {'));
+  for (const n of g.nodes) {
+    assert(dot.includes(`  n${n.id} [label="${n.name}\\n${n.op} `), `node ${n.name}`);
+    for (const i of n.inputs) {
+      const edge = `  n${i} -> n${n.id} [label="${formatShape(g.nodes[i].shape)}"];`;
+      assert(dot.includes(edge), edge);
+    }
+  }
+  assert(dot.includes(`n${g.output} -> output [label="[B, 17, 16]"];`));
+  assert(dot.includes("stage: patches"));
+});
+
+Deno.test("renderGraphSvg lays out every node; rasterizeSvg makes a PNG", async () => {
+  const g = seedTokenizer({ height: 32, width: 32, patch: 8, embedding: 16 });
+  const svg = await renderGraphSvg(g);
+  assert(svg.includes("<svg"));
+  for (const n of g.nodes) assert(svg.includes(`>${n.name}</text>`), n.name);
+  assert(svg.includes("[B, 3, 32, 32]"));
+  const png = await rasterizeSvg(svg, 1);
+  assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]); // "PNG"
+  const width = new DataView(png.buffer, png.byteOffset).getUint32(16);
+  // resvg sizes like a browser: 1pt = 4/3 px.
+  assert.deepEqual(width, Math.round((Number(/<svg width="(\d+)pt"/.exec(svg)?.[1]) * 4) / 3));
+});
