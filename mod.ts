@@ -40,6 +40,9 @@ export type * from "./ops/linear.ts";
 export type * from "./ops/concat.ts";
 export type * from "./ops/broadcast.ts";
 export type * from "./ops/expand.ts";
+export type * from "./ops/to_tensor.ts";
+export type * from "./ops/resize.ts";
+export { resizeTaps } from "./ops/resize.ts";
 export { OPS } from "./ops/registry.ts";
 export type { AttrsOfOp, ComputeKind } from "./ops/registry.ts";
 export type { OpDef } from "./ops/op.ts";
@@ -69,5 +72,14 @@ export {
   WeightsError,
 } from "./io/safetensors.ts";
 export type { SafetensorsFile } from "./io/safetensors.ts";
+export {
+  decodeImage,
+  encodePng,
+  ImageError,
+  imageToTensorData,
+  loadImage,
+  saveImage,
+} from "./io/image.ts";
+export type * from "./io/image.ts";
 export { patchEmbedding, seedTokenizer } from "./models/vit_tokenizer.ts";
 export type * from "./models/vit_tokenizer.ts";
