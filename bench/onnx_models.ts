@@ -17,6 +17,8 @@
 
 import type { TensorData, Weights } from "../mod.ts";
 
+export type { TensorData, Weights };
+
 /** Which tokenizer to build. */
 export type TokenizerVariant = "seed" | "standard";
 
