@@ -81,5 +81,10 @@ export {
   saveImage,
 } from "./io/image.ts";
 export type * from "./io/image.ts";
-export { patchEmbedding, seedTokenizer } from "./models/vit_tokenizer.ts";
+export {
+  addSeedTokenizer,
+  patchEmbedding,
+  seedPipeline,
+  seedTokenizer,
+} from "./models/vit_tokenizer.ts";
 export type * from "./models/vit_tokenizer.ts";

@@ -6,8 +6,8 @@
  */
 
 import type { Add, FloorDiv, Mod, Mul } from "../graph/shape_math.ts";
-import type { ShapeErrorType, TDim } from "../graph/shape_types.ts";
-import { graph } from "../graph/builder.ts";
+import type { ShapeErrorType, TDim, TShape } from "../graph/shape_types.ts";
+import { graph, type GraphBuilder, type Tensor } from "../graph/builder.ts";
 import type { Graph } from "../graph/ir.ts";
 import { ShapeError } from "../graph/shape.ts";
 
@@ -207,33 +207,148 @@ export function seedTokenizer<const C extends SeedTokenizerConfig>(
   // them, and the signature above carries the static shape.
   return graph("seed-tokenizer", (g) => {
     const image = g.input("image", [batch, channels, height, width] as readonly TDim[]);
-    const conv = g.label(
-      g.conv2d(image, {
-        out: channels,
-        kernel: patch,
-        stride: patch,
-        name: "patch_extractor.patch_extractor",
-      }),
-      "patches",
-    );
-    const flat = g.flatten(conv, 2, 3);
-    const tokens = g.label(g.reshape(flat, [batch, patches, channels]), "tokens");
-    const emb = g.label(
-      g.linear(tokens, { in: linearIn, out: embedding, name: "token_embedding.embedding" }),
-      "embeddings",
-    );
-    const withCls = g.label(
-      g.classToken(emb, { name: "class_token_prepender.class_token_vector" }),
-      "with_class_token",
-    );
-    return g.label(
-      g.addParam(withCls, {
-        name: "positional_embedding.positional_embedding",
-        shape: [1, patches + 1, embedding],
-      }),
-      "output",
-    );
+    return addSeedTokenizer(g, image, cfg);
   }) as Graph<readonly TDim[]> as Graph<TokenizerShape<C>>;
+}
+
+/**
+ * Appends the seed tokenizer's ops to a graph under construction, reading `image`
+ * (`[B, C, H, W]`); for pipelines that put preprocessing in front. Sizes are checked by the
+ * runtime rules; use `seedTokenizer` or `seedPipeline` for the statically typed entry points.
+ *
+ * @example
+ * ```ts
+ * import { graph, type GraphBuilder, type Tensor } from "../graph/builder.ts";
+ * import { addSeedTokenizer } from "./vit_tokenizer.ts";
+ * const cfg = { height: 32, width: 32, patch: 8, embedding: 16 };
+ * const g = graph("t", (b) => addSeedTokenizer(b, b.input("image", ["B", 3, 32, 32]), cfg));
+ * ```
+ */
+export function addSeedTokenizer(
+  g: GraphBuilder,
+  image: Tensor<TShape>,
+  cfg: SeedTokenizerConfig,
+): Tensor<TShape> {
+  const { height, width, patch, embedding } = cfg;
+  const channels = cfg.channels ?? 3;
+  const batch = image.shape[0];
+  const linearIn = cfg.generalized ? channels : 3;
+  const patches = (height / patch) * (width / patch);
+  const conv = g.label(
+    g.conv2d(image, {
+      out: channels,
+      kernel: patch,
+      stride: patch,
+      name: "patch_extractor.patch_extractor",
+    }),
+    "patches",
+  );
+  const flat = g.flatten(conv, 2, 3);
+  const tokens = g.label(g.reshape(flat, [batch, patches, channels]), "tokens");
+  const emb = g.label(
+    g.linear(tokens, { in: linearIn, out: embedding, name: "token_embedding.embedding" }),
+    "embeddings",
+  );
+  const withCls = g.label(
+    g.classToken(emb, { name: "class_token_prepender.class_token_vector" }),
+    "with_class_token",
+  );
+  return g.label(
+    g.addParam(withCls, {
+      name: "positional_embedding.positional_embedding",
+      shape: [1, patches + 1, embedding],
+    }),
+    "output",
+  );
+}
+
+/**
+ * Sizes of the seed's whole pipeline: raw pixels of an image of any size, `ToTensor()`,
+ * `Resize((size, size))`, then the seed tokenizer.
+ *
+ * @example
+ * ```ts
+ * import type { SeedPipelineConfig } from "./vit_tokenizer.ts";
+ * const c: SeedPipelineConfig = {
+ *   imageHeight: 200, imageWidth: 300, size: 224, patch: 16, embedding: 768, antialias: false,
+ * };
+ * ```
+ */
+export interface SeedPipelineConfig {
+  /** Height of the decoded image. */
+  readonly imageHeight: number;
+  /** Width of the decoded image. */
+  readonly imageWidth: number;
+  /** Square size the image is resized to (the seed uses 224). */
+  readonly size: number;
+  /** Patch size P. */
+  readonly patch: number;
+  /** Embedding width D. */
+  readonly embedding: number;
+  /** torchvision's antialias flag, explicit: 0.14 resized tensors without it, >= 0.17 with it. */
+  readonly antialias: boolean;
+  /** Batch dim; defaults to `"B"`. */
+  readonly batch?: TDim;
+}
+
+/**
+ * The seed tutorial end to end as one typed graph: `pixels [B, H, W, 3]` (raw 0..255 values,
+ * as decoded) -> `to_tensor` -> `resized [B, 3, size, size]` -> the seed tokenizer. Stages:
+ * `to_tensor`, `resized`, `patches`, `tokens`, `embeddings`, `with_class_token`, `output`.
+ *
+ * @example
+ * ```ts
+ * import { seedPipeline } from "./vit_tokenizer.ts";
+ * const g = seedPipeline({
+ *   imageHeight: 200, imageWidth: 300, size: 224, patch: 16, embedding: 768, antialias: false,
+ * });
+ * g.outShape; // ["B", 197, 768]
+ * ```
+ */
+export function seedPipeline<const C extends SeedPipelineConfig>(
+  config:
+    & C
+    & DivisibleCheck<
+      { height: C["size"]; width: C["size"]; patch: C["patch"]; embedding: C["embedding"] },
+      "seedPipeline"
+    >,
+): Graph<
+  TokenizerShape<
+    {
+      height: C["size"];
+      width: C["size"];
+      patch: C["patch"];
+      embedding: C["embedding"];
+      batch: Get<C, "batch", "B">;
+    }
+  >
+> {
+  const cfg: SeedPipelineConfig = config;
+  const sizes = { height: cfg.size, width: cfg.size, patch: cfg.patch, embedding: cfg.embedding };
+  checkSizes("seedPipeline", sizes);
+  const batch = cfg.batch ?? "B";
+  return graph("seed-pipeline", (g) => {
+    const pixels = g.input(
+      "pixels",
+      [batch, cfg.imageHeight, cfg.imageWidth, 3] as readonly TDim[],
+    );
+    const tensor = g.label(g.toTensor(pixels), "to_tensor");
+    const resized = g.label(
+      g.resize(tensor, { height: cfg.size, width: cfg.size, antialias: cfg.antialias }),
+      "resized",
+    );
+    return addSeedTokenizer(g, resized, sizes);
+  }) as Graph<readonly TDim[]> as Graph<
+    TokenizerShape<
+      {
+        height: C["size"];
+        width: C["size"];
+        patch: C["patch"];
+        embedding: C["embedding"];
+        batch: Get<C, "batch", "B">;
+      }
+    >
+  >;
 }
 
 /**
