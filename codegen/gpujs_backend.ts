@@ -13,6 +13,7 @@ import { formatShape } from "../graph/shape.ts";
 import type { TensorData } from "../graph/tensor_data.ts";
 import type { Backend, Executable } from "./backend.ts";
 import { lowerGraph, type Program } from "./lower.ts";
+import { relayoutWeights } from "./relayout.ts";
 import { fitsExactIndexing, type RenderedKernel, renderKernel } from "./render_gpujs.ts";
 
 /**
@@ -200,7 +201,7 @@ export function gpuJsBackend(mode: GpuJsMode, options: GpuJsOptions = {}): Backe
       return report ? null : "navigator.gpu.requestAdapter() returned null (no WebGPU adapter)";
     },
     async prepare(graph, weights, want) {
-      const program = lowerGraph(graph, weights, want);
+      const program = relayoutWeights(lowerGraph(graph, weights, want), { insideLoops: true });
       const limit = await bufferLimit(mode, options, adapter);
       checkProgram(mode, program, limit);
       return buildExecutable(mode, graph, program);

@@ -10,7 +10,8 @@ import { formatShape } from "../graph/shape.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
 import type { Backend, Executable } from "./backend.ts";
 import { lowerGraph } from "./lower.ts";
-import { chooseSplitAxis, renderJsKernel } from "./render_js.ts";
+import { chooseSplitAxis, renderJsKernel, UNROLL } from "./render_js.ts";
+import { relayoutWeights } from "./relayout.ts";
 import { KernelPool } from "./js_threads.ts";
 
 /** Kernels with fewer outputs than this run on the calling thread alone. */
@@ -29,7 +30,10 @@ export const jsBackend: Backend = {
   name: "js",
   unavailable: () => Promise.resolve(null),
   prepare(graph, weights, want): Promise<Executable> {
-    const program = lowerGraph(graph, weights, want);
+    const program = relayoutWeights(lowerGraph(graph, weights, want), {
+      insideLoops: false,
+      unrolled: UNROLL,
+    });
     const threads = Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1));
     const rendered = program.kernels.map((k) =>
       renderJsKernel(k, chooseSplitAxis(k.shape, threads))

@@ -9,7 +9,8 @@
  * @module
  */
 
-import { type Atom, bounds, type Cond, type Lin, type VExpr } from "./expr.ts";
+import { type Atom, bounds, type Cond, type Lin, simplify, type VExpr } from "./expr.ts";
+import { UNROLL } from "./render_js.ts";
 import type { BufferInfo, Kernel } from "./lower.ts";
 
 /**
@@ -129,6 +130,14 @@ export function renderKernel(
           valueText(e.b, lines, indent)
         })`;
       case "sum": {
+        if (e.extent <= UNROLL) {
+          const terms = Array.from(
+            { length: e.extent },
+            (_, k) =>
+              valueText(simplify(e.body, new Map(kernel.ranges).set(e.v, [k, k])), lines, indent),
+          );
+          return `(${terms.join(" + ")})`;
+        }
         maxLoop = Math.max(maxLoop, e.extent);
         const acc = `acc${accumulators++}`;
         lines.push(`${indent}let ${acc} = 0.0;`);

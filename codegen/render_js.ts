@@ -49,8 +49,16 @@ export function chooseSplitAxis(shape: readonly number[], parts: number): number
   return best;
 }
 
-/** Reductions this short are unrolled. */
-const UNROLL = 4;
+/**
+ * Reductions this short are unrolled by the JavaScript emitter.
+ *
+ * @example
+ * ```ts
+ * import { UNROLL } from "./render_js.ts";
+ * UNROLL; // 4
+ * ```
+ */
+export const UNROLL = 4;
 
 /** A block of code: a loop or branch body, with its own hoisted constants. */
 interface Block {
