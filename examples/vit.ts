@@ -12,31 +12,59 @@
  *     deno run -A examples/vit.ts --weights W.safetensors --input I.safetensors \
  *       --output O.safetensors [--intermediates] [--backend NAME] [--explain[=source]]
  *
+ * Image: the seed's whole pipeline (decode, `ToTensor()`, `Resize((224, 224))`, tokenizer) on a
+ * PNG or JPEG, with PyTorch-default weights (seed 0) or a seed checkpoint; `--out` saves the
+ * seven figures and report.html, `--output` the output (and, with `--intermediates`, every
+ * stage).
+ *
+ *     deno run -A examples/vit.ts --image PATH [--out DIR] [--antialias on|off] \
+ *       [--backend NAME] [--weights W.safetensors] [--output O.safetensors [--intermediates]] \
+ *       [--explain[=source]]
+ *
  * @module
  */
 
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import {
   type BackendName,
   compile,
   type CompiledGraph,
   type Graph,
+  imageToTensorData,
+  initParams,
+  loadImage,
   loadSafetensors,
   patchEmbedding,
+  type RunResult,
   type SafetensorsFile,
   saveSafetensors,
+  seedPipeline,
   seedTokenizer,
   type TensorData,
+  type Weights,
   WeightsError,
 } from "../mod.ts";
 
 const USAGE = `usage:
   deno run examples/vit.ts [--backend NAME] [--explain[=source]]
   deno run -A examples/vit.ts --weights W.safetensors --input I.safetensors --output O.safetensors
-      [--intermediates] [--backend NAME] [--explain[=source]]`;
+      [--intermediates] [--backend NAME] [--explain[=source]]
+  deno run -A examples/vit.ts --image PATH [--out DIR] [--antialias on|off] [--backend NAME]
+      [--weights W.safetensors] [--output O.safetensors [--intermediates]] [--explain[=source]]`;
+
+/** The seed resizes every image to this square size. */
+const SEED_SIZE = 224;
+/** The seed's patch size and embedding width, used when no --weights are given. */
+const SEED_PATCH = 16;
+const SEED_EMBEDDING = 768;
+const POS_NAME = "positional_embedding.positional_embedding";
 
 /** The parsed command line. */
 interface Options {
+  image?: string;
+  out?: string;
+  antialias?: "on" | "off";
   weights?: string;
   input?: string;
   output?: string;
@@ -63,6 +91,9 @@ function parseOptions(args: readonly string[]): Options {
   const { values } = parseArgs({
     args: argv,
     options: {
+      image: { type: "string" },
+      out: { type: "string" },
+      antialias: { type: "string" },
       weights: { type: "string" },
       input: { type: "string" },
       output: { type: "string" },
@@ -78,7 +109,14 @@ function parseOptions(args: readonly string[]): Options {
   if (explain !== undefined && explain !== "kernels" && explain !== "source") {
     throw new UsageError(`--explain takes no value or "source", got "${explain}"`);
   }
+  const antialias = values.antialias;
+  if (antialias !== undefined && antialias !== "on" && antialias !== "off") {
+    throw new UsageError(`--antialias takes "on" or "off", got "${antialias}"`);
+  }
   return {
+    image: values.image,
+    out: values.out,
+    antialias,
     weights: values.weights,
     input: values.input,
     output: values.output,
@@ -301,12 +339,231 @@ async function runCli(options: Options): Promise<void> {
   model.dispose();
 }
 
+/**
+ * Throws a one-line error naming `file` unless Deno already has `name` access to `path` (a
+ * query, so it never prompts).
+ */
+async function requirePermission(
+  name: "read" | "write",
+  path: string,
+  file = path,
+): Promise<void> {
+  const { state } = await Deno.permissions.query({ name, path });
+  if (state === "granted") return;
+  throw new UsageError(`${file}: no ${name} permission (run deno with --allow-${name})`);
+}
+
+/** The flags missing to save figures to `dir` (they are written, then read back for the page). */
+async function missingFigureFlags(dir: string): Promise<string[]> {
+  const missing: string[] = [];
+  for (const name of ["write", "read"] as const) {
+    const { state } = await Deno.permissions.query({ name, path: dir });
+    if (state !== "granted") missing.push(`--allow-${name}`);
+  }
+  return missing;
+}
+
+/** Rejects flag combinations that mix the image mode with the other two. */
+function checkImageFlags(options: Options): void {
+  if (options.input !== undefined) {
+    throw new UsageError("--image and --input both give the input; pass one of them");
+  }
+  if (options.intermediates && options.output === undefined) {
+    throw new UsageError("--intermediates needs --output O.safetensors to write the stages to");
+  }
+}
+
+/** The seed checkpoint's patch size and embedding width, from its tensor shapes. */
+function seedSizesOf(weights: SafetensorsFile): { patch: number; embedding: number } {
+  const convName = "patch_extractor.patch_extractor.weight";
+  const conv = shapeOf(weights, convName, 4);
+  if (!conv) {
+    const why = weights.tensors.has("patch_embed.proj.weight")
+      ? "it has timm names, but --image runs the seed pipeline"
+      : "check the --weights path";
+    throw new WeightsError(`no tensor "${convName}" (${why})`, { file: weights.source });
+  }
+  const [out, inC, patch, patchW] = conv;
+  if (out !== 3 || inC !== 3 || patch !== patchW) {
+    throw new WeightsError(
+      `tensor "${convName}" has shape [${conv.join(", ")}] but the seed pipeline needs ` +
+        "[3, 3, P, P] (RGB images, square patches)",
+      { file: weights.source, tensor: convName },
+    );
+  }
+  if (SEED_SIZE % patch !== 0) {
+    throw new WeightsError(
+      `patch size ${patch} does not divide the ${SEED_SIZE}x${SEED_SIZE} resize`,
+      { file: weights.source, tensor: convName },
+    );
+  }
+  const linearName = "token_embedding.embedding.weight";
+  const linear = shapeOf(weights, linearName, 2);
+  if (!linear || linear[1] !== 3) {
+    throw new WeightsError(
+      linear
+        ? `tensor "${linearName}" has ${linear[1]} in-features but the seed's Linear has 3`
+        : `tensor "${linearName}" is missing (the seed tokenizer needs it)`,
+      { file: weights.source, tensor: linearName },
+    );
+  }
+  return { patch, embedding: linear[0] };
+}
+
+/** The --weights checkpoint (read permission checked first), or undefined for the default. */
+async function loadImageWeights(path: string | undefined): Promise<SafetensorsFile | undefined> {
+  if (path === undefined) return undefined;
+  await requirePermission("read", path);
+  return await loadSafetensors(path);
+}
+
+/** The one line saying which resize was used, and what newer torchvision does. */
+function antialiasLine(antialias: boolean): string {
+  return antialias
+    ? "antialias: on (torchvision >= 0.17's default; the seed's torchvision 0.14 resized " +
+      "tensors without it: --antialias off)"
+    : "antialias: off (torchvision 0.14's behavior for tensors, which the seed used; " +
+      "torchvision >= 0.17 defaults to on: --antialias on)";
+}
+
+/** The seed's patch counts, as its `visualize_img_to_patch` prints them. */
+function printPatchCounts(size: number, patch: number): void {
+  console.log(`Number of Patches : ${(size / patch) ** 2}`);
+  console.log(`Patch Size : (${patch}, ${patch})`);
+  console.log(`Number of Patches per Column : ${size / patch}`);
+  console.log(`Number of Patches per Row : ${size / patch}`);
+}
+
+/** Writes the seven figures and report.html into `dir`; returns the paths written. */
+async function saveFigures(
+  dir: string,
+  graph: Graph,
+  stages: Readonly<Record<string, TensorData>>,
+  pos: TensorData,
+  patch: number,
+  title: string,
+): Promise<string[]> {
+  // Loaded on demand: the diagram pulls in Graphviz and resvg, which the other modes never use.
+  const { writeFigures, writeReport } = await import("../viz/report.ts");
+  const { resized: image, patches, tokens, embeddings } = stages;
+  const figures = await writeFigures(dir, {
+    image,
+    patches,
+    tokens,
+    embeddings,
+    pos,
+    patch,
+    graph,
+  });
+  await writeReport(dir, { title, summary: graph.summary(), figures });
+  const files = figures.map((f) => f.file);
+  if (!files.includes("07_graph.svg")) files.push("07_graph.svg"); // written beside the PNG
+  return [...files, "report.html"].map((file) => join(dir, file));
+}
+
+/** Prints each stage's shape torch-style, the input pixels first. */
+function printStages(pixels: TensorData, result: RunResult): void {
+  console.log(`pixels ${torchSize(pixels.shape)}`);
+  for (const [name, value] of Object.entries({ ...result.stages, output: result.output })) {
+    console.log(`${name} ${torchSize(value.shape)}`);
+  }
+}
+
+/** Saves the output (and, with --intermediates, every stage) to the --output file. */
+async function saveImageTensors(
+  options: Options & { output: string },
+  result: RunResult,
+  meta: Record<string, string>,
+): Promise<void> {
+  const tensors = options.intermediates
+    ? { ...result.stages, output: result.output }
+    : { output: result.output };
+  await saveSafetensors(options.output, tensors, meta);
+  console.log(`wrote ${Object.keys(tensors).join(", ")} to ${options.output}`);
+}
+
+/** Saves the figures to `dir`, or says in one line which flags would. */
+async function reportFigures(
+  dir: string,
+  graph: Graph,
+  result: RunResult,
+  weights: Weights,
+  patch: number,
+  title: string,
+): Promise<void> {
+  const missing = await missingFigureFlags(dir);
+  if (missing.length > 0) {
+    console.log(`figures not saved: run deno with ${missing.join(" and ")} to save them to ${dir}`);
+    return;
+  }
+  const pos = weights.get(POS_NAME) as TensorData; // compile() checked every parameter
+  for (const path of await saveFigures(dir, graph, result.stages, pos, patch, title)) {
+    console.log(`wrote ${path}`);
+  }
+}
+
+/** The seed's pipeline on an image file: prints every stage, saves figures and tensors. */
+async function runImage(options: Options & { image: string }): Promise<void> {
+  checkImageFlags(options);
+  const { image: imagePath, out, output } = options;
+  await requirePermission("read", imagePath);
+  // The safetensors file is written beside itself first, then renamed: its folder needs access.
+  if (output !== undefined) await requirePermission("write", dirname(output), output);
+  const decoded = await loadImage(imagePath);
+  const pixels = imageToTensorData(decoded);
+  const checkpoint = await loadImageWeights(options.weights);
+  const { patch, embedding } = checkpoint
+    ? seedSizesOf(checkpoint)
+    : { patch: SEED_PATCH, embedding: SEED_EMBEDDING };
+  const antialias = options.antialias === "on";
+  const graph = seedPipeline({
+    imageHeight: decoded.height,
+    imageWidth: decoded.width,
+    size: SEED_SIZE,
+    patch,
+    embedding,
+    antialias,
+  });
+  const weights: Weights = checkpoint?.tensors ?? initParams(graph, 0);
+  const model = await compile(graph, {
+    backend: options.backend,
+    weights,
+    weightsSource: options.weights ?? "PyTorch-default init (seed 0)",
+  });
+  try {
+    printPatchCounts(SEED_SIZE, patch);
+    console.log(antialiasLine(antialias));
+    console.log();
+    const result = await model.run({ pixels }, { stages: "all" });
+    printStages(pixels, result);
+    console.log();
+    console.log(`backend: ${model.backend} (${model.reason})`);
+    printExplain(model, options.explain);
+    if (output !== undefined) {
+      const meta = { variant: "seed-pipeline", backend: model.backend, antialias: `${antialias}` };
+      await saveImageTensors({ ...options, output }, result, meta);
+    }
+    if (out !== undefined) {
+      await reportFigures(out, graph, result, weights, patch, `ViT tokenizer: ${imagePath}`);
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
 async function main(args: readonly string[]): Promise<number> {
   try {
     const options = parseOptions(args);
     if (options.help) {
       console.log(USAGE);
       return 0;
+    }
+    if (options.image !== undefined) {
+      await runImage({ ...options, image: options.image });
+      return 0;
+    }
+    if (options.out !== undefined || options.antialias !== undefined) {
+      throw new UsageError("--out and --antialias need --image PATH");
     }
     const cli = options.weights !== undefined || options.input !== undefined ||
       options.output !== undefined || options.intermediates;

@@ -187,6 +187,10 @@ Deno.test("usage mistakes are one line", async () => {
   assertOneLineError(await vit([], ["--bogus"]), "--bogus");
   assertOneLineError(await vit([], ["--weights", "w.safetensors"]), "--input", "--output");
   assertOneLineError(await vit([], ["--explain=everything"]), "--explain");
+  assertOneLineError(await vit([], ["--out", "figures"]), "--image");
+  assertOneLineError(await vit([], ["--image", "x.png", "--antialias", "maybe"]), "--antialias");
+  assertOneLineError(await vit([], ["--image", "x.png", "--intermediates"]), "--output");
+  assertOneLineError(await vit([], ["--image", "x.png", "--input", "i.safetensors"]), "--input");
 });
 
 Deno.test("--explain prints what ran", async () => {

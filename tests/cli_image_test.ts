@@ -1,0 +1,195 @@
+// examples/vit.ts --image as a user runs it: the seed's whole pipeline on a PNG, its figures and
+// report, its tensors against PyTorch's preprocessing, and its one-line errors.
+import assert from "node:assert/strict";
+import { loadSafetensors, type TensorData } from "../mod.ts";
+import { maxError } from "./helpers.ts";
+
+const ROOT = new URL("../", import.meta.url);
+const FIXTURES = new URL("./fixtures/", import.meta.url);
+const IMAGE = "tests/fixtures/image_300x200.png";
+const PREPROCESS = new URL("preprocess_300x200.safetensors", FIXTURES).pathname;
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+const FIGURES = [
+  "01_resized.png",
+  "02_patch_grid.png",
+  "03_patch_extraction.png",
+  "04_token_strip.png",
+  "05_embedding_heatmap.png",
+  "06_positional_similarity.png",
+  "07_graph.png",
+];
+
+const SEED_LINES = [
+  "Number of Patches : 196",
+  "Patch Size : (16, 16)",
+  "Number of Patches per Column : 14",
+  "Number of Patches per Row : 14",
+  "to_tensor torch.Size([1, 3, 200, 300])",
+  "resized torch.Size([1, 3, 224, 224])",
+  "patches torch.Size([1, 3, 14, 14])",
+  "tokens torch.Size([1, 196, 3])",
+  "embeddings torch.Size([1, 196, 768])",
+  "with_class_token torch.Size([1, 197, 768])",
+  "output torch.Size([1, 197, 768])",
+  "backend: js",
+];
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `deno run <flags> examples/vit.ts <args>` from the repository root. */
+async function vit(flags: string[], args: string[]): Promise<Ran> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, "examples/vit.ts", ...args],
+    cwd: ROOT,
+    stdin: "null",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const text = new TextDecoder();
+  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+}
+
+/** Asserts a failed run: exit code 1 and exactly one `error: ...` line on stderr. */
+function assertOneLineError(ran: Ran, ...mentions: string[]): void {
+  assert.equal(ran.code, 1, `expected exit 1; stdout:\n${ran.stdout}\nstderr:\n${ran.stderr}`);
+  const lines = ran.stderr.trim().split("\n");
+  assert.equal(lines.length, 1, `expected one stderr line, got:\n${ran.stderr}`);
+  assert.match(lines[0], /^error: /);
+  for (const m of mentions) assert.ok(lines[0].includes(m), `"${lines[0]}" lacks "${m}"`);
+}
+
+/** Runs `fn` with a fresh temporary directory, removed afterwards. */
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** The tensors `--intermediates --output` writes for the test image with `antialias`. */
+async function pipelineTensors(
+  dir: string,
+  antialias: "on" | "off",
+): Promise<Map<string, TensorData>> {
+  const out = `${dir}/o.safetensors`;
+  const ran = await vit(["-A"], [
+    "--image",
+    IMAGE,
+    "--intermediates",
+    "--output",
+    out,
+    "--backend",
+    "js",
+    "--antialias",
+    antialias,
+  ]);
+  assert.equal(ran.code, 0, ran.stderr);
+  assert.ok(ran.stdout.includes(`antialias: ${antialias}`), ran.stdout);
+  return (await loadSafetensors(out)).tensors;
+}
+
+function assertClose(got: TensorData, want: TensorData, name: string, tolerance: number): void {
+  assert.deepEqual(got.shape, want.shape, `${name} shape`);
+  const err = maxError(got.data, want.data);
+  assert.ok(err <= tolerance, `${name}: max error ${err} > ${tolerance}`);
+}
+
+Deno.test("--image --out prints the seed's lines and writes the figures and report", async () => {
+  await withTempDir(async (dir) => {
+    const out = `${dir}/report`;
+    const ran = await vit(["-A"], ["--image", IMAGE, "--out", out, "--backend", "js"]);
+    assert.equal(ran.code, 0, ran.stderr);
+    for (const line of [...SEED_LINES, "antialias: off", "torchvision >= 0.17"]) {
+      assert.ok(ran.stdout.includes(line), `output lacks "${line}":\n${ran.stdout}`);
+    }
+    for (const file of FIGURES) {
+      const bytes = await Deno.readFile(`${out}/${file}`);
+      assert.deepEqual([...bytes.subarray(0, 8)], PNG_SIGNATURE, `${file} is not a PNG`);
+      assert.ok(ran.stdout.includes(`${out}/${file}`), `${file} path not printed`);
+    }
+    const html = await Deno.readTextFile(`${out}/report.html`);
+    assert.ok(html.length > 0 && html.includes("Patch grid: 196 patches of 16x16"));
+    assert.ok(ran.stdout.includes(`${out}/report.html`), "report path not printed");
+  });
+});
+
+Deno.test("--intermediates matches torchvision's preprocessing, antialias off", async () => {
+  await withTempDir(async (dir) => {
+    const got = await pipelineTensors(dir, "off");
+    const want = (await loadSafetensors(PREPROCESS)).tensors;
+    assert.deepEqual([...got.keys()].sort(), [
+      "embeddings",
+      "output",
+      "patches",
+      "resized",
+      "to_tensor",
+      "tokens",
+      "with_class_token",
+    ]);
+    const toTensor = got.get("to_tensor")!;
+    assert.deepEqual(toTensor.shape, want.get("to_tensor")!.shape);
+    assert.deepEqual(toTensor.data, want.get("to_tensor")!.data, "to_tensor is not exact");
+    assertClose(got.get("resized")!, want.get("resized")!, "resized", 1e-5);
+  });
+});
+
+Deno.test("--antialias on matches torchvision's antialiased resize", async () => {
+  await withTempDir(async (dir) => {
+    const got = await pipelineTensors(dir, "on");
+    const want = (await loadSafetensors(PREPROCESS)).tensors;
+    assertClose(got.get("resized")!, want.get("resized_antialias")!, "resized", 1e-5);
+  });
+});
+
+Deno.test("--image without --allow-write still runs and names the flag", async () => {
+  await withTempDir(async (dir) => {
+    const out = `${dir}/report`;
+    const ran = await vit(["--allow-read"], ["--image", IMAGE, "--out", out, "--backend", "js"]);
+    assert.equal(ran.code, 0, ran.stderr);
+    for (const line of SEED_LINES) assert.ok(ran.stdout.includes(line), `lacks "${line}"`);
+    assert.ok(`${ran.stdout}${ran.stderr}`.includes("--allow-write"), ran.stdout);
+    await assert.rejects(Deno.stat(out), Deno.errors.NotFound);
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(dir)), []);
+  });
+});
+
+Deno.test("--image without --allow-read is one line naming the flag", async () => {
+  assertOneLineError(await vit([], ["--image", IMAGE]), IMAGE, "--allow-read");
+});
+
+Deno.test("a corrupt or missing image is one line naming the file", async () => {
+  await withTempDir(async (dir) => {
+    const corrupt = `${dir}/corrupt.png`;
+    const bytes = await Deno.readFile(new URL("image_300x200.png", FIXTURES));
+    await Deno.writeFile(corrupt, bytes.subarray(0, 200));
+    assertOneLineError(await vit(["-A"], ["--image", corrupt, "--backend", "js"]), corrupt);
+    const missing = `${dir}/no_such_image.png`;
+    assertOneLineError(await vit(["-A"], ["--image", missing, "--backend", "js"]), missing);
+  });
+});
+
+Deno.test("--image with seed --weights runs them; timm weights are one line", async () => {
+  const seed = new URL("seed_224.safetensors", FIXTURES).pathname;
+  await withTempDir(async (dir) => {
+    const out = `${dir}/o.safetensors`;
+    const args = ["--image", IMAGE, "--backend", "js", "--output", out];
+    const ran = await vit(["-A"], [...args, "--weights", seed]);
+    assert.equal(ran.code, 0, ran.stderr);
+    const output = (await loadSafetensors(out)).tensors.get("output")!;
+    assert.deepEqual(output.shape, [1, 197, 768]);
+    // Token 0 is the class token plus position 0: both come from the checkpoint.
+    const weights = (await loadSafetensors(seed)).tensors;
+    const cls = weights.get("class_token_prepender.class_token_vector")!.data;
+    const pos = weights.get("positional_embedding.positional_embedding")!.data;
+    const want = cls.map((v, i) => v + pos[i]);
+    assert.ok(maxError(output.data.subarray(0, 768), want) <= 1e-6, "token 0 != cls + pos[0]");
+  });
+  const timm = new URL("standard_vitb16.safetensors", FIXTURES).pathname;
+  assertOneLineError(await vit(["-A"], ["--image", IMAGE, "--weights", timm]), timm, "timm");
+});
