@@ -22,8 +22,14 @@ import type { TensorData } from "../graph/tensor_data.ts";
  * ```
  */
 export interface Executable {
-  /** Runs once; returns the values of the `want` node ids, in that order, in host memory. */
-  run(inputs: Readonly<Record<string, TensorData>>): Promise<TensorData[]>;
+  /**
+   * Runs once; returns the values of the `want` node ids, in that order, in host memory. When
+   * `into[i]` is given, result `i` is written there (the caller reuses its buffers).
+   */
+  run(
+    inputs: Readonly<Record<string, TensorData>>,
+    into?: readonly (Float32Array | undefined)[],
+  ): Promise<TensorData[]>;
   /** Kernels, fused ops, launch sizes and sources, for people. */
   explain(options?: { source?: boolean }): string;
   /** Releases device memory and workers. */

@@ -136,6 +136,11 @@ export interface RunResult {
 export interface RunOptions {
   /** Stage labels (or node names) whose values to return too, or `"all"` for every label. */
   readonly stages?: readonly string[] | "all";
+  /**
+   * Buffers to write results into, by name (`output` or a stage), so a caller running many
+   * batches reuses memory instead of receiving fresh arrays (like ONNX Runtime's IO binding).
+   */
+  readonly into?: Readonly<Record<string, Float32Array>>;
 }
 
 /**
@@ -377,6 +382,7 @@ export async function compile<Out extends TShape>(
   const runPlanned = async (
     inputs: Readonly<Record<string, TensorData>>,
     stages: readonly string[],
+    into: Readonly<Record<string, Float32Array>>,
   ): Promise<Record<string, TensorData>> => {
     const shapes = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.shape]));
     const chunks = await plan(shapes, stages);
@@ -384,10 +390,11 @@ export async function compile<Out extends TShape>(
     for (const { from, to, entry } of chunks) {
       last = entry.exe;
       const slice = chunks.length === 1 ? inputs : sliceBatch(inputs, from, to);
-      const values = await entry.exe.run(slice);
+      const targets = chunks.length === 1 ? [...entry.want.keys()].map((n) => into[n]) : undefined;
+      const values = await entry.exe.run(slice, targets);
       parts.push(Object.fromEntries([...entry.want.keys()].map((n, i) => [n, values[i]])));
     }
-    return parts.length === 1 ? parts[0] : concatBatch(parts);
+    return parts.length === 1 ? parts[0] : concatBatch(parts, into);
   };
 
   return {
@@ -400,9 +407,10 @@ export async function compile<Out extends TShape>(
     async run(inputs, runOptions = {}) {
       checkInputs(graph, inputs);
       const stages = runOptions.stages === "all" ? graph.labels() : [...(runOptions.stages ?? [])];
+      const into = checkInto(graph, inputs, runOptions.into ?? {});
       for (;;) {
         try {
-          const { output, ...rest } = await runPlanned(inputs, stages);
+          const { output, ...rest } = await runPlanned(inputs, stages, into);
           return { output, stages: rest };
         } catch (e) {
           if (chain[active].name === "reference" || !isBackendFailure(e)) throw e;
@@ -457,12 +465,15 @@ function sliceBatch(
   );
 }
 
-function concatBatch(parts: readonly Record<string, TensorData>[]): Record<string, TensorData> {
+function concatBatch(
+  parts: readonly Record<string, TensorData>[],
+  into: Readonly<Record<string, Float32Array>>,
+): Record<string, TensorData> {
   return Object.fromEntries(
     Object.keys(parts[0]).map((k) => {
       const pieces = parts.map((p) => p[k]);
       const batch = pieces.reduce((s, t) => s + t.shape[0], 0);
-      const data = new Float32Array(pieces.reduce((s, t) => s + t.data.length, 0));
+      const data = into[k] ?? new Float32Array(pieces.reduce((s, t) => s + t.data.length, 0));
       let at = 0;
       for (const t of pieces) {
         data.set(t.data, at);
@@ -471,6 +482,28 @@ function concatBatch(parts: readonly Record<string, TensorData>[]): Record<strin
       return [k, { shape: [batch, ...pieces[0].shape.slice(1)], data }];
     }),
   );
+}
+
+// `into` buffers must match the result sizes these inputs give, or the run is refused up front.
+function checkInto(
+  graph: Graph,
+  inputs: Readonly<Record<string, TensorData>>,
+  into: Readonly<Record<string, Float32Array>>,
+): Readonly<Record<string, Float32Array>> {
+  if (Object.keys(into).length === 0) return into;
+  const shapes = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.shape]));
+  const concrete = specialize(graph, shapes).graph;
+  for (const [name, buffer] of Object.entries(into)) {
+    const node = name === "output" ? concrete.nodes[concrete.output] : concrete.find(name);
+    if (!node) throw new Error(`run: into names "${name}", which is not output or a stage`);
+    const size = numel(node.shape as number[]);
+    if (!(buffer instanceof Float32Array) || buffer.length !== size) {
+      throw new Error(
+        `run: into.${name} must be a Float32Array of ${size} values for ${formatShape(node.shape)}`,
+      );
+    }
+  }
+  return into;
 }
 
 function checkInputs(graph: Graph, inputs: Readonly<Record<string, TensorData>>): void {

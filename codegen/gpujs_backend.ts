@@ -280,13 +280,16 @@ function buildExecutable(mode: GpuJsMode, graph: Graph, program: Program): Execu
   );
   const shapes = new Map(program.kernels.map((k) => [k.out, k.shape]));
   return {
-    async run(values: Readonly<Record<string, TensorData>>): Promise<TensorData[]> {
+    async run(
+      values: Readonly<Record<string, TensorData>>,
+      into?: readonly (Float32Array | undefined)[],
+    ): Promise<TensorData[]> {
       const args = inputs.map((b) => values[b.source as string].data);
       const out = await pipeline(...args);
       const byName = new Map(results.map((r, i) => [r, out[i]]));
-      return program.results.map((name) => ({
+      return program.results.map((name, i) => ({
         shape: shapes.get(name) as number[],
-        data: toFloat32(byName.get(name)),
+        data: toFloat32(byName.get(name), into?.[i]),
       }));
     },
     explain(options = {}) {
@@ -336,7 +339,11 @@ function withArity(
   }
 }
 
-function toFloat32(value: unknown): Float32Array {
-  if (value instanceof Float32Array) return value.slice();
+function toFloat32(value: unknown, into?: Float32Array): Float32Array {
+  if (value instanceof Float32Array) {
+    if (!into) return value.slice();
+    into.set(value);
+    return into;
+  }
   throw new Error(`gpu.js returned ${Object.prototype.toString.call(value)}, not a Float32Array`);
 }

@@ -9,13 +9,29 @@
 import { formatShape } from "../graph/shape.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
 import type { Backend, Executable } from "./backend.ts";
+import type { VExpr } from "./expr.ts";
 import { lowerGraph } from "./lower.ts";
 import { chooseSplitAxis, renderJsKernel, UNROLL } from "./render_js.ts";
 import { relayoutWeights } from "./relayout.ts";
 import { KernelPool } from "./js_threads.ts";
 
-/** Kernels with fewer outputs than this run on the calling thread alone. */
-const MIN_PARALLEL_OUTPUTS = 16384;
+/** Kernels with less work than this (outputs x reduction length) run on one thread. */
+const MIN_PARALLEL_WORK = 65536;
+
+// The longest chain of nested reductions: the work per output element.
+function reductionSize(e: VExpr): number {
+  switch (e.k) {
+    case "const":
+    case "load":
+      return 1;
+    case "sum":
+      return e.extent * reductionSize(e.body);
+    case "divc":
+      return reductionSize(e.a);
+    default:
+      return Math.max(reductionSize(e.a), reductionSize(e.b));
+  }
+}
 
 /**
  * Specialized JavaScript loop nests, generated from the same IR as every other backend.
@@ -62,24 +78,41 @@ export const jsBackend: Backend = {
         env.set(b.name, slots[program.slots.get(b.name) as number].subarray(0, numel(b.shape)));
       }
     }
-    const results = new Set(program.results);
+    // Results are computed into warm shared buffers, then copied out: fresh memory would
+    // page-fault inside the kernels, and workers can only write shared memory.
+    for (const name of new Set(program.results)) {
+      env.set(name, shared(numel(program.buffers.get(name)?.shape ?? [])));
+    }
+    const work = program.kernels.map((k) => k.size * reductionSize(k.expr));
     return Promise.resolve({
-      async run(inputs: Readonly<Record<string, TensorData>>): Promise<TensorData[]> {
+      async run(
+        inputs: Readonly<Record<string, TensorData>>,
+        into?: readonly (Float32Array | undefined)[],
+      ): Promise<TensorData[]> {
         for (const b of program.buffers.values()) {
           if (b.kind === "input") env.get(b.name)?.set(inputs[b.source as string].data);
         }
+        // A caller's shared buffer can be written in place by every thread: no copy-out.
+        const direct = new Map<string, Float32Array>();
+        program.results.forEach((name, i) => {
+          const target = into?.[i];
+          if (target?.buffer instanceof SharedArrayBuffer) direct.set(name, target);
+        });
+        const bufferOf = (name: string): Float32Array =>
+          direct.get(name) ?? env.get(name) as Float32Array;
         for (const [i, k] of program.kernels.entries()) {
-          if (results.has(k.out)) env.set(k.out, shared(k.size));
-          const args = rendered[i].args.map((a) => env.get(a) as Float32Array);
+          const args = rendered[i].args.map(bufferOf);
           const extent = k.shape[rendered[i].splitAxis];
           // Small kernels are not worth a thread hop.
-          const parts = k.size >= MIN_PARALLEL_OUTPUTS ? pool.size : 1;
-          await pool.run(i, extent, env.get(k.out) as Float32Array, args, parts);
+          const parts = work[i] >= MIN_PARALLEL_WORK ? pool.size : 1;
+          await pool.run(i, extent, bufferOf(k.out), args, parts);
         }
-        return program.results.map((name) => ({
-          shape: program.buffers.get(name)?.shape as number[],
-          data: env.get(name) as Float32Array,
-        }));
+        return program.results.map((name, i) => {
+          const value = bufferOf(name);
+          const data = into?.[i] ?? new Float32Array(value.length);
+          if (data !== value) data.set(value);
+          return { shape: program.buffers.get(name)?.shape as number[], data };
+        });
       },
       explain(options = {}) {
         const lines = program.kernels.map((k, i) =>

@@ -21,9 +21,14 @@ export const referenceBackend: Backend = {
   unavailable: () => Promise.resolve(null),
   prepare(graph, weights, want): Promise<Executable> {
     return Promise.resolve({
-      run(inputs) {
+      run(inputs, into) {
         const values = interpret(graph, inputs, weights);
-        return Promise.resolve(want.map((id) => values[id]));
+        return Promise.resolve(want.map((id, i) => {
+          const target = into?.[i];
+          if (!target) return values[id];
+          target.set(values[id].data);
+          return { shape: values[id].shape, data: target };
+        }));
       },
       explain() {
         return graph.nodes
