@@ -49,7 +49,9 @@ export async function benchTokenizer(
   const sizes = { height: 224, width: 224, patch: 16, embedding: 768 };
   const graph = variant === "seed" ? seedTokenizer(sizes) : patchEmbedding(sizes);
   const shape = [batch, 3, 224, 224];
-  const data = new Float32Array(batch * 3 * 224 * 224).map((_, i) => (i % 251) / 251);
+  // Shared memory, so the js backend's threads read the batch in place.
+  const data = new Float32Array(new SharedArrayBuffer(batch * 3 * 224 * 224 * 4));
+  data.forEach((_, i) => (data[i] = (i % 251) / 251));
   const t0 = performance.now();
   const model = await compile(graph, { backend, onWarning: () => {} });
   await model.prepare({ image: shape });

@@ -89,11 +89,15 @@ export const jsBackend: Backend = {
         inputs: Readonly<Record<string, TensorData>>,
         into?: readonly (Float32Array | undefined)[],
       ): Promise<TensorData[]> {
-        for (const b of program.buffers.values()) {
-          if (b.kind === "input") env.get(b.name)?.set(inputs[b.source as string].data);
-        }
-        // A caller's shared buffer can be written in place by every thread: no copy-out.
+        // Caller buffers in shared memory are used in place by every thread: no copies.
         const direct = new Map<string, Float32Array>();
+        for (const b of program.buffers.values()) {
+          if (b.kind !== "input") continue;
+          const data = inputs[b.source as string].data;
+          // Inputs already in shared memory are read in place; others are copied in once.
+          if (data.buffer instanceof SharedArrayBuffer) direct.set(b.name, data);
+          else env.get(b.name)?.set(data);
+        }
         program.results.forEach((name, i) => {
           const target = into?.[i];
           if (target?.buffer instanceof SharedArrayBuffer) direct.set(name, target);
