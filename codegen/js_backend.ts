@@ -104,13 +104,14 @@ export const jsBackend: Backend = {
         });
         const bufferOf = (name: string): Float32Array =>
           direct.get(name) ?? env.get(name) as Float32Array;
-        for (const [i, k] of program.kernels.entries()) {
-          const args = rendered[i].args.map(bufferOf);
-          const extent = k.shape[rendered[i].splitAxis];
-          // Small kernels are not worth a thread hop.
-          const parts = work[i] >= MIN_PARALLEL_WORK ? pool.size : 1;
-          await pool.run(i, extent, bufferOf(k.out), args, parts);
-        }
+        await pool.runPlan(program.kernels.map((k, i) => ({
+          kernel: i,
+          extent: k.shape[rendered[i].splitAxis],
+          // Small kernels are not worth splitting.
+          parts: work[i] >= MIN_PARALLEL_WORK ? pool.size : 1,
+          out: bufferOf(k.out),
+          args: rendered[i].args.map(bufferOf),
+        })));
         return program.results.map((name, i) => {
           const value = bufferOf(name);
           const data = into?.[i] ?? new Float32Array(value.length);

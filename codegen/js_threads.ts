@@ -6,15 +6,27 @@
  * @module
  */
 
-/** What one thread runs: kernel `kernel` over `[lo, hi)` of its split axis. */
-interface Task {
+/** One kernel launch of a run: its output range is split into `parts` even pieces. */
+export interface Step {
+  /** Index of the kernel body. */
   readonly kernel: number;
-  readonly lo: number;
-  readonly hi: number;
+  /** Iterations of the kernel's split axis. */
+  readonly extent: number;
+  /** Threads to use (1 keeps it on the calling thread). */
+  readonly parts: number;
+  /** Output buffer (shared memory when parts > 1). */
   readonly out: Float32Array;
+  /** Argument buffers (shared memory when parts > 1). */
   readonly args: readonly Float32Array[];
 }
 
+// Control block: [0] steps finished by workers (summed), [1] steps released by the main thread.
+const DONE = 0;
+const GO = 1;
+const STEP_TIMEOUT_MS = 60_000;
+
+// A worker gets one message per run with its slice of every step, then meets the main thread
+// at a barrier between steps (each step reads the previous one's output).
 const WORKER_SOURCE = `
 let kernels = [];
 self.onmessage = (event) => {
@@ -23,8 +35,13 @@ self.onmessage = (event) => {
     kernels = m.bodies.map((b) => new Function("out", "lo", "hi", ...b.params, b.body));
     return;
   }
-  kernels[m.kernel](m.out, m.lo, m.hi, ...m.args);
-  self.postMessage(0);
+  const c = m.control;
+  m.steps.forEach((s, i) => {
+    while (Atomics.load(c, ${GO}) < i) Atomics.wait(c, ${GO}, Atomics.load(c, ${GO}));
+    if (s.lo < s.hi) kernels[s.kernel](s.out, s.lo, s.hi, ...s.args);
+    Atomics.add(c, ${DONE}, 1);
+    Atomics.notify(c, ${DONE});
+  });
 };
 `;
 
@@ -36,7 +53,7 @@ self.onmessage = (event) => {
  * import { KernelPool } from "./js_threads.ts";
  * const pool = new KernelPool([{ params: [], body: "for (let i = lo; i < hi; i++) out[i] = i;" }], 2);
  * const out = new Float32Array(new SharedArrayBuffer(16));
- * await pool.run(0, 4, out, []);
+ * await pool.runPlan([{ kernel: 0, extent: 4, parts: 2, out, args: [] }]);
  * pool.close();
  * ```
  */
@@ -45,6 +62,8 @@ export class KernelPool {
   readonly #local: ((out: Float32Array, lo: number, hi: number, ...a: Float32Array[]) => void)[];
   readonly #size: number;
   #workers: Worker[] = [];
+  readonly #control = new Int32Array(new SharedArrayBuffer(8));
+  #failed = false;
   #idle: ReturnType<typeof setTimeout> | undefined;
 
   /** `bodies` are kernel function bodies over `(out, lo, hi, ...params)`. */
@@ -67,35 +86,60 @@ export class KernelPool {
     return this.#size;
   }
 
-  /** Runs kernel `kernel` over `[0, extent)` in up to `maxParts` even parts, one per thread. */
-  async run(
-    kernel: number,
-    extent: number,
-    out: Float32Array,
-    args: readonly Float32Array[],
-    maxParts: number = this.#size,
-  ): Promise<void> {
-    const parts = Math.min(this.#size, maxParts, extent);
-    if (parts <= 1) {
-      this.#local[kernel](out, 0, extent, ...args);
-      return;
+  /**
+   * Runs `steps` in order. Each step's range is split among the threads it asks for; the
+   * threads meet at a barrier between steps. One message per worker per run, then atomics.
+   */
+  runPlan(steps: readonly Step[]): Promise<void> {
+    if (this.#failed) this.close();
+    this.#failed = false;
+    const threads = Math.max(...steps.map((s) => Math.min(this.#size, s.parts, s.extent)));
+    if (threads <= 1) {
+      for (const s of steps) this.#local[s.kernel](s.out, 0, s.extent, ...s.args);
+      return Promise.resolve();
     }
-    this.#ensureWorkers(parts - 1);
-    const bounds = Array.from({ length: parts + 1 }, (_, i) => Math.round((i * extent) / parts));
-    const done = this.#workers.slice(0, parts - 1).map((w, i) =>
-      new Promise<void>((resolve, reject) => {
-        w.onmessage = () => resolve();
-        w.onerror = (e) => {
-          e.preventDefault();
-          reject(new Error(`js backend worker failed: ${e.message}`));
-        };
-        const task: Task = { kernel, lo: bounds[i + 1], hi: bounds[i + 2], out, args };
-        w.postMessage(task);
-      })
-    );
-    this.#local[kernel](out, bounds[0], bounds[1], ...args);
-    await Promise.all(done);
+    const workers = threads - 1;
+    this.#ensureWorkers(workers);
+    const control = this.#control;
+    Atomics.store(control, DONE, 0);
+    Atomics.store(control, GO, 0);
+    const slices = steps.map((s) => {
+      const parts = Math.min(this.#size, s.parts, s.extent);
+      return Array.from({ length: parts + 1 }, (_, i) => Math.round((i * s.extent) / parts));
+    });
+    for (let w = 0; w < workers; w++) {
+      this.#workers[w].postMessage({
+        control,
+        steps: steps.map((s, i) => {
+          const b = slices[i];
+          const mine = w + 1 < b.length - 1;
+          return {
+            kernel: s.kernel,
+            lo: mine ? b[w + 1] : 0,
+            hi: mine ? b[w + 2] : 0,
+            out: s.out,
+            args: s.args,
+          };
+        }),
+      });
+    }
+    steps.forEach((s, i) => {
+      this.#local[s.kernel](s.out, slices[i][0], slices[i][1], ...s.args);
+      const target = workers * (i + 1);
+      const deadline = performance.now() + STEP_TIMEOUT_MS;
+      for (let d = Atomics.load(control, DONE); d < target; d = Atomics.load(control, DONE)) {
+        // A worker that died would never arrive: fail the run (compile() then falls back).
+        if (performance.now() > deadline || this.#failed) {
+          this.close();
+          throw new Error(`js backend: a worker stopped during kernel ${s.kernel}`);
+        }
+        Atomics.wait(control, DONE, d, 100);
+      }
+      Atomics.store(control, GO, i + 1);
+      Atomics.notify(control, GO);
+    });
     this.#scheduleIdle();
+    return Promise.resolve();
   }
 
   /** Terminates the workers now. */
@@ -113,6 +157,10 @@ export class KernelPool {
     const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
     while (this.#workers.length < count) {
       const w = new Worker(url, { type: "module" });
+      w.onerror = (e) => {
+        e.preventDefault();
+        this.#failed = true;
+      };
       w.postMessage({ bodies: this.#bodies });
       this.#workers.push(w);
     }
