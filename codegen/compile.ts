@@ -484,6 +484,9 @@ function concatBatch(
   );
 }
 
+// Result shapes per input shapes, so checking `into` costs nothing after the first run.
+const specializedForInto = new WeakMap<Graph, Map<string, Graph>>();
+
 // `into` buffers must match the result sizes these inputs give, or the run is refused up front.
 function checkInto(
   graph: Graph,
@@ -492,7 +495,14 @@ function checkInto(
 ): Readonly<Record<string, Float32Array>> {
   if (Object.keys(into).length === 0) return into;
   const shapes = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.shape]));
-  const concrete = specialize(graph, shapes).graph;
+  const key = JSON.stringify(shapes);
+  let concrete = specializedForInto.get(graph)?.get(key);
+  if (!concrete) {
+    concrete = specialize(graph, shapes).graph;
+    const perGraph = specializedForInto.get(graph) ?? new Map<string, Graph>();
+    perGraph.set(key, concrete);
+    specializedForInto.set(graph, perGraph);
+  }
   for (const [name, buffer] of Object.entries(into)) {
     const node = name === "output" ? concrete.nodes[concrete.output] : concrete.find(name);
     if (!node) throw new Error(`run: into names "${name}", which is not output or a stage`);

@@ -16,7 +16,7 @@ import { relayoutWeights } from "./relayout.ts";
 import { KernelPool } from "./js_threads.ts";
 
 /** Kernels with less work than this (outputs x reduction length) run on one thread. */
-const MIN_PARALLEL_WORK = 65536;
+const MIN_PARALLEL_WORK = 300000;
 
 // The longest chain of nested reductions: the work per output element.
 function reductionSize(e: VExpr): number {
