@@ -617,3 +617,54 @@ export function freeVars(e: VExpr): Set<string> {
   walk(e, new Set());
   return out;
 }
+
+/**
+ * Replaces variable `name` by the index `by` everywhere in `e`, re-simplifying divisions and
+ * modulos under `ranges` (used to unroll or jam a loop: lane `j` reads `i + j`).
+ *
+ * @example
+ * ```ts
+ * import { lin, substitute, v, variable } from "./expr.ts";
+ * const e = v.load("w", variable("i"));
+ * substitute(e, "i", lin.offset(variable("i"), 1), new Map([["i", [0, 6]]])); // w[i + 1]
+ * ```
+ */
+export function substitute(e: VExpr, name: string, by: Lin, ranges: Ranges): VExpr {
+  const subLin = (x: Lin): Lin => {
+    let out = constant(x.c);
+    for (const t of x.terms) {
+      const a = t.atom;
+      const replaced = a.k === "var"
+        ? (a.name === name ? by : { c: 0, terms: [{ ...t, coeff: 1 }] })
+        : a.k === "div"
+        ? lin.div(subLin(a.x), a.d, ranges)
+        : lin.mod(subLin(a.x), a.d, ranges);
+      out = lin.add(out, lin.scale(replaced, t.coeff));
+    }
+    return out;
+  };
+  const subCond = (c: Cond): Cond =>
+    c.k === "bool"
+      ? c
+      : c.k === "and"
+      ? { k: "and", a: subCond(c.a), b: subCond(c.b) }
+      : { ...c, x: subLin(c.x) };
+  const walk = (x: VExpr): VExpr => {
+    switch (x.k) {
+      case "const":
+        return x;
+      case "load":
+        return { ...x, index: subLin(x.index) };
+      case "add":
+      case "mul":
+        return { ...x, a: walk(x.a), b: walk(x.b) };
+      case "divc":
+        return { ...x, a: walk(x.a) };
+      case "sum":
+        return x.v === name ? x : { ...x, body: walk(x.body) };
+      case "select":
+        return { ...x, cond: subCond(x.cond), a: walk(x.a), b: walk(x.b) };
+    }
+  };
+  return walk(e);
+}

@@ -7,7 +7,16 @@
  * @module
  */
 
-import { type Atom, type Cond, type Lin, simplify, type VExpr } from "./expr.ts";
+import {
+  type Atom,
+  type Cond,
+  type Lin,
+  lin,
+  simplify,
+  substitute,
+  variable,
+  type VExpr,
+} from "./expr.ts";
 import type { Kernel } from "./lower.ts";
 
 /**
@@ -59,6 +68,9 @@ export function chooseSplitAxis(shape: readonly number[], parts: number): number
  * ```
  */
 export const UNROLL = 4;
+
+/** Outputs computed together by an unroll-and-jammed reduction loop. */
+const JAM = 4;
 
 /** A block of code: a loop or branch body, with its own hoisted constants. */
 interface Block {
@@ -188,13 +200,10 @@ export function renderJsKernel(kernel: Kernel, splitAxis = 0): JsKernelSource {
       case "const":
         return String(Math.fround(e.v));
       case "load": {
+        // Read once per block where its index is fixed: hoisted out of loops it does not depend
+        // on, and shared by the lanes of a jammed loop body.
         const load = `${safe.get(e.buf)}[${indexText(e.index, block)}]`;
-        // A load that does not move with the innermost loop is read once, outside it.
-        const vars = linVars(e.index);
-        const innermost = block.bound[block.bound.length - 1];
-        return innermost !== undefined && !vars.has(innermost)
-          ? hoist(load, vars, block, "v")
-          : load;
+        return block.bound.length === 0 ? load : hoist(load, linVars(e.index), block, "v");
       }
       case "add":
         return `(${valueText(e.a, block)} + ${valueText(e.b, block)})`;
@@ -228,6 +237,87 @@ export function renderJsKernel(kernel: Kernel, splitAxis = 0): JsKernelSource {
       }
     }
   };
+  // Renders lanes that share one loop skeleton (unroll-and-jam): one loop nest, one accumulator
+  // per lane, shared loads. Undefined when the lanes differ in structure.
+  const jamText = (lanes: readonly VExpr[], block: Block): string[] | undefined => {
+    const first = lanes[0];
+    if (!lanes.every((e) => e.k === first.k)) return undefined;
+    switch (first.k) {
+      case "const":
+      case "load":
+        return lanes.map((e) => valueText(e, block));
+      case "add":
+      case "mul": {
+        const pairs = lanes as readonly (VExpr & { a: VExpr; b: VExpr })[];
+        const a = jamText(pairs.map((e) => e.a), block);
+        const b = a && jamText(pairs.map((e) => e.b), block);
+        if (!a || !b) return undefined;
+        return a.map((x, j) => (first.k === "add" ? `(${x} + ${b[j]})` : `${x} * ${b[j]}`));
+      }
+      case "divc": {
+        const a = jamText(lanes.map((e) => (e as typeof first).a), block);
+        return a?.map((x) => `(${x} / ${first.c})`);
+      }
+      case "select":
+        return undefined;
+      case "sum": {
+        const sums = lanes as readonly (typeof first)[];
+        if (!sums.every((e) => e.v === first.v && e.extent === first.extent)) return undefined;
+        if (first.extent <= UNROLL) {
+          const terms: string[][] = [];
+          for (let k = 0; k < first.extent; k++) {
+            const pinned = new Map(kernel.ranges).set(first.v, [k, k] as const);
+            const jammed = jamText(sums.map((e) => simplify(e.body, pinned)), block);
+            if (!jammed) return undefined;
+            terms.push(jammed);
+          }
+          return lanes.map((_, j) => `(${terms.map((t) => t[j]).join(" + ")})`);
+        }
+        const accs = lanes.map(() => `acc${temps++}`);
+        block.body.push(`let ${accs.join(" = 0, ")} = 0;`);
+        const loop = child(block, first.v);
+        const bodies = jamText(sums.map((e) => e.body), loop);
+        if (!bodies) return undefined;
+        bodies.forEach((x, j) => loop.body.push(`${accs[j]} += ${x};`));
+        block.body.push({
+          open: `for (let ${first.v} = 0; ${first.v} < ${first.extent}; ${first.v}++) {`,
+          block: loop,
+          close: "}",
+        });
+        return accs;
+      }
+    }
+  };
+  const longSum = (e: VExpr): boolean =>
+    e.k === "sum"
+      ? e.extent > UNROLL || longSum(e.body)
+      : e.k === "const" || e.k === "load"
+      ? false
+      : e.k === "divc"
+      ? longSum(e.a)
+      : longSum(e.a) || longSum(e.b);
+  // The last output axis of a reduction kernel, JAM outputs per iteration sharing their loads.
+  const emitJammed = (e: VExpr, axis: number, block: Block): boolean => {
+    const v = `i${axis}`;
+    const extent = kernel.shape[axis];
+    if (axis !== kernel.shape.length - 1 || axis === splitAxis || extent % JAM !== 0) return false;
+    if (!longSum(e)) return false;
+    const ranges = new Map(kernel.ranges).set(v, [0, extent - JAM] as const);
+    const lanes = Array.from(
+      { length: JAM },
+      (_, j) => substitute(e, v, lin.offset(variable(v), j), ranges),
+    );
+    const loop = child(block, v);
+    const texts = jamText(lanes, loop);
+    if (!texts) return false;
+    texts.forEach((t) => loop.body.push(`out[o++] = ${t};`));
+    block.body.push({
+      open: `for (let ${v} = 0; ${v} < ${extent}; ${v} += ${JAM}) {`,
+      block: loop,
+      close: "}",
+    });
+    return true;
+  };
   // Output axes `axis..` as loops; a select decided by outer axes becomes an if/else.
   const emitAxes = (e: VExpr, axis: number, block: Block): void => {
     if (e.k === "select" && [...condVars(e.cond)].every((v) => block.bound.includes(v))) {
@@ -241,6 +331,12 @@ export function renderJsKernel(kernel: Kernel, splitAxis = 0): JsKernelSource {
     }
     if (axis === kernel.shape.length) {
       block.body.push(`out[o++] = ${valueText(e, block)};`);
+      return;
+    }
+    // A failed jam attempt may have hoisted names into its scratch block, so it is discarded.
+    const jamBlock = child(block);
+    if (emitJammed(e, axis, jamBlock)) {
+      block.body.push({ open: "{", block: jamBlock, close: "}" });
       return;
     }
     const v = `i${axis}`;
