@@ -2,8 +2,8 @@
  * The benchmark grid behind `deno task bench`: backend x variant x batch, each cell in its own
  * process (so peak RSS is per cell), printed as a table and written as JSON lines.
  *
- *     deno run -A bench/grid.ts [--backends cpu,webasm,webgpu] [--batches 1,8,32]
- *       [--variants seed,standard] [--runs 10] [--out bench/last_grid.jsonl]
+ *     deno run -A bench/grid.ts [--backends js,cpu,webasm,webgpu] [--batches 1,8,32]
+ *       [--variants seed,standard] [--runs 10] [--cell-timeout 90] [--out bench/last_grid.jsonl]
  * @module
  */
 
@@ -19,10 +19,14 @@ const { values } = parseArgs({
     variants: { type: "string", default: "seed,standard" },
     runs: { type: "string", default: "10" },
     out: { type: "string", default: "bench/last_grid.jsonl" },
+    "cell-timeout": { type: "string", default: "90" },
   },
 });
 const adapter = await probeWebGpu();
-const backends = (values.backends ?? (adapter ? "cpu,webasm,webgpu" : "cpu,webasm")).split(",");
+const backends = (values.backends ?? (adapter ? "js,cpu,webasm,webgpu" : "js,cpu,webasm")).split(
+  ",",
+);
+const cellTimeoutMs = Number(values["cell-timeout"]) * 1000;
 const batches = values.batches.split(",").map(Number);
 const variants = values.variants.split(",");
 const script = new URL("./tokenizer.ts", import.meta.url).pathname;
@@ -32,10 +36,17 @@ for (const backend of backends) {
     for (const batch of batches) {
       const args = ["run", "-A", script, "--variant", variant, "--batch", String(batch)];
       args.push("--backend", backend, "--runs", values.runs, "--json");
-      const out = await new Deno.Command(Deno.execPath(), { args, stderr: "null" }).output();
+      // Slow cells (webasm on the standard variant) are cut off rather than stalling the grid.
+      const child = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "null" })
+        .spawn();
+      const timer = setTimeout(() => child.kill(), cellTimeoutMs);
+      const out = await child.output();
+      clearTimeout(timer);
       const line = new TextDecoder().decode(out.stdout).split("\n").find((l) => l.startsWith("{"));
       if (!out.success || !line) {
-        console.error(`${backend} ${variant} B=${batch}: failed (exit ${out.code})`);
+        const why = out.signal ? `cut off after ${values["cell-timeout"]} s` : `exit ${out.code}`;
+        console.error(`${backend} ${variant} B=${batch}: no result (${why})`);
+        console.log(`| ${backend} | ${variant} | ${batch} | (${why}) | | | | |`);
         continue;
       }
       const row = JSON.parse(line) as BenchResult;

@@ -37,7 +37,11 @@ self.onmessage = (event) => {
   }
   const c = m.control;
   m.steps.forEach((s, i) => {
-    while (Atomics.load(c, ${GO}) < i) Atomics.wait(c, ${GO}, Atomics.load(c, ${GO}));
+    // Wait on the value just read: re-reading it for the wait could miss the main thread's one
+    // notify and sleep forever.
+    for (let go = Atomics.load(c, ${GO}); go < i; go = Atomics.load(c, ${GO})) {
+      Atomics.wait(c, ${GO}, go);
+    }
     if (s.lo < s.hi) kernels[s.kernel](s.out, s.lo, s.hi, ...s.args);
     Atomics.add(c, ${DONE}, 1);
     Atomics.notify(c, ${DONE});
