@@ -22,6 +22,7 @@
  * @module
  */
 
+import { fileErrorReason, writeFileAtomic } from "./files.ts";
 import { decode as decodePngCodec, encode as encodePngCodec } from "npm:fast-png@8.0.0";
 import { decode as decodeJpegCodec } from "npm:jpeg-js@0.4.4";
 
@@ -524,38 +525,14 @@ export function decodeImage(bytes: Uint8Array, options: DecodeImageOptions = {})
 }
 
 function ioError(err: unknown, file: string, op: "read" | "write"): ImageError {
-  const flag = op === "read" ? "--allow-read" : "--allow-write";
-  if (err instanceof Deno.errors.NotCapable) {
-    const where = op === "write"
-      ? " (it writes a temp file beside the target, so allow the directory)"
-      : "";
-    return new ImageError(`${op} access denied; run deno with ${flag}${where}`, {
-      file,
-      cause: err,
-    });
-  }
-  if (err instanceof Deno.errors.PermissionDenied) {
-    return new ImageError(
-      `the operating system denied ${op} access (check the file and directory permissions; ` +
-        `if Deno's sandbox is the cause, run with ${flag})`,
-      { file, cause: err },
-    );
-  }
-  if (err instanceof Deno.errors.NotFound) {
-    return op === "read"
-      ? new ImageError("no such file (check the image path)", { file, cause: err })
-      : new ImageError("cannot save: the directory does not exist (create it first)", {
-        file,
-        cause: err,
-      });
-  }
-  if (err instanceof Deno.errors.IsADirectory) {
-    return new ImageError("is a directory, not a file (point at a .png or .jpg file)", {
-      file,
-      cause: err,
-    });
-  }
-  return new ImageError(`cannot ${op} the file: ${codecMessage(err)}`, { file, cause: err });
+  const hints = { pathFlag: "image", kind: ".png or .jpg file" };
+  const reason = fileErrorReason(err, op, hints);
+  // Codec-specific wording for anything that is not a plain file-system error.
+  const generic = reason.startsWith(`cannot ${op} the file:`);
+  return new ImageError(generic ? `cannot ${op} the file: ${codecMessage(err)}` : reason, {
+    file,
+    cause: err,
+  });
 }
 
 /**
@@ -661,18 +638,9 @@ export async function saveImage(path: string | URL, image: RawImage): Promise<vo
     }
     throw err;
   }
-  const suffix = crypto.getRandomValues(new Uint32Array(2)).reduce(
-    (s, v) => s + v.toString(36),
-    "",
-  );
-  const tmp = `${file}.tmp-${suffix}`;
-  try {
-    await Deno.writeFile(tmp, bytes, { createNew: true });
-    await Deno.rename(tmp, file);
-  } catch (err) {
-    await Deno.remove(tmp).catch(() => {});
+  await writeFileAtomic(file, bytes).catch((err) => {
     throw ioError(err, file, "write");
-  }
+  });
 }
 
 /**

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { fileErrorReason, writeFileAtomic } from "./files.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
 
 // Re-exported so this module's public signatures reference a public type.
@@ -453,47 +454,9 @@ export function encodeSafetensors(
   return out;
 }
 
-function ioError(
-  err: unknown,
-  file: string,
-  op: "read" | "write",
-): WeightsError {
-  const flag = op === "read" ? "--allow-read" : "--allow-write";
-  if (err instanceof Deno.errors.NotCapable) {
-    const where = op === "write"
-      ? " (it writes a temp file beside the target, so allow the directory)"
-      : "";
-    return new WeightsError(`${op} access denied; run deno with ${flag}${where}`, {
-      file,
-      cause: err,
-    });
-  }
-  if (err instanceof Deno.errors.PermissionDenied) {
-    return new WeightsError(
-      `the operating system denied ${op} access (check the file and directory permissions; ` +
-        `if Deno's sandbox is the cause, run with ${flag})`,
-      { file, cause: err },
-    );
-  }
-  if (err instanceof Deno.errors.NotFound) {
-    return op === "read"
-      ? new WeightsError("no such file (check the --weights path)", { file, cause: err })
-      : new WeightsError("cannot save: the directory does not exist (create it first)", {
-        file,
-        cause: err,
-      });
-  }
-  if (err instanceof Deno.errors.IsADirectory) {
-    return new WeightsError(`is a directory, not a file (point at a .safetensors file)`, {
-      file,
-      cause: err,
-    });
-  }
-  const why = err instanceof Error ? err.message : String(err);
-  return new WeightsError(`cannot ${op} the file: ${why.replace(/\s+/g, " ")}`, {
-    file,
-    cause: err,
-  });
+function ioError(err: unknown, file: string, op: "read" | "write"): WeightsError {
+  const hints = { pathFlag: "--weights", kind: ".safetensors file" };
+  return new WeightsError(fileErrorReason(err, op, hints), { file, cause: err });
 }
 
 /**
@@ -553,18 +516,9 @@ export async function saveSafetensors(
     }
     throw err;
   }
-  const suffix = crypto.getRandomValues(new Uint32Array(2)).reduce(
-    (s, v) => s + v.toString(36),
-    "",
-  );
-  const tmp = `${file}.tmp-${suffix}`;
-  try {
-    await Deno.writeFile(tmp, bytes, { createNew: true });
-    await Deno.rename(tmp, file);
-  } catch (err) {
-    await Deno.remove(tmp).catch(() => {});
+  await writeFileAtomic(file, bytes).catch((err) => {
     throw ioError(err, file, "write");
-  }
+  });
 }
 
 function editDistance(a: string, b: string): number {
