@@ -300,11 +300,13 @@ export function renderJsKernel(kernel: Kernel, splitAxis = 0): JsKernelSource {
   const emitJammed = (e: VExpr, axis: number, block: Block): boolean => {
     const v = `i${axis}`;
     const extent = kernel.shape[axis];
-    if (axis !== kernel.shape.length - 1 || axis === splitAxis || extent % JAM !== 0) return false;
+    // As many lanes as divide the axis: JAM, else 2 (the seed conv's 14-wide patch rows).
+    const width = [JAM, 2].find((w) => extent % w === 0);
+    if (axis !== kernel.shape.length - 1 || axis === splitAxis || !width) return false;
     if (!longSum(e)) return false;
-    const ranges = new Map(kernel.ranges).set(v, [0, extent - JAM] as const);
+    const ranges = new Map(kernel.ranges).set(v, [0, extent - width] as const);
     const lanes = Array.from(
-      { length: JAM },
+      { length: width },
       (_, j) => substitute(e, v, lin.offset(variable(v), j), ranges),
     );
     const loop = child(block, v);
@@ -312,7 +314,7 @@ export function renderJsKernel(kernel: Kernel, splitAxis = 0): JsKernelSource {
     if (!texts) return false;
     texts.forEach((t) => loop.body.push(`out[o++] = ${t};`));
     block.body.push({
-      open: `for (let ${v} = 0; ${v} < ${extent}; ${v} += ${JAM}) {`,
+      open: `for (let ${v} = 0; ${v} < ${extent}; ${v} += ${width}) {`,
       block: loop,
       close: "}",
     });
