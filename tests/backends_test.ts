@@ -235,3 +235,49 @@ Deno.test("fallback: a graph gpu.js cannot take runs on the next backend", async
   assert.equal(model.backend, "js");
   assert.match(warnings.join("\n"), /5 inputs are not supported/);
 });
+
+Deno.test("run(..., { into }) writes the caller's buffers on every backend, split batches too", async () => {
+  const g = patchEmbedding({ height: 16, width: 16, patch: 8, embedding: 8 });
+  const inputs = { image: image([4, 3, 16, 16], 9) };
+  const want = (await (await compile(g, { backend: "reference" })).run(inputs)).output;
+  for (const backend of ["reference", "js", "cpu", "webasm"] as const) {
+    for (const shared of [false, true]) {
+      const n = 4 * 5 * 8;
+      const output = shared ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n);
+      const model = await compile(g, { backend, onWarning: () => {} });
+      const result = await model.run(inputs, { into: { output } });
+      assert.equal(result.output.data, output, `${backend}: result is the caller's buffer`);
+      assert.ok(maxError(output, want.data) <= 1e-5, backend);
+      model.dispose();
+    }
+  }
+  // A limit that forces two chunks: the halves land in the caller's buffer.
+  const split = await compile(g, { backend: "cpu", maxBufferBytes: 2 * 3072 });
+  const output = new Float32Array(4 * 5 * 8);
+  await split.run(inputs, { into: { output } });
+  assert.ok(maxError(output, want.data) <= 1e-5);
+});
+
+Deno.test("run(..., { into }) rejects a buffer of the wrong size before running", async () => {
+  const g = patchEmbedding({ height: 16, width: 16, patch: 8, embedding: 8 });
+  const model = await compile(g, { backend: "js" });
+  await assert.rejects(
+    () => model.run({ image: image([1, 3, 16, 16], 1) }, { into: { output: new Float32Array(3) } }),
+    /into\.output must be a Float32Array of 40 values for \[1, 5, 8\]/,
+  );
+  await assert.rejects(
+    () => model.run({ image: image([1, 3, 16, 16], 1) }, { into: { nope: new Float32Array(3) } }),
+    /not output or a stage/,
+  );
+});
+
+Deno.test("weight re-layout: the seed's Linear weights are read with unit stride", async () => {
+  const g = seedTokenizer({ height: 32, width: 32, patch: 8, embedding: 16 });
+  for (const backend of ["js", "cpu"] as const) {
+    const model = await compile(g, { backend });
+    await model.prepare({ image: [1, 3, 32, 32] });
+    // The transposed copy [3, 16] replaces the [16, 3] weight in the fused output kernel.
+    assert.match(model.explain(), /kernel 1: .*reads .*p_token_embedding_embedding_weight_T3/);
+    model.dispose();
+  }
+});
