@@ -32,7 +32,7 @@ import {
   variable,
   type VExpr,
 } from "./expr.ts";
-import type { EmitContext } from "./emit/context.ts";
+import { type EmitContext, flatIndex } from "./emit/context.ts";
 import { emitConv2d } from "./emit/conv2d.ts";
 import { emitLinear } from "./emit/linear.ts";
 import { emitAdd, emitConcat } from "./emit/elementwise.ts";
@@ -305,14 +305,7 @@ export function lowerKernel(
       const node = graph.nodes[id];
       const buffer = materialized.get(id);
       if (buffer !== undefined && id !== root) {
-        const shape = node.shape as number[];
-        let flat = constant(0);
-        let stride = 1;
-        for (let i = shape.length - 1; i >= 0; i--) {
-          flat = lin.add(flat, lin.scale(index[i], stride));
-          stride *= shape[i];
-        }
-        return v.load(buffer, lin.pin(flat, ranges));
+        return v.load(buffer, lin.pin(flatIndex(index, node.shape as number[]), ranges));
       }
       if (!ops.includes(node.name)) ops.unshift(node.name);
       return emitNode(node, index, ctx);

@@ -321,8 +321,8 @@ type DivPart<A extends string, B extends string, I extends 0 | 1> = DivLoop<A, B
 export type Add<A extends number, B extends number> = number extends A | B ? number
   : A extends number
     ? B extends number ? BothNat<A, B> extends true ? ToNum<AddStr<`${A}`, `${B}`>> : number
-    : never
-  : never;
+    : number
+  : number;
 
 /**
  * `A - B` when `A >= B`; `number` when `A < B` (no negative results), so
@@ -341,8 +341,8 @@ export type Sub<A extends number, B extends number> = number extends A | B ? num
       ? BothNat<A, B> extends true
         ? Compare<`${A}`, `${B}`> extends "<" ? number : ToNum<SubStr<`${A}`, `${B}`>>
       : number
-    : never
-  : never;
+    : number
+  : number;
 
 /**
  * `A * B` for non-negative integer literals.
@@ -356,8 +356,8 @@ export type Sub<A extends number, B extends number> = number extends A | B ? num
 export type Mul<A extends number, B extends number> = number extends A | B ? number
   : A extends number
     ? B extends number ? BothNat<A, B> extends true ? ToNum<MulStr<`${A}`, `${B}`>> : number
-    : never
-  : never;
+    : number
+  : number;
 
 /**
  * `Math.floor(A / B)` by long division; `number` when `B` is 0.
@@ -373,8 +373,8 @@ export type FloorDiv<A extends number, B extends number> = number extends A | B 
     ? B extends number
       ? BothNat<A, B> extends true ? B extends 0 ? number : DivPart<`${A}`, `${B}`, 0>
       : number
-    : never
-  : never;
+    : number
+  : number;
 
 /**
  * `A % B` (remainder of {@linkcode FloorDiv}); `number` when `B` is 0.
@@ -390,8 +390,8 @@ export type Mod<A extends number, B extends number> = number extends A | B ? num
     ? B extends number
       ? BothNat<A, B> extends true ? B extends 0 ? number : DivPart<`${A}`, `${B}`, 1>
       : number
-    : never
-  : never;
+    : number
+  : number;
 
 /**
  * `A < B` as `true` / `false`; `boolean` if an operand is `number` (or not a
@@ -408,8 +408,8 @@ export type Lt<A extends number, B extends number> = number extends A | B ? bool
     ? B extends number
       ? BothNat<A, B> extends true ? Compare<`${A}`, `${B}`> extends "<" ? true : false
       : boolean
-    : never
-  : never;
+    : boolean
+  : boolean;
 
 /**
  * `A <= B` as `true` / `false`; `boolean` if an operand is `number`.
@@ -425,8 +425,8 @@ export type Lte<A extends number, B extends number> = number extends A | B ? boo
     ? B extends number
       ? BothNat<A, B> extends true ? Compare<`${A}`, `${B}`> extends ">" ? false : true
       : boolean
-    : never
-  : never;
+    : boolean
+  : boolean;
 
 /**
  * `A === B` on number literals as `true` / `false`; `boolean` if an operand
@@ -440,8 +440,8 @@ export type Lte<A extends number, B extends number> = number extends A | B ? boo
  */
 export type Eq<A extends number, B extends number> = number extends A | B ? boolean
   : A extends number ? B extends number ? [A] extends [B] ? true : false
-    : never
-  : never;
+    : boolean
+  : boolean;
 
 /**
  * Accumulator loop for {@linkcode Product}.

@@ -21,19 +21,7 @@ import { ShapeError } from "../graph/shape.ts";
  * const c: SeedTokenizerConfig = { height: 224, width: 224, patch: 16, embedding: 768 };
  * ```
  */
-export interface SeedTokenizerConfig {
-  /** Image height; must be divisible by `patch`. */
-  readonly height: number;
-  /** Image width; must be divisible by `patch`. */
-  readonly width: number;
-  /** Patch size P (conv kernel and stride). */
-  readonly patch: number;
-  /** Embedding width D. */
-  readonly embedding: number;
-  /** Colour channels C; defaults to 3. */
-  readonly channels?: number;
-  /** Batch dim: a size or a symbolic name; defaults to `"B"`. */
-  readonly batch?: TDim;
+export interface SeedTokenizerConfig extends PatchEmbeddingConfig {
   /** Use `channels` (not 3) as the Linear's in-features; defaults to false, like the seed. */
   readonly generalized?: boolean;
 }

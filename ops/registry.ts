@@ -57,4 +57,5 @@ export type ComputeKind = keyof typeof OPS;
  * const a: AttrsOfOp<"flatten"> = { start: 2, end: 3 };
  * ```
  */
-export type AttrsOfOp<K extends ComputeKind> = (typeof OPS)[K] extends OpDef<infer A> ? A : never;
+export type AttrsOfOp<K extends ComputeKind> = (typeof OPS)[K] extends OpDef<infer A> ? A
+  : unknown;
