@@ -177,7 +177,7 @@ export function seedTokenizer<const C extends SeedTokenizerConfig>(
 ): Graph<TokenizerShape<C>> {
   const cfg: SeedTokenizerConfig = config;
   checkSizes("seedTokenizer", cfg);
-  const { height, width, patch, embedding } = cfg;
+  const { height, width, patch } = cfg;
   const channels = cfg.channels ?? 3;
   const batch = cfg.batch ?? "B";
   const linearIn = cfg.generalized ? channels : 3;
