@@ -13,6 +13,7 @@ import { numel, type TensorData } from "../graph/tensor_data.ts";
 import type { Backend, Executable } from "./backend.ts";
 import { referenceBackend } from "./reference_backend.ts";
 import { jsBackend } from "./js_backend.ts";
+import { wgslBackend } from "./wgsl_backend.ts";
 import {
   type AdapterProvider,
   BackendRejection,
@@ -53,6 +54,7 @@ export class InputError extends Error {
 export type BackendName =
   | "auto"
   | "webgpu"
+  | "wgsl"
   | "js"
   | "webasm"
   | "cpu"
@@ -72,6 +74,7 @@ export type BackendName =
 export const BACKEND_NAMES: readonly BackendName[] = [
   "auto",
   "webgpu",
+  "wgsl",
   "js",
   "webasm",
   "cpu",
@@ -184,6 +187,8 @@ function makeBackend(name: Exclude<BackendName, "auto">, options: CompileOptions
       return referenceBackend;
     case "js":
       return jsBackend;
+    case "wgsl":
+      return wgslBackend({ adapter: options.adapter });
     case "headlessgl":
     case "webgl":
       return {

@@ -25,6 +25,7 @@ const BACKENDS: { name: BackendName; tolerance: number; ignore: boolean }[] = [
   { name: "cpu", tolerance: 1e-5, ignore: false },
   { name: "webasm", tolerance: 1e-5, ignore: false },
   { name: "webgpu", tolerance: 1e-4, ignore: adapter === null },
+  { name: "wgsl", tolerance: 1e-4, ignore: adapter === null },
 ];
 
 function image(shape: number[], seed: number): TensorData {
@@ -135,7 +136,7 @@ for (const { name, tolerance, ignore } of BACKENDS) {
             assert.ok(maxError(value.data, expected.data) <= tolerance, stage);
           }
         }),
-        { numRuns: name === "webgpu" ? 6 : 15 },
+        { numRuns: name === "webgpu" || name === "wgsl" ? 6 : 15 },
       );
     },
   });

@@ -25,12 +25,13 @@ const CASES: { backend: BackendName; tolerance: number }[] = [
   { backend: "cpu", tolerance: 1e-5 },
   { backend: "webasm", tolerance: 1e-5 },
   { backend: "webgpu", tolerance: 1e-4 },
+  { backend: "wgsl", tolerance: 1e-4 },
 ];
 
 for (const { backend, tolerance } of CASES) {
   Deno.test({
     name: `${backend}: to_tensor exact, resize within ${tolerance} (antialias off and on)`,
-    ignore: backend === "webgpu" && !hasAdapter,
+    ignore: (backend === "webgpu" || backend === "wgsl") && !hasAdapter,
     async fn() {
       for (const antialias of [false, true]) {
         const graph = seedPipeline({

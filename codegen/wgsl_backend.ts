@@ -1,0 +1,230 @@
+/**
+ * The `wgsl` backend: Tessera's own WebGPU path, without gpu.js. Every lowered kernel becomes a
+ * WGSL compute pipeline; weights and folded constants are uploaded once at prepare time and stay
+ * resident; a run is one input upload, one command submission with every dispatch, and one
+ * readback of the results through a staging buffer.
+ * @module
+ */
+
+import { formatShape } from "../graph/shape.ts";
+import { numel, type TensorData } from "../graph/tensor_data.ts";
+import type { Backend, Executable } from "./backend.ts";
+import { type AdapterProvider, BackendRejection, probeWebGpu } from "./gpujs_backend.ts";
+import { lowerGraph } from "./lower.ts";
+import { relayoutWeights } from "./relayout.ts";
+import { renderWgslKernel, type WgslKernel } from "./render_wgsl.ts";
+
+// WebGPU usage flags (numeric, so no DOM lib is needed).
+const STORAGE = 0x80;
+const COPY_SRC = 0x04;
+const COPY_DST = 0x08;
+const MAP_READ = 0x01;
+const MAP_MODE_READ = 0x1;
+const MAX_GROUPS_PER_DIM = 65535;
+
+// The slice of WebGPU this backend uses, typed here so no DOM lib is needed.
+interface GpuBuffer {
+  readonly size: number;
+  mapAsync(mode: number): Promise<void>;
+  getMappedRange(offset?: number, size?: number): ArrayBuffer;
+  unmap(): void;
+  destroy(): void;
+}
+interface GpuPass {
+  setPipeline(p: unknown): void;
+  setBindGroup(i: number, g: unknown): void;
+  dispatchWorkgroups(x: number, y?: number): void;
+  end(): void;
+}
+interface GpuEncoder {
+  beginComputePass(): GpuPass;
+  copyBufferToBuffer(a: GpuBuffer, ao: number, b: GpuBuffer, bo: number, n: number): void;
+  finish(): unknown;
+}
+interface GpuDevice {
+  readonly limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
+  readonly queue: {
+    writeBuffer(b: GpuBuffer, offset: number, data: Float32Array): void;
+    submit(cmds: unknown[]): void;
+  };
+  createBuffer(d: { size: number; usage: number }): GpuBuffer;
+  createShaderModule(d: { code: string }): {
+    getCompilationInfo(): Promise<{ messages: { type: string; message: string }[] }>;
+  };
+  createComputePipeline(d: unknown): { getBindGroupLayout(i: number): unknown };
+  createBindGroup(d: unknown): unknown;
+  createCommandEncoder(): GpuEncoder;
+  destroy(): void;
+}
+interface GpuAdapterLike {
+  readonly limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
+  requestDevice(d?: unknown): Promise<GpuDevice>;
+}
+
+let devicePromise: Promise<GpuDevice> | undefined;
+
+// One device per process, like gpu.js: pipelines and resident weights live on it.
+function device(): Promise<GpuDevice> {
+  devicePromise ??= (async () => {
+    const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+    const adapter = (await gpu?.requestAdapter()) as GpuAdapterLike | null | undefined;
+    if (!adapter) throw new Error("navigator.gpu.requestAdapter() returned null");
+    return await adapter.requestDevice({
+      requiredLimits: {
+        maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+        maxBufferSize: adapter.limits.maxBufferSize,
+      },
+    });
+  })();
+  devicePromise.catch(() => (devicePromise = undefined));
+  return devicePromise;
+}
+
+/**
+ * The direct WebGPU backend.
+ *
+ * @example
+ * ```ts
+ * import { wgslBackend } from "./wgsl_backend.ts";
+ * const backend = wgslBackend();
+ * console.log(backend.name, await backend.unavailable());
+ * ```
+ */
+export function wgslBackend(options: { adapter?: AdapterProvider } = {}): Backend {
+  return {
+    name: "wgsl",
+    async unavailable() {
+      const report = await (options.adapter ?? probeWebGpu)().catch(() => null);
+      return report ? null : "navigator.gpu.requestAdapter() returned null (no WebGPU adapter)";
+    },
+    async prepare(graph, weights, want): Promise<Executable> {
+      const program = relayoutWeights(lowerGraph(graph, weights, want), { insideLoops: true });
+      const dev = await device();
+      const limit = Math.min(dev.limits.maxStorageBufferBindingSize, dev.limits.maxBufferSize);
+      for (const b of program.buffers.values()) {
+        const bytes = numel(b.shape) * 4;
+        if (bytes > limit) {
+          throw new BackendRejection(
+            "wgsl",
+            `buffer ${b.name} ${formatShape(b.shape)} needs ${bytes} bytes but the device ` +
+              `allows ${limit} (maxStorageBufferBindingSize); use a smaller batch`,
+            b.kind === "input" || b.kind === "intermediate",
+          );
+        }
+      }
+      // Resident buffers: constants written once; inputs, intermediates and results reused.
+      const buffers = new Map<string, GpuBuffer>();
+      for (const b of program.buffers.values()) {
+        const size = Math.max(4, numel(b.shape) * 4);
+        const buffer = dev.createBuffer({ size, usage: STORAGE | COPY_DST | COPY_SRC });
+        if (b.data) dev.queue.writeBuffer(buffer, 0, b.data);
+        buffers.set(b.name, buffer);
+      }
+      const resultOffsets: number[] = [];
+      let staged = 0;
+      for (const name of program.results) {
+        resultOffsets.push(staged);
+        staged += numel(program.buffers.get(name)?.shape ?? []) * 4;
+      }
+      const staging = dev.createBuffer({ size: Math.max(4, staged), usage: MAP_READ | COPY_DST });
+      const launches: { pipeline: unknown; bind: unknown; groups: [number, number] }[] = [];
+      const shaders: WgslKernel[] = [];
+      for (const k of program.kernels) {
+        const groups = Math.ceil(k.size / 256);
+        const rows = Math.ceil(groups / MAX_GROUPS_PER_DIM);
+        const perRow = Math.ceil(groups / rows);
+        const shader = renderWgslKernel(k, perRow * 256);
+        shaders.push(shader);
+        const module = dev.createShaderModule({ code: shader.source });
+        const info = await module.getCompilationInfo();
+        const errors = info.messages.filter((m) => m.type === "error");
+        if (errors.length) {
+          throw new BackendRejection(
+            "wgsl",
+            `kernel ${k.index} (${k.ops.join(", ")}) does not compile: ${errors[0].message}`,
+          );
+        }
+        const pipeline = dev.createComputePipeline({
+          layout: "auto",
+          compute: { module, entryPoint: "main" },
+        });
+        const bind = dev.createBindGroup({
+          layout: pipeline.getBindGroupLayout(0),
+          entries: [...shader.reads, k.out].map((name, i) => ({
+            binding: i,
+            resource: { buffer: buffers.get(name) },
+          })),
+        });
+        launches.push({ pipeline, bind, groups: [perRow, rows] });
+      }
+      const inputs = [...program.buffers.values()].filter((b) => b.kind === "input");
+      let busy: Promise<unknown> = Promise.resolve();
+      const runOnce = async (
+        values: Readonly<Record<string, TensorData>>,
+        into?: readonly (Float32Array | undefined)[],
+      ): Promise<TensorData[]> => {
+        for (const b of inputs) {
+          dev.queue.writeBuffer(
+            buffers.get(b.name) as GpuBuffer,
+            0,
+            values[b.source as string].data,
+          );
+        }
+        const encoder = dev.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        for (const l of launches) {
+          pass.setPipeline(l.pipeline);
+          pass.setBindGroup(0, l.bind);
+          pass.dispatchWorkgroups(l.groups[0], l.groups[1]);
+        }
+        pass.end();
+        program.results.forEach((name, i) => {
+          const bytes = numel(program.buffers.get(name)?.shape ?? []) * 4;
+          encoder.copyBufferToBuffer(
+            buffers.get(name) as GpuBuffer,
+            0,
+            staging,
+            resultOffsets[i],
+            bytes,
+          );
+        });
+        dev.queue.submit([encoder.finish()]);
+        await staging.mapAsync(MAP_MODE_READ);
+        try {
+          const all = new Float32Array(staging.getMappedRange());
+          return program.results.map((name, i) => {
+            const n = numel(program.buffers.get(name)?.shape ?? []);
+            const data = into?.[i] ?? new Float32Array(n);
+            data.set(all.subarray(resultOffsets[i] / 4, resultOffsets[i] / 4 + n));
+            return { shape: program.buffers.get(name)?.shape as number[], data };
+          });
+        } finally {
+          staging.unmap();
+        }
+      };
+      return {
+        run(values, into) {
+          // Runs share the staging buffer, so they go one at a time.
+          const result = busy.then(() => runOnce(values, into));
+          busy = result.catch(() => {});
+          return result;
+        },
+        explain(opts = {}) {
+          const lines = program.kernels.map((k, i) =>
+            `kernel ${i}: ${k.ops.join(" + ")} -> ${k.out} ${formatShape(k.shape)}; launch ` +
+            `${k.size} threads (${launches[i].groups.join(" x ")} workgroups of 256); backend ` +
+            `wgsl; reads ${k.reads.join(", ")}`
+          );
+          const sources = opts.source
+            ? shaders.map((s, i) => `--- kernel ${i} source ---\n${s.source}`)
+            : [];
+          return [`graph ${graph.name} on wgsl`, ...lines, ...sources].join("\n");
+        },
+        dispose() {
+          for (const b of buffers.values()) b.destroy();
+          staging.destroy();
+        },
+      };
+    },
+  };
+}
