@@ -1,0 +1,65 @@
+/**
+ * Where a host-to-host WebGPU run spends its time, phase by phase, with raw WebGPU calls shaped
+ * like the `wgsl` backend's run: upload, one submission, readback, copy out.
+ *
+ *     deno run -A bench/wgsl_phases.ts [--mb 154]
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { mb: { type: "string", default: "154" } },
+});
+const bytes = Math.floor(Number(values.mb) * 2 ** 20 / 4) * 4;
+interface Buffer {
+  mapAsync(mode: number): Promise<void>;
+  getMappedRange(): ArrayBuffer;
+  unmap(): void;
+}
+interface Device {
+  createBuffer(d: { size: number; usage: number }): Buffer;
+  createCommandEncoder(): {
+    copyBufferToBuffer(a: Buffer, ao: number, b: Buffer, bo: number, n: number): void;
+    finish(): unknown;
+  };
+  queue: { writeBuffer(b: Buffer, o: number, d: Float32Array): void; submit(c: unknown[]): void };
+}
+interface Adapter {
+  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
+  requestDevice(d: unknown): Promise<Device>;
+}
+const gpu = (navigator as unknown as { gpu: { requestAdapter(): Promise<Adapter> } }).gpu;
+const adapter = await gpu.requestAdapter();
+const device = await adapter.requestDevice({
+  requiredLimits: {
+    maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+    maxBufferSize: adapter.limits.maxBufferSize,
+  },
+});
+const host = new Float32Array(bytes / 4).fill(1);
+const buf = device.createBuffer({ size: bytes, usage: 0x80 | 0x08 | 0x04 });
+const staging = device.createBuffer({ size: bytes, usage: 0x01 | 0x08 });
+const out = new Float32Array(bytes / 4);
+const phases: Record<string, number[]> = { write: [], submit_to_mapped: [], copy_out: [] };
+for (let i = 0; i < 12; i++) {
+  let t = performance.now();
+  device.queue.writeBuffer(buf, 0, host);
+  phases.write.push(performance.now() - t);
+  t = performance.now();
+  const enc = device.createCommandEncoder();
+  enc.copyBufferToBuffer(buf, 0, staging, 0, bytes);
+  device.queue.submit([enc.finish()]);
+  await staging.mapAsync(1);
+  phases.submit_to_mapped.push(performance.now() - t);
+  t = performance.now();
+  out.set(new Float32Array(staging.getMappedRange()));
+  staging.unmap();
+  phases.copy_out.push(performance.now() - t);
+}
+const median = (xs: number[]) => xs.slice(2).sort((a, b) => a - b)[Math.floor((xs.length - 2) / 2)];
+console.log(JSON.stringify({
+  mb: bytes / 2 ** 20,
+  ...Object.fromEntries(Object.entries(phases).map(([k, v]) => [`${k}_ms`, median(v)])),
+}));
