@@ -235,9 +235,10 @@ async function chooseBackends(
     const report = await webgpu.adapter();
     const cpus = await cpuChain();
     if (report && !report.isFallbackAdapter) {
+      // Both GPU paths, fastest measured first (bench/README.md: wgsl 2.1x gpu.js at B=256).
       return {
-        chain: [webgpu, ...cpus],
-        reason: `auto: webgpu on ${report.description}`,
+        chain: [makeBackend("wgsl", options), webgpu, ...cpus],
+        reason: `auto: wgsl (WebGPU) on ${report.description}`,
         skipped,
       };
     }

@@ -282,3 +282,17 @@ Deno.test("weight re-layout: the seed's Linear weights are read with unit stride
     model.dispose();
   }
 });
+
+Deno.test("auto on a real GPU adapter picks the WebGPU backends first", async () => {
+  const model = await compile(seedTokenizer({ height: 16, width: 16, patch: 8, embedding: 4 }), {
+    adapter: () =>
+      Promise.resolve({
+        description: "NVIDIA H100 80GB HBM3",
+        isFallbackAdapter: false,
+        maxStorageBufferBindingSize: 2 ** 31 - 4,
+      }),
+  });
+  assert.equal(model.backend, "wgsl");
+  assert.match(model.reason, /^auto: wgsl \(WebGPU\) on NVIDIA H100/);
+  model.dispose();
+});
