@@ -3,8 +3,8 @@
 import assert from "node:assert/strict";
 import { loadSafetensors, type TensorData } from "../mod.ts";
 import { maxError } from "./helpers.ts";
+import { assertOneLineError, vit } from "./cli_helpers.ts";
 
-const ROOT = new URL("../", import.meta.url);
 const FIXTURES = new URL("./fixtures/", import.meta.url);
 const IMAGE = "tests/fixtures/image_300x200.png";
 const PREPROCESS = new URL("preprocess_300x200.safetensors", FIXTURES).pathname;
@@ -34,33 +34,6 @@ const SEED_LINES = [
   "output torch.Size([1, 197, 768])",
   "backend: js",
 ];
-
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `deno run <flags> examples/vit.ts <args>` from the repository root. */
-async function vit(flags: string[], args: string[]): Promise<Ran> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, "examples/vit.ts", ...args],
-    cwd: ROOT,
-    stdin: "null",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const text = new TextDecoder();
-  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
-}
-
-/** Asserts a failed run: exit code 1 and exactly one `error: ...` line on stderr. */
-function assertOneLineError(ran: Ran, ...mentions: string[]): void {
-  assert.equal(ran.code, 1, `expected exit 1; stdout:\n${ran.stdout}\nstderr:\n${ran.stderr}`);
-  const lines = ran.stderr.trim().split("\n");
-  assert.equal(lines.length, 1, `expected one stderr line, got:\n${ran.stderr}`);
-  assert.match(lines[0], /^error: /);
-  for (const m of mentions) assert.ok(lines[0].includes(m), `"${lines[0]}" lacks "${m}"`);
-}
 
 /** Runs `fn` with a fresh temporary directory, removed afterwards. */
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
