@@ -9,8 +9,8 @@
  * @module
  */
 
-import { type Atom, bounds, type Cond, type Lin, simplify, type VExpr } from "./expr.ts";
-import { UNROLL } from "./render_js.ts";
+import { bounds, type Cond, type Lin, type VExpr } from "./expr.ts";
+import { floatLiteral, renderStatements } from "./render_common.ts";
 import type { BufferInfo, Kernel } from "./lower.ts";
 
 /**
@@ -78,101 +78,24 @@ export function renderKernel(
     const q = strides[axis] === 1 ? "this.thread.x" : `(this.thread.x / ${strides[axis]} | 0)`;
     return axis === 0 ? q : modText(q, kernel.shape[axis]);
   };
-  let maxLoop = 1;
-  let accumulators = 0;
-
-  const atom = (a: Atom): string => {
-    switch (a.k) {
-      case "var":
-        return outputAxis(a.name) ?? a.name;
-      case "div":
-        return `(${linText(a.x)} / ${a.d} | 0)`;
-      case "mod":
-        return modText(linText(a.x), a.d);
-    }
-  };
-  const linText = (x: Lin): string => {
-    const parts = x.terms.map((
-      t,
-    ) => (t.coeff === 1 ? atom(t.atom) : `${atom(t.atom)} * ${t.coeff}`));
-    if (x.c !== 0 || parts.length === 0) parts.push(String(x.c));
-    return parts.length === 1 ? parts[0] : `(${parts.join(" + ").replaceAll("+ -", "- ")})`;
-  };
-  const condText = (c: Cond): string => {
-    switch (c.k) {
-      case "bool":
-        return c.v ? "true" : "false";
-      case "lt":
-        return `${linText(c.x)} < ${c.c}`;
-      case "ge":
-        return `${linText(c.x)} >= ${c.c}`;
-      case "and":
-        return `(${condText(c.a)} && ${condText(c.b)})`;
-    }
-  };
-  // Returns the expression text; loops for sums are appended to `lines` first.
-  const valueText = (e: VExpr, lines: string[], indent: string): string => {
-    switch (e.k) {
-      case "const":
-        return floatText(e.v);
-      case "load": {
-        const target = isConstant(e.buf) ? `this.constants.${e.buf}` : e.buf;
-        return `${target}[${linText(e.index)}]`;
-      }
-      case "add":
-        return `(${valueText(e.a, lines, indent)} + ${valueText(e.b, lines, indent)})`;
-      case "mul":
-        return `(${valueText(e.a, lines, indent)} * ${valueText(e.b, lines, indent)})`;
-      case "divc":
-        return `(${valueText(e.a, lines, indent)} / ${floatText(e.c)})`;
-      case "select":
-        return `(${condText(e.cond)} ? ${valueText(e.a, lines, indent)} : ${
-          valueText(e.b, lines, indent)
-        })`;
-      case "sum": {
-        if (e.extent <= UNROLL) {
-          const terms = Array.from(
-            { length: e.extent },
-            (_, k) =>
-              valueText(simplify(e.body, new Map(kernel.ranges).set(e.v, [k, k])), lines, indent),
-          );
-          return `(${terms.join(" + ")})`;
-        }
-        maxLoop = Math.max(maxLoop, e.extent);
-        const acc = `acc${accumulators++}`;
-        lines.push(`${indent}let ${acc} = 0.0;`);
-        lines.push(`${indent}for (let ${e.v} = 0; ${e.v} < ${e.extent}; ${e.v}++) {`);
-        const body = valueText(e.body, lines, indent + "  ");
-        lines.push(`${indent}  ${acc} += ${body};`, `${indent}}`);
-        return acc;
-      }
-    }
-  };
-  const statements = (e: VExpr, indent: string): string[] => {
-    if (e.k === "select") {
-      return [
-        `${indent}if (${condText(e.cond)}) {`,
-        ...statements(e.a, indent + "  "),
-        `${indent}}`,
-        ...statements(e.b, indent),
-      ];
-    }
-    const lines: string[] = [];
-    const value = valueText(e, lines, indent);
-    return [...lines, `${indent}return ${value};`];
-  };
-  const body = statements(kernel.expr, "  ");
+  const { lines: body, maxLoop } = renderStatements(kernel, {
+    variable: (name) => outputAxis(name) ?? name,
+    div: (x, d) => `(${x} / ${d} | 0)`,
+    mod: modText,
+    load: (buf, index) => `${isConstant(buf) ? `this.constants.${buf}` : buf}[${index}]`,
+    float: floatLiteral,
+    select: (c, a, b) => `(${c} ? ${a} : ${b})`,
+    accumulator: (name) => `let ${name} = 0.0;`,
+    loop: (v, extent) => `for (let ${v} = 0; ${v} < ${extent}; ${v}++) {`,
+    store: (value) => `return ${value};`,
+    elseBranch: false,
+  }, "  ");
   const source = [`function (${args.join(", ")}) {`, ...body, "}"].join("\n");
   return { source, args, constants, maxLoop };
 }
 
 function modText(x: string, d: number): string {
   return `(${x} - (${x} / ${d} | 0) * ${d})`;
-}
-
-function floatText(value: number): string {
-  const text = Number.isInteger(value) ? `${value}.0` : String(Math.fround(value));
-  return value < 0 ? `(${text})` : text;
 }
 
 /**

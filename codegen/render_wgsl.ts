@@ -5,9 +5,8 @@
  * @module
  */
 
-import { type Atom, type Cond, type Lin, simplify, type VExpr } from "./expr.ts";
 import type { Kernel } from "./lower.ts";
-import { UNROLL } from "./render_js.ts";
+import { floatLiteral, renderStatements } from "./render_common.ts";
 
 /**
  * A rendered shader: its source, the buffers it binds (in binding order, the output last) and
@@ -55,88 +54,19 @@ export function renderWgslKernel(kernel: Kernel, stride: number): WgslKernel {
   const reads = [...kernel.reads].sort();
   // Buffers are `buf<i>`; reduction variables (c0, ky1, b1, ...) never start with "buf".
   const binding = new Map(reads.map((r, i) => [r, `buf${i}`]));
-  let temps = 0;
-
-  const atom = (a: Atom): string => {
-    switch (a.k) {
-      case "var":
-        return a.name;
-      case "div":
-        return `(${linText(a.x)} / ${a.d})`;
-      case "mod":
-        return `(${linText(a.x)} % ${a.d})`;
-    }
-  };
-  const linText = (x: Lin): string => {
-    const parts = x.terms.map((
-      t,
-    ) => (t.coeff === 1 ? atom(t.atom) : `${atom(t.atom)} * ${t.coeff}`));
-    if (x.c !== 0 || parts.length === 0) parts.push(String(x.c));
-    return parts.length === 1 ? parts[0] : `(${parts.join(" + ").replaceAll("+ -", "- ")})`;
-  };
-  const condText = (c: Cond): string => {
-    switch (c.k) {
-      case "bool":
-        return String(c.v);
-      case "lt":
-        return `(${linText(c.x)} < ${c.c})`;
-      case "ge":
-        return `(${linText(c.x)} >= ${c.c})`;
-      case "and":
-        return `(${condText(c.a)} && ${condText(c.b)})`;
-    }
-  };
-  // Expression text; the loops of sums are appended to `lines` first.
-  const valueText = (e: VExpr, lines: string[], indent: string): string => {
-    switch (e.k) {
-      case "const":
-        return floatText(e.v);
-      case "load":
-        return `${binding.get(e.buf)}[${linText(e.index)}]`;
-      case "add":
-        return `(${valueText(e.a, lines, indent)} + ${valueText(e.b, lines, indent)})`;
-      case "mul":
-        return `(${valueText(e.a, lines, indent)} * ${valueText(e.b, lines, indent)})`;
-      case "divc":
-        return `(${valueText(e.a, lines, indent)} / ${floatText(e.c)})`;
-      case "select": {
-        // Both sides are evaluated; out-of-range loads are clamped by WebGPU's robust access.
-        const a = valueText(e.a, lines, indent);
-        const b = valueText(e.b, lines, indent);
-        return `select(${b}, ${a}, ${condText(e.cond)})`;
-      }
-      case "sum": {
-        if (e.extent <= UNROLL) {
-          const terms = Array.from(
-            { length: e.extent },
-            (_, k) =>
-              valueText(simplify(e.body, new Map(kernel.ranges).set(e.v, [k, k])), lines, indent),
-          );
-          return `(${terms.join(" + ")})`;
-        }
-        const acc = `acc${temps++}`;
-        lines.push(`${indent}var ${acc}: f32 = 0.0;`);
-        lines.push(`${indent}for (var ${e.v}: i32 = 0; ${e.v} < ${e.extent}; ${e.v}++) {`);
-        const body = valueText(e.body, lines, indent + "  ");
-        lines.push(`${indent}  ${acc} += ${body};`, `${indent}}`);
-        return acc;
-      }
-    }
-  };
-  const statements = (e: VExpr, indent: string): string[] => {
-    if (e.k === "select") {
-      return [
-        `${indent}if (${condText(e.cond)}) {`,
-        ...statements(e.a, indent + "  "),
-        `${indent}} else {`,
-        ...statements(e.b, indent + "  "),
-        `${indent}}`,
-      ];
-    }
-    const lines: string[] = [];
-    const value = valueText(e, lines, indent);
-    return [...lines, `${indent}out[idx] = ${value};`];
-  };
+  const { lines: body } = renderStatements(kernel, {
+    variable: (name) => name,
+    div: (x, d) => `(${x} / ${d})`,
+    mod: (x, d) => `(${x} % ${d})`,
+    load: (buf, index) => `${binding.get(buf)}[${index}]`,
+    float: floatLiteral,
+    // Both sides are evaluated; out-of-range loads are clamped by WebGPU's robust access.
+    select: (c, a, b) => `select(${b}, ${a}, ${c})`,
+    accumulator: (name) => `var ${name}: f32 = 0.0;`,
+    loop: (v, extent) => `for (var ${v}: i32 = 0; ${v} < ${extent}; ${v}++) {`,
+    store: (value) => `out[idx] = ${value};`,
+    elseBranch: true,
+  }, "  ");
 
   // Output index variables from the flat thread index.
   const decompose: string[] = [];
@@ -157,14 +87,8 @@ export function renderWgslKernel(kernel: Kernel, stride: number): WgslKernel {
     `  if (idx >= ${kernel.size}u) { return; }`,
     "  let flat = i32(idx);",
     ...decompose,
-    ...statements(kernel.expr, "  "),
+    ...body,
     "}",
   ].join("\n");
   return { source, reads, workgroupSize: WORKGROUP_SIZE };
-}
-
-function floatText(value: number): string {
-  const f = Math.fround(value);
-  const text = Number.isInteger(f) ? `${f}.0` : String(f);
-  return f < 0 ? `(${text})` : text;
 }
