@@ -280,6 +280,25 @@ export interface SeedPipelineConfig {
 }
 
 /**
+ * The tokenizer sizes of a pipeline config: the square resized image, patch, width and batch.
+ *
+ * @example
+ * ```ts
+ * import type { PipelineSizes } from "./vit_tokenizer.ts";
+ * type S = PipelineSizes<{
+ *   imageHeight: 200; imageWidth: 300; size: 224; patch: 16; embedding: 768; antialias: false;
+ * }>; // { height: 224; width: 224; patch: 16; embedding: 768; batch: "B" }
+ * ```
+ */
+export type PipelineSizes<C extends SeedPipelineConfig> = {
+  height: C["size"];
+  width: C["size"];
+  patch: C["patch"];
+  embedding: C["embedding"];
+  batch: Get<C, "batch", "B">;
+};
+
+/**
  * The seed tutorial end to end as one typed graph: `pixels [B, H, W, 3]` (raw 0..255 values,
  * as decoded) -> `to_tensor` -> `resized [B, 3, size, size]` -> the seed tokenizer. Stages:
  * `to_tensor`, `resized`, `patches`, `tokens`, `embeddings`, `with_class_token`, `output`.
@@ -296,21 +315,8 @@ export interface SeedPipelineConfig {
 export function seedPipeline<const C extends SeedPipelineConfig>(
   config:
     & C
-    & DivisibleCheck<
-      { height: C["size"]; width: C["size"]; patch: C["patch"]; embedding: C["embedding"] },
-      "seedPipeline"
-    >,
-): Graph<
-  TokenizerShape<
-    {
-      height: C["size"];
-      width: C["size"];
-      patch: C["patch"];
-      embedding: C["embedding"];
-      batch: Get<C, "batch", "B">;
-    }
-  >
-> {
+    & DivisibleCheck<PipelineSizes<C>, "seedPipeline">,
+): Graph<TokenizerShape<PipelineSizes<C>>> {
   const cfg: SeedPipelineConfig = config;
   const sizes = { height: cfg.size, width: cfg.size, patch: cfg.patch, embedding: cfg.embedding };
   checkSizes("seedPipeline", sizes);
@@ -326,17 +332,7 @@ export function seedPipeline<const C extends SeedPipelineConfig>(
       "resized",
     );
     return addSeedTokenizer(g, resized, sizes);
-  }) as Graph<readonly TDim[]> as Graph<
-    TokenizerShape<
-      {
-        height: C["size"];
-        width: C["size"];
-        patch: C["patch"];
-        embedding: C["embedding"];
-        batch: Get<C, "batch", "B">;
-      }
-    >
-  >;
+  }) as Graph<readonly TDim[]> as Graph<TokenizerShape<PipelineSizes<C>>>;
 }
 
 /**
