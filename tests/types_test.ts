@@ -8,6 +8,7 @@ import {
   graph,
   patchEmbedding,
   type PrependCheck,
+  seedPipeline,
   seedTokenizer,
   ShapeError,
   type ShapeErrorType,
@@ -511,3 +512,46 @@ export type Wrong = Expect<Equal<ShapeOf<Graph<["B", 197, 768]>>, ["B", 196, 768
 export type WrongReadonly = Expect<Equal<readonly [1, 2], [1, 2]>>;
 // @ts-expect-error `number` is not the literal 197
 export type WrongDynamic = Expect<Equal<[number], [197]>>;
+
+Deno.test("preprocessing is typed end to end: image(200, 300) -> resize(224, 224) -> tokenizer", () => {
+  const pipeline = seedPipeline({
+    imageHeight: 200,
+    imageWidth: 300,
+    size: 224,
+    patch: 16,
+    embedding: 768,
+    antialias: false,
+  });
+  const shape: ["B", 197, 768] = pipeline.outShape;
+  assert.deepEqual(shape, ["B", 197, 768]);
+  const g = graph("pre", (b) => {
+    const pixels = b.input("pixels", ["B", 200, 300, 3]);
+    const tensor = b.toTensor(pixels);
+    const t: readonly ["B", 3, 200, 300] = tensor.shape;
+    const resized = b.resize(tensor, { height: 224, width: 224, antialias: true });
+    const r: readonly ["B", 3, 224, 224] = resized.shape;
+    assert.deepEqual([t, r], [["B", 3, 200, 300], ["B", 3, 224, 224]]);
+    return resized;
+  });
+  assert.deepEqual(g.outShape, ["B", 3, 224, 224]);
+  assert.throws(
+    () =>
+      // @ts-expect-error seedPipeline: image height 225 is not divisible by patch size 16
+      seedPipeline({
+        imageHeight: 200,
+        imageWidth: 300,
+        size: 225,
+        patch: 16,
+        embedding: 8,
+        antialias: false,
+      }),
+    ShapeError,
+  );
+  assert.throws(
+    () =>
+      graph("bad", (b) =>
+        // @ts-expect-error to_tensor: input [B, 200, 300] must be 4-D [B, H, W, C]
+        b.toTensor(b.input("pixels", ["B", 200, 300]))),
+    ShapeError,
+  );
+});
