@@ -60,6 +60,7 @@ export type {
   BackendName,
   CompiledGraph,
   CompileOptions,
+  ResidentSession,
   RunOptions,
   RunResult,
 } from "./codegen/compile.ts";

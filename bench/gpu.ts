@@ -7,7 +7,14 @@
  */
 
 import { parseArgs } from "node:util";
-import { compile, loadSafetensors, probeWebGpu, type TensorData } from "../mod.ts";
+import {
+  compile,
+  loadSafetensors,
+  patchEmbedding,
+  probeWebGpu,
+  seedTokenizer,
+  type TensorData,
+} from "../mod.ts";
 import { graphForFixture, maxError } from "../tests/helpers.ts";
 import { benchTokenizer } from "./tokenizer.ts";
 
@@ -17,6 +24,8 @@ const { values } = parseArgs({
     batches: { type: "string", default: "1,32,256" },
     runs: { type: "string", default: "10" },
     backend: { type: "string", default: "webgpu,wgsl" },
+    "resident-runs": { type: "string", default: "200" },
+    "resident-batch": { type: "string", default: "256" },
   },
 });
 const report = await probeWebGpu();
@@ -50,6 +59,34 @@ for (const backend of backends) {
       console.log(JSON.stringify(r));
       rows.push(r);
     }
+  }
+}
+// Device-resident: the input uploaded once, outputs left on the device, runs queued back to back.
+const residentRuns = Number(values["resident-runs"]);
+if (backends.includes("wgsl") && residentRuns > 0) {
+  for (const variant of ["seed", "standard"] as const) {
+    const batch = Number(values["resident-batch"]);
+    const sizes = { height: 224, width: 224, patch: 16, embedding: 768 };
+    const graph = variant === "seed" ? seedTokenizer(sizes) : patchEmbedding(sizes);
+    const model = await compile(graph, { backend: "wgsl" });
+    const shape = [batch, 3, 224, 224];
+    const session = await model.resident({ image: shape });
+    session.upload({ image: { shape, data: new Float32Array(batch * 3 * 224 * 224).fill(0.5) } });
+    for (let i = 0; i < 10; i++) session.run();
+    await session.finish();
+    const start = performance.now();
+    for (let i = 0; i < residentRuns; i++) session.run();
+    await session.finish();
+    const ms = (performance.now() - start) / residentRuns;
+    console.log(JSON.stringify({
+      variant,
+      batch,
+      backend: "wgsl (device-resident)",
+      images_per_s: Number((batch / (ms / 1000)).toFixed(1)),
+      ms_per_batch_mean: Number(ms.toFixed(3)),
+      runs: residentRuns,
+    }));
+    model.dispose();
   }
 }
 console.log("| variant | batch | backend | img/s | ms/batch | compile ms |");

@@ -30,6 +30,8 @@ export interface Executable {
     inputs: Readonly<Record<string, TensorData>>,
     into?: readonly (Float32Array | undefined)[],
   ): Promise<TensorData[]>;
+  /** Device-resident runs, on backends that keep tensors on a device (`wgsl`). */
+  readonly resident?: ResidentRuns;
   /** Kernels, fused ops, launch sizes and sources, for people. */
   explain(options?: { source?: boolean }): string;
   /** Releases device memory and workers. */
@@ -54,4 +56,28 @@ export interface Backend {
   unavailable(): Promise<string | null>;
   /** Compiles `graph` (all shapes concrete) for the node ids in `want`. */
   prepare(graph: Graph, weights: Weights, want: readonly number[]): Promise<Executable>;
+}
+
+/**
+ * Runs that keep inputs and results on the device: upload once, queue many runs, read back only
+ * when asked. This is how a graph feeds the next one without a host round trip.
+ *
+ * @example
+ * ```ts
+ * import type { ResidentRuns } from "./backend.ts";
+ * async function throughput(r: ResidentRuns, n: number): Promise<void> {
+ *   for (let i = 0; i < n; i++) r.run();
+ *   await r.finish();
+ * }
+ * ```
+ */
+export interface ResidentRuns {
+  /** Copies host inputs (by input name) into the device's input buffers. */
+  upload(inputs: Readonly<Record<string, TensorData>>): void;
+  /** Queues one run on the device; results stay in device memory. */
+  run(): void;
+  /** Resolves when every queued run has finished on the device. */
+  finish(): Promise<void>;
+  /** Reads the results of the last run back to the host. */
+  read(into?: readonly (Float32Array | undefined)[]): Promise<TensorData[]>;
 }

@@ -128,6 +128,31 @@ export interface RunResult {
 }
 
 /**
+ * Device-resident runs of a compiled graph: see `CompiledGraph.resident`.
+ *
+ * @example
+ * ```ts
+ * import type { ResidentSession } from "./compile.ts";
+ * async function imagesPerSecond(s: ResidentSession, batch: number): Promise<number> {
+ *   const start = performance.now();
+ *   for (let i = 0; i < 100; i++) s.run();
+ *   await s.finish();
+ *   return (100 * batch) / ((performance.now() - start) / 1000);
+ * }
+ * ```
+ */
+export interface ResidentSession {
+  /** Uploads the inputs (by name) into device memory. */
+  upload(inputs: Readonly<Record<string, TensorData>>): void;
+  /** Queues one run; the output stays on the device. */
+  run(): void;
+  /** Resolves when all queued runs are done. */
+  finish(): Promise<void>;
+  /** Reads the output of the last run back to the host (into `into` when given). */
+  read(into?: Float32Array): Promise<TensorData>;
+}
+
+/**
  * Options of one `run()`.
  *
  * @example
@@ -170,6 +195,11 @@ export interface CompiledGraph<Out extends TShape = TShape> {
   readonly fallbacks: readonly string[];
   /** Runs the graph on `inputs` (by input name). */
   run(inputs: Readonly<Record<string, TensorData>>, options?: RunOptions): Promise<RunResult>;
+  /**
+   * Device-resident runs for these input shapes (upload once, run many times, read back when
+   * asked), on a backend that keeps tensors on a device (`wgsl`); otherwise throws.
+   */
+  resident(shapes: Readonly<Record<string, readonly number[]>>): Promise<ResidentSession>;
   /** Generates the kernels for these input shapes now instead of at the first `run()`. */
   prepare(shapes: Readonly<Record<string, readonly number[]>>, options?: RunOptions): Promise<void>;
   /** What runs: one line per kernel, and the sources with `{ source: true }`. */
@@ -423,6 +453,25 @@ export async function compile<Out extends TShape>(
           fallBack(describeFailure(e));
         }
       }
+    },
+    async resident(shapes) {
+      const entry = await prepare(shapes, []);
+      const runs = entry.exe.resident;
+      if (!runs) {
+        throw new Error(
+          `resident runs need a device backend (wgsl); this model runs on ${chain[active].name}`,
+        );
+      }
+      last = entry.exe;
+      return {
+        upload: (inputs) => {
+          checkInputs(graph, inputs);
+          runs.upload(inputs);
+        },
+        run: () => runs.run(),
+        finish: () => runs.finish(),
+        read: async (into) => (await runs.read(into ? [into] : undefined))[0],
+      };
     },
     async prepare(shapes, runOptions = {}) {
       const stages = runOptions.stages === "all" ? graph.labels() : [...(runOptions.stages ?? [])];

@@ -46,6 +46,7 @@ interface GpuDevice {
   readonly queue: {
     writeBuffer(b: GpuBuffer, offset: number, data: Float32Array): void;
     submit(cmds: unknown[]): void;
+    onSubmittedWorkDone(): Promise<void>;
   };
   createBuffer(d: { size: number; usage: number }): GpuBuffer;
   createShaderModule(d: { code: string }): {
@@ -159,17 +160,14 @@ export function wgslBackend(options: { adapter?: AdapterProvider } = {}): Backen
       }
       const inputs = [...program.buffers.values()].filter((b) => b.kind === "input");
       let busy: Promise<unknown> = Promise.resolve();
-      const runOnce = async (
-        values: Readonly<Record<string, TensorData>>,
-        into?: readonly (Float32Array | undefined)[],
-      ): Promise<TensorData[]> => {
+      const upload = (values: Readonly<Record<string, TensorData>>): void => {
         for (const b of inputs) {
-          dev.queue.writeBuffer(
-            buffers.get(b.name) as GpuBuffer,
-            0,
-            values[b.source as string].data,
-          );
+          const buffer = buffers.get(b.name) as GpuBuffer;
+          dev.queue.writeBuffer(buffer, 0, values[b.source as string].data);
         }
+      };
+      // One submission: every dispatch, then (for host results) the copy to the staging buffer.
+      const submit = (readback: boolean): void => {
         const encoder = dev.createCommandEncoder();
         const pass = encoder.beginComputePass();
         for (const l of launches) {
@@ -178,17 +176,18 @@ export function wgslBackend(options: { adapter?: AdapterProvider } = {}): Backen
           pass.dispatchWorkgroups(l.groups[0], l.groups[1]);
         }
         pass.end();
-        program.results.forEach((name, i) => {
-          const bytes = numel(program.buffers.get(name)?.shape ?? []) * 4;
-          encoder.copyBufferToBuffer(
-            buffers.get(name) as GpuBuffer,
-            0,
-            staging,
-            resultOffsets[i],
-            bytes,
-          );
-        });
+        if (readback) {
+          program.results.forEach((name, i) => {
+            const bytes = numel(program.buffers.get(name)?.shape ?? []) * 4;
+            const source = buffers.get(name) as GpuBuffer;
+            encoder.copyBufferToBuffer(source, 0, staging, resultOffsets[i], bytes);
+          });
+        }
         dev.queue.submit([encoder.finish()]);
+      };
+      const readStaging = async (
+        into?: readonly (Float32Array | undefined)[],
+      ): Promise<TensorData[]> => {
         await staging.mapAsync(MAP_MODE_READ);
         try {
           const all = new Float32Array(staging.getMappedRange());
@@ -202,12 +201,29 @@ export function wgslBackend(options: { adapter?: AdapterProvider } = {}): Backen
           staging.unmap();
         }
       };
+      const runOnce = (
+        values: Readonly<Record<string, TensorData>>,
+        into?: readonly (Float32Array | undefined)[],
+      ): Promise<TensorData[]> => {
+        upload(values);
+        submit(true);
+        return readStaging(into);
+      };
       return {
         run(values, into) {
           // Runs share the staging buffer, so they go one at a time.
           const result = busy.then(() => runOnce(values, into));
           busy = result.catch(() => {});
           return result;
+        },
+        resident: {
+          upload,
+          run: () => submit(false),
+          finish: () => dev.queue.onSubmittedWorkDone(),
+          read: (into) => {
+            submit(true);
+            return readStaging(into);
+          },
         },
         explain(opts = {}) {
           const lines = program.kernels.map((k, i) =>

@@ -296,3 +296,29 @@ Deno.test("auto on a real GPU adapter picks the WebGPU backends first", async ()
   assert.match(model.reason, /^auto: wgsl \(WebGPU\) on NVIDIA H100/);
   model.dispose();
 });
+
+Deno.test({
+  name: "wgsl: resident runs keep tensors on the device and read back the same output",
+  ignore: adapter === null,
+  async fn() {
+    const g = seedTokenizer({ height: 32, width: 32, patch: 8, embedding: 16 });
+    const inputs = { image: image([2, 3, 32, 32], 4) };
+    const want = (await (await compile(g, { backend: "reference" })).run(inputs)).output;
+    const model = await compile(g, { backend: "wgsl" });
+    const session = await model.resident({ image: [2, 3, 32, 32] });
+    session.upload(inputs);
+    for (let i = 0; i < 5; i++) session.run();
+    await session.finish();
+    const got = await session.read();
+    assert.deepEqual(got.shape, [2, 17, 16]);
+    assert.ok(maxError(got.data, want.data) <= 1e-4);
+    model.dispose();
+  },
+});
+
+Deno.test("resident runs on a host backend say which backend they need", async () => {
+  const model = await compile(seedTokenizer({ height: 16, width: 16, patch: 8, embedding: 4 }), {
+    backend: "js",
+  });
+  await assert.rejects(() => model.resident({ image: [1, 3, 16, 16] }), /need a device backend/);
+});
