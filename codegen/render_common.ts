@@ -6,7 +6,16 @@
  * @module
  */
 
-import { type Atom, type Cond, type Lin, simplify, type VExpr } from "./expr.ts";
+import {
+  type Atom,
+  type Cond,
+  type Lin,
+  lin,
+  simplify,
+  substitute,
+  variable,
+  type VExpr,
+} from "./expr.ts";
 import type { Kernel } from "./lower.ts";
 import { UNROLL } from "./render_js.ts";
 
@@ -38,8 +47,8 @@ export interface Syntax {
   accumulator(name: string): string;
   /** Opens `for v in 0..extent`. */
   loop(v: string, extent: number): string;
-  /** Stores (or returns) the kernel's value. */
-  store(value: string): string;
+  /** Stores (or returns) the kernel's value; `lane` is the output's offset within a jammed group. */
+  store(value: string, lane: number): string;
   /** Whether a top-level branch needs an explicit `else` (no early return). */
   readonly elseBranch: boolean;
 }
@@ -59,6 +68,122 @@ export function renderStatements(
   syntax: Syntax,
   indent: string,
 ): { lines: string[]; maxLoop: number } {
+  const r = renderer(kernel, syntax);
+  const statements = (e: VExpr, at: string): string[] => {
+    if (e.k === "select") {
+      const then = [`${at}if (${r.condText(e.cond)}) {`, ...statements(e.a, at + "  ")];
+      return syntax.elseBranch
+        ? [...then, `${at}} else {`, ...statements(e.b, at + "  "), `${at}}`]
+        : [...then, `${at}}`, ...statements(e.b, at)];
+    }
+    const lines: string[] = [];
+    const value = r.valueText(e, lines, at);
+    return [...lines, `${at}${syntax.store(value, 0)}`];
+  };
+  return { lines: statements(kernel.expr, indent), maxLoop: r.maxLoop() };
+}
+
+/**
+ * Like `renderStatements`, but each thread computes `lanes` consecutive outputs along the last
+ * axis in one loop nest (unroll-and-jam): the lanes share their reductions' loops and loads of
+ * what does not move along that axis. Undefined when the lanes do not share one structure.
+ *
+ * @example
+ * ```ts
+ * import { renderJammedStatements } from "./render_common.ts";
+ * typeof renderJammedStatements; // "function"
+ * ```
+ */
+export function renderJammedStatements(
+  kernel: Kernel,
+  syntax: Syntax,
+  indent: string,
+  lanes: number,
+): { lines: string[]; maxLoop: number } | undefined {
+  const last = kernel.shape.length - 1;
+  const extent = kernel.shape[last];
+  if (lanes < 2 || extent % lanes !== 0) return undefined;
+  const v = `i${last}`;
+  const ranges = new Map(kernel.ranges).set(v, [0, extent - lanes] as const);
+  const r = renderer({ ...kernel, ranges }, syntax);
+  const jam = (es: readonly VExpr[], lines: string[], at: string): string[] | undefined => {
+    const first = es[0];
+    if (!es.every((e) => e.k === first.k)) return undefined;
+    switch (first.k) {
+      case "const":
+      case "load":
+        return es.map((e) => r.valueText(e, lines, at));
+      case "add":
+      case "mul": {
+        const pairs = es as readonly (VExpr & { a: VExpr; b: VExpr })[];
+        const a = jam(pairs.map((e) => e.a), lines, at);
+        const b = a && jam(pairs.map((e) => e.b), lines, at);
+        return b && a?.map((x, j) => `(${x} ${first.k === "add" ? "+" : "*"} ${b[j]})`);
+      }
+      case "divc": {
+        const a = jam(es.map((e) => (e as typeof first).a), lines, at);
+        return a?.map((x) => `(${x} / ${syntax.float(first.c)})`);
+      }
+      case "select": {
+        const selects = es as readonly (typeof first)[];
+        const cond = r.condText(first.cond);
+        if (!selects.every((e) => r.condText(e.cond) === cond)) return undefined;
+        const a = jam(selects.map((e) => e.a), lines, at);
+        const b = a && jam(selects.map((e) => e.b), lines, at);
+        return b && a?.map((x, j) => syntax.select(cond, x, b[j]));
+      }
+      case "sum": {
+        const sums = es as readonly (typeof first)[];
+        if (!sums.every((e) => e.v === first.v && e.extent === first.extent)) return undefined;
+        if (first.extent <= UNROLL) {
+          const terms: string[][] = [];
+          for (let k = 0; k < first.extent; k++) {
+            const pinned = new Map(ranges).set(first.v, [k, k] as const);
+            const t = jam(sums.map((e) => simplify(e.body, pinned)), lines, at);
+            if (!t) return undefined;
+            terms.push(t);
+          }
+          return es.map((_, j) => `(${terms.map((t) => t[j]).join(" + ")})`);
+        }
+        const accs = es.map(() => r.freshAccumulator());
+        lines.push(...accs.map((a) => `${at}${syntax.accumulator(a)}`));
+        lines.push(`${at}${syntax.loop(first.v, first.extent)}`);
+        const bodies = jam(sums.map((e) => e.body), lines, at + "  ");
+        if (!bodies) return undefined;
+        lines.push(...bodies.map((x, j) => `${at}  ${accs[j]} += ${x};`), `${at}}`);
+        r.sawLoop(first.extent);
+        return accs;
+      }
+    }
+  };
+  const statements = (es: readonly VExpr[], at: string): string[] | undefined => {
+    const first = es[0];
+    if (first.k === "select") {
+      const selects = es as readonly (typeof first)[];
+      const cond = r.condText(first.cond);
+      if (selects.every((e) => e.k === "select" && r.condText(e.cond) === cond)) {
+        const a = statements(selects.map((e) => e.a), at + "  ");
+        const b = statements(selects.map((e) => e.b), at + "  ");
+        if (!a || !b) return undefined;
+        return syntax.elseBranch
+          ? [`${at}if (${cond}) {`, ...a, `${at}} else {`, ...b, `${at}}`]
+          : undefined;
+      }
+    }
+    const lines: string[] = [];
+    const values = jam(es, lines, at);
+    return values && [...lines, ...values.map((x, j) => `${at}${syntax.store(x, j)}`)];
+  };
+  const lanesExprs = Array.from(
+    { length: lanes },
+    (_, j) => substitute(kernel.expr, v, lin.offset(variable(v), j), ranges),
+  );
+  const lines = statements(lanesExprs, indent);
+  return lines && { lines, maxLoop: r.maxLoop() };
+}
+
+// The expression printers shared by the plain and jammed statement renderers.
+function renderer(kernel: Kernel, syntax: Syntax) {
   let maxLoop = 1;
   let accumulators = 0;
   const atom = (a: Atom): string => {
@@ -125,18 +250,15 @@ export function renderStatements(
       }
     }
   };
-  const statements = (e: VExpr, at: string): string[] => {
-    if (e.k === "select") {
-      const then = [`${at}if (${condText(e.cond)}) {`, ...statements(e.a, at + "  ")];
-      return syntax.elseBranch
-        ? [...then, `${at}} else {`, ...statements(e.b, at + "  "), `${at}}`]
-        : [...then, `${at}}`, ...statements(e.b, at)];
-    }
-    const lines: string[] = [];
-    const value = valueText(e, lines, at);
-    return [...lines, `${at}${syntax.store(value)}`];
+  return {
+    valueText,
+    condText,
+    freshAccumulator: (): string => `acc${accumulators++}`,
+    sawLoop: (extent: number): void => {
+      maxLoop = Math.max(maxLoop, extent);
+    },
+    maxLoop: (): number => maxLoop,
   };
-  return { lines: statements(kernel.expr, indent), maxLoop };
 }
 
 /**

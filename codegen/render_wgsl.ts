@@ -6,7 +6,14 @@
  */
 
 import type { Kernel } from "./lower.ts";
-import { floatLiteral, renderStatements } from "./render_common.ts";
+import type { VExpr } from "./expr.ts";
+import {
+  floatLiteral,
+  renderJammedStatements,
+  renderStatements,
+  type Syntax,
+} from "./render_common.ts";
+import { UNROLL } from "./render_js.ts";
 
 /**
  * A rendered shader: its source, the buffers it binds (in binding order, the output last) and
@@ -27,6 +34,25 @@ export interface WgslKernel {
   readonly reads: readonly string[];
   /** Threads per workgroup (x only). */
   readonly workgroupSize: number;
+  /** Threads to launch (outputs divided by the outputs each thread computes). */
+  readonly threads: number;
+}
+
+/** Outputs per thread in reduction kernels. */
+const LANES = 4;
+
+function hasLongSum(e: VExpr): boolean {
+  switch (e.k) {
+    case "sum":
+      return e.extent > UNROLL || hasLongSum(e.body);
+    case "const":
+    case "load":
+      return false;
+    case "divc":
+      return hasLongSum(e.a);
+    default:
+      return hasLongSum(e.a) || hasLongSum(e.b);
+  }
 }
 
 /**
@@ -41,8 +67,8 @@ export interface WgslKernel {
 export const WORKGROUP_SIZE = 256;
 
 /**
- * Renders one kernel as a WGSL compute shader. Large launches use a 2-D dispatch; `stride` is
- * the number of threads in one row of it (`x + y * stride` is the flat output index).
+ * Renders one kernel as a WGSL compute shader. Large launches use a 2-D dispatch, whose rows
+ * the shader reads from `num_workgroups`; `threads` says how many to launch.
  *
  * @example
  * ```ts
@@ -50,11 +76,11 @@ export const WORKGROUP_SIZE = 256;
  * typeof renderWgslKernel; // "function"
  * ```
  */
-export function renderWgslKernel(kernel: Kernel, stride: number): WgslKernel {
+export function renderWgslKernel(kernel: Kernel): WgslKernel {
   const reads = [...kernel.reads].sort();
   // Buffers are `buf<i>`; reduction variables (c0, ky1, b1, ...) never start with "buf".
   const binding = new Map(reads.map((r, i) => [r, `buf${i}`]));
-  const { lines: body } = renderStatements(kernel, {
+  const syntax: Syntax = {
     variable: (name) => name,
     div: (x, d) => `(${x} / ${d})`,
     mod: (x, d) => `(${x} % ${d})`,
@@ -64,9 +90,17 @@ export function renderWgslKernel(kernel: Kernel, stride: number): WgslKernel {
     select: (c, a, b) => `select(${b}, ${a}, ${c})`,
     accumulator: (name) => `var ${name}: f32 = 0.0;`,
     loop: (v, extent) => `for (var ${v}: i32 = 0; ${v} < ${extent}; ${v}++) {`,
-    store: (value) => `out[idx] = ${value};`,
+    store: (value, lane) => `out[u32(flat + ${lane})] = ${value};`,
     elseBranch: true,
-  }, "  ");
+  };
+  // Reductions compute LANES outputs per thread, sharing the loads that do not move along the
+  // last axis (the patch pixels of the standard tokenizer's GEMM).
+  const jammed = hasLongSum(kernel.expr)
+    ? renderJammedStatements(kernel, syntax, "  ", LANES)
+    : undefined;
+  const lanes = jammed ? LANES : 1;
+  const body = (jammed ?? renderStatements(kernel, syntax, "  ")).lines;
+  const threads = kernel.size / lanes;
 
   // Output index variables from the flat thread index.
   const decompose: string[] = [];
@@ -82,13 +116,16 @@ export function renderWgslKernel(kernel: Kernel, stride: number): WgslKernel {
     ...reads.map((_, i) => `@group(0) @binding(${i}) var<storage, read> buf${i}: array<f32>;`),
     `@group(0) @binding(${reads.length}) var<storage, read_write> out: array<f32>;`,
     `@compute @workgroup_size(${WORKGROUP_SIZE})`,
-    "fn main(@builtin(global_invocation_id) gid: vec3<u32>) {",
-    `  let idx = gid.x + gid.y * ${stride}u;`,
-    `  if (idx >= ${kernel.size}u) { return; }`,
-    "  let flat = i32(idx);",
+    "fn main(",
+    "  @builtin(global_invocation_id) gid: vec3<u32>,",
+    "  @builtin(num_workgroups) groups: vec3<u32>,",
+    ") {",
+    `  let idx = gid.x + gid.y * groups.x * ${WORKGROUP_SIZE}u;`,
+    `  if (idx >= ${threads}u) { return; }`,
+    `  let flat = i32(idx) * ${lanes};`,
     ...decompose,
     ...body,
     "}",
   ].join("\n");
-  return { source, reads, workgroupSize: WORKGROUP_SIZE };
+  return { source, reads, workgroupSize: WORKGROUP_SIZE, threads };
 }

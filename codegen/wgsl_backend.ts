@@ -131,10 +131,10 @@ export function wgslBackend(options: { adapter?: AdapterProvider } = {}): Backen
       const launches: { pipeline: unknown; bind: unknown; groups: [number, number] }[] = [];
       const shaders: WgslKernel[] = [];
       for (const k of program.kernels) {
-        const groups = Math.ceil(k.size / 256);
+        const shader = renderWgslKernel(k);
+        const groups = Math.ceil(shader.threads / shader.workgroupSize);
         const rows = Math.ceil(groups / MAX_GROUPS_PER_DIM);
         const perRow = Math.ceil(groups / rows);
-        const shader = renderWgslKernel(k, perRow * 256);
         shaders.push(shader);
         const module = dev.createShaderModule({ code: shader.source });
         const info = await module.getCompilationInfo();
@@ -228,7 +228,10 @@ export function wgslBackend(options: { adapter?: AdapterProvider } = {}): Backen
         explain(opts = {}) {
           const lines = program.kernels.map((k, i) =>
             `kernel ${i}: ${k.ops.join(" + ")} -> ${k.out} ${formatShape(k.shape)}; launch ` +
-            `${k.size} threads (${launches[i].groups.join(" x ")} workgroups of 256); backend ` +
+            `${shaders[i].threads} threads (${
+              launches[i].groups.join(" x ")
+            } workgroups of 256); ` +
+            `backend ` +
             `wgsl; reads ${k.reads.join(", ")}`
           );
           const sources = opts.source
