@@ -166,9 +166,8 @@ export function wgslBackend(options: { adapter?: AdapterProvider } = {}): Backen
           dev.queue.writeBuffer(buffer, 0, values[b.source as string].data);
         }
       };
-      // One submission: every dispatch, then (for host results) the copy to the staging buffer.
-      const submit = (readback: boolean): void => {
-        const encoder = dev.createCommandEncoder();
+      // Every dispatch of one run, into an encoder.
+      const record = (encoder: GpuEncoder): void => {
         const pass = encoder.beginComputePass();
         for (const l of launches) {
           pass.setPipeline(l.pipeline);
@@ -176,6 +175,19 @@ export function wgslBackend(options: { adapter?: AdapterProvider } = {}): Backen
           pass.dispatchWorkgroups(l.groups[0], l.groups[1]);
         }
         pass.end();
+      };
+      // Resident runs are recorded into one pending encoder and submitted together, so a burst
+      // of runs pays one submission.
+      let pending: GpuEncoder | undefined;
+      const flush = (): void => {
+        if (pending) dev.queue.submit([pending.finish()]);
+        pending = undefined;
+      };
+      // One submission: every dispatch, then (for host results) the copy to the staging buffer.
+      const submit = (readback: boolean): void => {
+        flush();
+        const encoder = dev.createCommandEncoder();
+        record(encoder);
         if (readback) {
           program.results.forEach((name, i) => {
             const bytes = numel(program.buffers.get(name)?.shape ?? []) * 4;
@@ -217,9 +229,15 @@ export function wgslBackend(options: { adapter?: AdapterProvider } = {}): Backen
           return result;
         },
         resident: {
-          upload,
-          run: () => submit(false),
-          finish: () => dev.queue.onSubmittedWorkDone(),
+          upload: (values) => {
+            flush();
+            upload(values);
+          },
+          run: () => record(pending ??= dev.createCommandEncoder()),
+          finish: () => {
+            flush();
+            return dev.queue.onSubmittedWorkDone();
+          },
           read: (into) => {
             submit(true);
             return readStaging(into);
