@@ -3,7 +3,6 @@
 // The runtime computes the expected literals; the type checker must agree.
 import assert from "node:assert/strict";
 // deno.json has no import map; the brief pins npm deps by full specifier.
-// deno-lint-ignore no-import-prefix
 import fc from "npm:fast-check@4.3.0";
 
 const SHAPE_MATH_URL = new URL("../graph/shape_math.ts", import.meta.url).href;
