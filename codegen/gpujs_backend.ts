@@ -304,13 +304,11 @@ function buildExecutable(mode: GpuJsMode, graph: Graph, program: Program): Execu
           }`,
         ]
         : [];
-      const slots = program.slots.size
-        ? [`buffer plan: ${[...program.slots].map(([b, s]) => `${b}->slot${s}`).join(", ")}`]
-        : [];
+      // gpu.js places pipeline intermediates itself, so Tessera's buffer plan is not shown here.
       const sources = options.source
         ? rendered.map((r, i) => `--- kernel ${i} source ---\n${r.source}`)
         : [];
-      return [`graph ${graph.name} on ${mode}`, ...lines, ...executor, ...slots, ...sources]
+      return [`graph ${graph.name} on ${mode}`, ...lines, ...executor, ...sources]
         .join("\n");
     },
     dispose() {

@@ -113,11 +113,21 @@ export function wgslBackend(options: { adapter?: AdapterProvider } = {}): Backen
           );
         }
       }
-      // Resident buffers: constants written once; inputs, intermediates and results reused.
+      // Resident buffers: constants written once; inputs and results reused across runs;
+      // intermediates share the buffer plan's slots.
+      const bytesOf = (name: string): number =>
+        Math.max(4, numel(program.buffers.get(name)?.shape ?? []) * 4);
+      const slotBytes: number[] = [];
+      for (const [name, slot] of program.slots) {
+        slotBytes[slot] = Math.max(slotBytes[slot] ?? 0, bytesOf(name));
+      }
+      const create = (size: number): GpuBuffer =>
+        dev.createBuffer({ size, usage: STORAGE | COPY_DST | COPY_SRC });
+      const slotBuffers = slotBytes.map(create);
       const buffers = new Map<string, GpuBuffer>();
       for (const b of program.buffers.values()) {
-        const size = Math.max(4, numel(b.shape) * 4);
-        const buffer = dev.createBuffer({ size, usage: STORAGE | COPY_DST | COPY_SRC });
+        const slot = program.slots.get(b.name);
+        const buffer = slot === undefined ? create(bytesOf(b.name)) : slotBuffers[slot];
         if (b.data) dev.queue.writeBuffer(buffer, 0, b.data);
         buffers.set(b.name, buffer);
       }
@@ -255,10 +265,13 @@ export function wgslBackend(options: { adapter?: AdapterProvider } = {}): Backen
           const sources = opts.source
             ? shaders.map((s, i) => `--- kernel ${i} source ---\n${s.source}`)
             : [];
-          return [`graph ${graph.name} on wgsl`, ...lines, ...sources].join("\n");
+          const plan = program.slots.size
+            ? [`buffer plan: ${[...program.slots].map(([b, s]) => `${b}->slot${s}`).join(", ")}`]
+            : [];
+          return [`graph ${graph.name} on wgsl`, ...lines, ...plan, ...sources].join("\n");
         },
         dispose() {
-          for (const b of buffers.values()) b.destroy();
+          for (const b of new Set(buffers.values())) b.destroy();
           staging.destroy();
         },
       };

@@ -82,7 +82,19 @@ for (const { name, tolerance, ignore } of BACKENDS) {
         const y = g.linear(t, { in: 5, out: 6, name: "proj" });
         return g.add(y, g.param("shift", [7, 1]));
       });
-      const cases: [Graph, number[]][] = [[twoConvs, [2, 2, 12, 12]], [transposeLinear, [3, 5, 7]]];
+      // Four chained reductions: intermediates share buffer slots (the plan reuses the first).
+      const chain = graph("linear-chain", (g) => {
+        const x = g.input("x", ["B", 6, 10]);
+        const a = g.linear(x, { in: 10, out: 12, name: "a" });
+        const b = g.linear(a, { in: 12, out: 9, name: "b" });
+        const c = g.linear(b, { in: 9, out: 11, name: "c" });
+        return g.linear(c, { in: 11, out: 5, name: "d" });
+      });
+      const cases: [Graph, number[]][] = [
+        [chain, [2, 6, 10]],
+        [twoConvs, [2, 2, 12, 12]],
+        [transposeLinear, [3, 5, 7]],
+      ];
       for (const [g, shape] of cases) {
         const inputs = { x: image([...shape], 7) };
         const reference = await compile(g, { backend: "reference", seed: 3 });
@@ -321,4 +333,20 @@ Deno.test("resident runs on a host backend say which backend they need", async (
     backend: "js",
   });
   await assert.rejects(() => model.resident({ image: [1, 3, 16, 16] }), /need a device backend/);
+});
+
+Deno.test("buffer planning: dead intermediates give their memory to later ones", async () => {
+  const chain = graph("linear-chain", (g) => {
+    const x = g.input("x", ["B", 6, 10]);
+    const a = g.linear(x, { in: 10, out: 12, name: "a" });
+    const b = g.linear(a, { in: 12, out: 9, name: "b" });
+    const c = g.linear(b, { in: 9, out: 11, name: "c" });
+    return g.linear(c, { in: 11, out: 5, name: "d" });
+  });
+  const model = await compile(chain, { backend: "js" });
+  await model.prepare({ x: [2, 6, 10] });
+  const plan = model.explain().split("\n").find((l) => l.startsWith("buffer plan:"));
+  // a's output is dead once b has read it, so c's output takes its slot.
+  assert.equal(plan, "buffer plan: t_linear_3->slot0, t_linear_6->slot1, t_linear_9->slot0");
+  model.dispose();
 });
