@@ -69,6 +69,31 @@ export function chooseSplitAxis(shape: readonly number[], parts: number): number
  */
 export const UNROLL = 4;
 
+/**
+ * Whether an expression has a reduction long enough to stay a loop (not unrolled): the kernels
+ * worth computing several outputs per thread or iteration.
+ *
+ * @example
+ * ```ts
+ * import { hasLongSum } from "./render_js.ts";
+ * import { v, variable } from "./expr.ts";
+ * hasLongSum(v.sum("k", 768, v.load("w", variable("k")))); // true
+ * ```
+ */
+export function hasLongSum(e: VExpr): boolean {
+  switch (e.k) {
+    case "sum":
+      return e.extent > UNROLL || hasLongSum(e.body);
+    case "const":
+    case "load":
+      return false;
+    case "divc":
+      return hasLongSum(e.a);
+    default:
+      return hasLongSum(e.a) || hasLongSum(e.b);
+  }
+}
+
 /** Outputs computed together by an unroll-and-jammed reduction loop. */
 const JAM = 4;
 
@@ -288,14 +313,6 @@ export function renderJsKernel(kernel: Kernel, splitAxis = 0): JsKernelSource {
       }
     }
   };
-  const longSum = (e: VExpr): boolean =>
-    e.k === "sum"
-      ? e.extent > UNROLL || longSum(e.body)
-      : e.k === "const" || e.k === "load"
-      ? false
-      : e.k === "divc"
-      ? longSum(e.a)
-      : longSum(e.a) || longSum(e.b);
   // The last output axis of a reduction kernel, JAM outputs per iteration sharing their loads.
   const emitJammed = (e: VExpr, axis: number, block: Block): boolean => {
     const v = `i${axis}`;
@@ -303,7 +320,7 @@ export function renderJsKernel(kernel: Kernel, splitAxis = 0): JsKernelSource {
     // As many lanes as divide the axis: JAM, else 2 (the seed conv's 14-wide patch rows).
     const width = [JAM, 2].find((w) => extent % w === 0);
     if (axis !== kernel.shape.length - 1 || axis === splitAxis || !width) return false;
-    if (!longSum(e)) return false;
+    if (!hasLongSum(e)) return false;
     const ranges = new Map(kernel.ranges).set(v, [0, extent - width] as const);
     const lanes = Array.from(
       { length: width },

@@ -6,14 +6,13 @@
  */
 
 import type { Kernel } from "./lower.ts";
-import type { VExpr } from "./expr.ts";
 import {
   floatLiteral,
   renderJammedStatements,
   renderStatements,
   type Syntax,
 } from "./render_common.ts";
-import { UNROLL } from "./render_js.ts";
+import { hasLongSum } from "./render_js.ts";
 
 /**
  * A rendered shader: its source, the buffers it binds (in binding order, the output last) and
@@ -40,20 +39,6 @@ export interface WgslKernel {
 
 /** Outputs per thread in reduction kernels. */
 const LANES = 4;
-
-function hasLongSum(e: VExpr): boolean {
-  switch (e.k) {
-    case "sum":
-      return e.extent > UNROLL || hasLongSum(e.body);
-    case "const":
-    case "load":
-      return false;
-    case "divc":
-      return hasLongSum(e.a);
-    default:
-      return hasLongSum(e.a) || hasLongSum(e.b);
-  }
-}
 
 /**
  * Threads per workgroup: a multiple of every vendor's SIMD width (32 or 64).

@@ -41,6 +41,17 @@ function image(shape: number[], seed: number): TensorData {
 
 const quiet = { onWarning: () => {} };
 
+// Four chained reductions: their intermediates share buffer slots (the plan reuses the first).
+function linearChain(): Graph {
+  return graph("linear-chain", (g) => {
+    const x = g.input("x", ["B", 6, 10]);
+    const a = g.linear(x, { in: 10, out: 12, name: "a" });
+    const b = g.linear(a, { in: 12, out: 9, name: "b" });
+    const c = g.linear(b, { in: 9, out: 11, name: "c" });
+    return g.linear(c, { in: 11, out: 5, name: "d" });
+  });
+}
+
 for (const { name, tolerance, ignore } of BACKENDS) {
   Deno.test({
     name: `${name}: every fixture, every stage, within ${tolerance}`,
@@ -82,16 +93,8 @@ for (const { name, tolerance, ignore } of BACKENDS) {
         const y = g.linear(t, { in: 5, out: 6, name: "proj" });
         return g.add(y, g.param("shift", [7, 1]));
       });
-      // Four chained reductions: intermediates share buffer slots (the plan reuses the first).
-      const chain = graph("linear-chain", (g) => {
-        const x = g.input("x", ["B", 6, 10]);
-        const a = g.linear(x, { in: 10, out: 12, name: "a" });
-        const b = g.linear(a, { in: 12, out: 9, name: "b" });
-        const c = g.linear(b, { in: 9, out: 11, name: "c" });
-        return g.linear(c, { in: 11, out: 5, name: "d" });
-      });
       const cases: [Graph, number[]][] = [
-        [chain, [2, 6, 10]],
+        [linearChain(), [2, 6, 10]],
         [twoConvs, [2, 2, 12, 12]],
         [transposeLinear, [3, 5, 7]],
       ];
@@ -336,14 +339,7 @@ Deno.test("resident runs on a host backend say which backend they need", async (
 });
 
 Deno.test("buffer planning: dead intermediates give their memory to later ones", async () => {
-  const chain = graph("linear-chain", (g) => {
-    const x = g.input("x", ["B", 6, 10]);
-    const a = g.linear(x, { in: 10, out: 12, name: "a" });
-    const b = g.linear(a, { in: 12, out: 9, name: "b" });
-    const c = g.linear(b, { in: 9, out: 11, name: "c" });
-    return g.linear(c, { in: 11, out: 5, name: "d" });
-  });
-  const model = await compile(chain, { backend: "js" });
+  const model = await compile(linearChain(), { backend: "js" });
   await model.prepare({ x: [2, 6, 10] });
   const plan = model.explain().split("\n").find((l) => l.startsWith("buffer plan:"));
   // a's output is dead once b has read it, so c's output takes its slot.
