@@ -12,7 +12,7 @@ import type { TShape } from "../graph/shape_types.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
 import type { Backend, Executable } from "./backend.ts";
 import { referenceBackend } from "./reference_backend.ts";
-import { jsBackend } from "./js_backend.ts";
+import { jsBackend, wasmBackend } from "./js_backend.ts";
 import { wgslBackend } from "./wgsl_backend.ts";
 import {
   type AdapterProvider,
@@ -55,6 +55,7 @@ export type BackendName =
   | "auto"
   | "webgpu"
   | "wgsl"
+  | "wasm"
   | "js"
   | "webasm"
   | "cpu"
@@ -75,6 +76,7 @@ export const BACKEND_NAMES: readonly BackendName[] = [
   "auto",
   "webgpu",
   "wgsl",
+  "wasm",
   "js",
   "webasm",
   "cpu",
@@ -208,8 +210,15 @@ export interface CompiledGraph<Out extends TShape = TShape> {
   dispose(): void;
 }
 
-// Ordered by measured speed on the tokenizers (bench/tokenizer.ts): js, then gpu.js cpu, webasm.
-const CPU_CHAIN: readonly Exclude<BackendName, "auto">[] = ["js", "cpu", "webasm", "reference"];
+// Ordered by measured speed on the tokenizers (bench/tokenizer.ts): wasm (js plus WASM SIMD
+// matrix multiplies), js, then gpu.js cpu, webasm.
+const CPU_CHAIN: readonly Exclude<BackendName, "auto">[] = [
+  "wasm",
+  "js",
+  "cpu",
+  "webasm",
+  "reference",
+];
 
 function makeBackend(name: Exclude<BackendName, "auto">, options: CompileOptions): Backend {
   switch (name) {
@@ -217,6 +226,8 @@ function makeBackend(name: Exclude<BackendName, "auto">, options: CompileOptions
       return referenceBackend;
     case "js":
       return jsBackend;
+    case "wasm":
+      return wasmBackend;
     case "wgsl":
       return wgslBackend({ adapter: options.adapter });
     case "headlessgl":

@@ -1,19 +1,29 @@
 /**
- * The `js` backend: Tessera's own CPU code generator. Each fused kernel is rendered by
- * `render_js.ts` into a loop nest specialized to its shapes and compiled once by the JavaScript
- * engine; intermediates live in preallocated slots from the buffer plan, so a run allocates
- * only its results.
+ * The `js` and `wasm` backends: Tessera's own CPU code generators. Each fused kernel is
+ * rendered by `render_js.ts` into a loop nest specialized to its shapes and compiled once by the
+ * JavaScript engine; intermediates live in preallocated slots from the buffer plan, so a run
+ * allocates only its results. The `wasm` backend also splits every kernel that holds a matrix
+ * multiply (`contraction.ts`) into pack, WASM SIMD micro-kernel and epilogue.
  * @module
  */
 
 import { formatShape } from "../graph/shape.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
 import type { Backend, Executable } from "./backend.ts";
+import { type Contraction, findContraction } from "./contraction.ts";
 import type { VExpr } from "./expr.ts";
-import { lowerGraph } from "./lower.ts";
+import { KernelPool, type SharedModule } from "./js_threads.ts";
+import { lowerGraph, type Program } from "./lower.ts";
+import {
+  type ContractionLayout,
+  packWeights,
+  renderContraction,
+  scratchBytesFor,
+  tileRowsFor,
+} from "./render_contraction.ts";
 import { chooseSplitAxis, renderJsKernel, UNROLL } from "./render_js.ts";
 import { relayoutWeights } from "./relayout.ts";
-import { KernelPool } from "./js_threads.ts";
+import { GEMM_TILE, gemmModule } from "./wasm/gemm_kernel.ts";
 
 /** Kernels with less work than this (outputs x reduction length) run on one thread. */
 const MIN_PARALLEL_WORK = 300000;
@@ -33,6 +43,204 @@ function reductionSize(e: VExpr): number {
   }
 }
 
+/** Why this engine cannot run the `wasm` backend, or null when it can. */
+function wasmMissing(): string | null {
+  if (typeof WebAssembly !== "object") return "this runtime has no WebAssembly";
+  try {
+    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  } catch {
+    return "this runtime has no shared WebAssembly memory (threads)";
+  }
+  if (!WebAssembly.validate(gemmModule([{ k: 16, n: 8, fma: false }], 1))) {
+    return "this runtime has no WebAssembly SIMD";
+  }
+  return null;
+}
+
+const PAGE = 65536;
+const align = (n: number, to: number): number => Math.ceil(n / to) * to;
+
+/** The WebAssembly side of a `wasm` program: the module, its memory and each kernel's layout. */
+interface WasmPlan {
+  readonly shared: SharedModule;
+  readonly layouts: readonly (ContractionLayout | undefined)[];
+  readonly fma: boolean;
+  readonly bytes: number;
+}
+
+function planWasm(
+  program: Program,
+  contractions: readonly (Contraction | undefined)[],
+  threads: number,
+): WasmPlan {
+  // Engines without relaxed SIMD get a separate multiply and add.
+  const fma = WebAssembly.validate(gemmModule([{ k: 16, n: 8, fma: true }], 1));
+  const found = contractions.filter((c): c is Contraction => c !== undefined);
+  let cursor = 0;
+  const weightsAt = new Map<Contraction, number>();
+  for (const c of found) {
+    weightsAt.set(c, cursor);
+    cursor = align(cursor + c.k * c.nPadded * 4, 64);
+  }
+  const scratch = cursor;
+  const tileRows = new Map(found.map((c) => [c, tileRowsFor(c.k, c.nPadded, GEMM_TILE.mr)]));
+  const stride = align(
+    Math.max(...found.map((c) => scratchBytesFor(c.k, c.nPadded, tileRows.get(c) as number))),
+    64,
+  );
+  const pages = Math.max(1, Math.ceil((scratch + stride * threads) / PAGE));
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  const heap = new Float32Array(memory.buffer);
+  const module = new WebAssembly.Module(
+    gemmModule(found.map((c) => ({ k: c.k, n: c.nPadded, fma, tile: GEMM_TILE })), pages),
+  );
+  const layouts = contractions.map((c) => {
+    if (!c) return undefined;
+    const weights = weightsAt.get(c) as number;
+    packWeights(c, program, heap, weights, GEMM_TILE.nr);
+    return {
+      weights,
+      scratch,
+      scratchStride: stride,
+      tileRows: tileRows.get(c) as number,
+      gemm: `gemm${found.indexOf(c)}`,
+      tile: GEMM_TILE,
+    };
+  });
+  return { shared: { module, memory }, layouts, fma, bytes: pages * PAGE };
+}
+
+function contractionNote(c: Contraction, layout: ContractionLayout, fma: boolean): string {
+  const { mr, nr } = layout.tile;
+  return `matrix multiply ${c.m}x${c.k} by ${c.k}x${c.n} on WASM SIMD (${mr}x${nr} register ` +
+    `tile, ${fma ? "fused multiply-add" : "multiply + add"}, ${layout.tileRows}-row tiles), ` +
+    `rows split`;
+}
+
+function makeCpuBackend(name: "js" | "wasm"): Backend {
+  return {
+    name,
+    unavailable: () => Promise.resolve(name === "wasm" ? wasmMissing() : null),
+    prepare(graph, weights, want): Promise<Executable> {
+      const program = relayoutWeights(lowerGraph(graph, weights, want), {
+        insideLoops: false,
+        unrolled: UNROLL,
+      });
+      const threads = Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1));
+      const contractions = program.kernels.map((k) =>
+        name === "wasm" ? findContraction(k, program, GEMM_TILE.nr) : undefined
+      );
+      const wasm = contractions.some((c) => c)
+        ? planWasm(program, contractions, threads)
+        : undefined;
+      const rendered = program.kernels.map((k, i) => {
+        const c = contractions[i];
+        const layout = wasm?.layouts[i];
+        if (c && layout && wasm) {
+          const r = renderContraction(c, layout);
+          return { ...r, extent: c.m, note: contractionNote(c, layout, wasm.fma) };
+        }
+        const r = renderJsKernel(k, chooseSplitAxis(k.shape, threads));
+        const params = ["out", "lo", "hi", ...r.args.map((_, j) => `buf${j}`)].join(", ");
+        return {
+          args: r.args,
+          source: `return function (${params}) {\n${r.body}\n};`,
+          extent: k.shape[r.splitAxis],
+          note: `split axis ${r.splitAxis}`,
+        };
+      });
+      const pool = new KernelPool(rendered.map((r) => r.source), threads, wasm?.shared);
+      // Threads share memory: every buffer a kernel touches lives in a SharedArrayBuffer.
+      const shared = (n: number): Float32Array => new Float32Array(new SharedArrayBuffer(n * 4));
+      const slotSizes: number[] = [];
+      for (const [buffer, slot] of program.slots) {
+        const size = numel(program.buffers.get(buffer)?.shape ?? []);
+        slotSizes[slot] = Math.max(slotSizes[slot] ?? 0, size);
+      }
+      const slots = slotSizes.map(shared);
+      const env = new Map<string, Float32Array>();
+      for (const b of program.buffers.values()) {
+        if (b.data) {
+          const copy = shared(b.data.length);
+          copy.set(b.data);
+          env.set(b.name, copy);
+        } else if (b.kind === "input") {
+          env.set(b.name, shared(numel(b.shape)));
+        } else if (program.slots.has(b.name)) {
+          env.set(b.name, slots[program.slots.get(b.name) as number].subarray(0, numel(b.shape)));
+        }
+      }
+      // Results are computed into warm shared buffers, then copied out: fresh memory would
+      // page-fault inside the kernels, and workers can only write shared memory.
+      for (const result of new Set(program.results)) {
+        env.set(result, shared(numel(program.buffers.get(result)?.shape ?? [])));
+      }
+      const work = program.kernels.map((k) => k.size * reductionSize(k.expr));
+      return Promise.resolve({
+        async run(
+          inputs: Readonly<Record<string, TensorData>>,
+          into?: readonly (Float32Array | undefined)[],
+        ): Promise<TensorData[]> {
+          // Caller buffers in shared memory are used in place by every thread: no copies.
+          const direct = new Map<string, Float32Array>();
+          for (const b of program.buffers.values()) {
+            if (b.kind !== "input") continue;
+            const data = inputs[b.source as string].data;
+            // Inputs already in shared memory are read in place; others are copied in once.
+            if (data.buffer instanceof SharedArrayBuffer) direct.set(b.name, data);
+            else env.get(b.name)?.set(data);
+          }
+          program.results.forEach((result, i) => {
+            const target = into?.[i];
+            if (target?.buffer instanceof SharedArrayBuffer) direct.set(result, target);
+          });
+          const bufferOf = (buffer: string): Float32Array =>
+            direct.get(buffer) ?? env.get(buffer) as Float32Array;
+          await pool.runPlan(program.kernels.map((k, i) => ({
+            kernel: i,
+            extent: rendered[i].extent,
+            // Small kernels are not worth splitting.
+            parts: work[i] >= MIN_PARALLEL_WORK ? pool.size : 1,
+            out: bufferOf(k.out),
+            args: rendered[i].args.map(bufferOf),
+          })));
+          return program.results.map((result, i) => {
+            const value = bufferOf(result);
+            const data = into?.[i] ?? new Float32Array(value.length);
+            if (data !== value) data.set(value);
+            return { shape: program.buffers.get(result)?.shape as number[], data };
+          });
+        },
+        explain(options = {}) {
+          const lines = program.kernels.map((k, i) =>
+            `kernel ${i}: ${k.ops.join(" + ")} -> ${k.out} ${formatShape(k.shape)}; ` +
+            `launch ${k.size} outputs; backend ${name}; ${rendered[i].note} over ` +
+            `${pool.size} threads; reads ${k.reads.join(", ")}`
+          );
+          const plan = program.slots.size
+            ? [`buffer plan: ${[...program.slots].map(([b, s]) => `${b}->slot${s}`).join(", ")}`]
+            : [];
+          const memory = wasm
+            ? [`wasm memory: ${wasm.bytes} bytes (packed weights, per-thread tiles)`]
+            : [];
+          const sources = options.source
+            ? rendered.map((r, i) =>
+              `--- kernel ${i} source ---\n// factory (rt) -> (out, lo, hi, ${
+                r.args.map((a, j) => `buf${j} = ${a}`).join(", ")
+              })\n${r.source}`
+            )
+            : [];
+          return [`graph ${graph.name} on ${name}`, ...lines, ...plan, ...memory, ...sources]
+            .join("\n");
+        },
+        dispose() {
+          pool.close();
+        },
+      });
+    },
+  };
+}
+
 /**
  * Specialized JavaScript loop nests, generated from the same IR as every other backend.
  *
@@ -42,104 +250,16 @@ function reductionSize(e: VExpr): number {
  * jsBackend.name; // "js"
  * ```
  */
-export const jsBackend: Backend = {
-  name: "js",
-  unavailable: () => Promise.resolve(null),
-  prepare(graph, weights, want): Promise<Executable> {
-    const program = relayoutWeights(lowerGraph(graph, weights, want), {
-      insideLoops: false,
-      unrolled: UNROLL,
-    });
-    const threads = Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1));
-    const rendered = program.kernels.map((k) =>
-      renderJsKernel(k, chooseSplitAxis(k.shape, threads))
-    );
-    const pool = new KernelPool(
-      rendered.map((r) => ({ params: r.args.map((_, i) => `buf${i}`), body: r.body })),
-      threads,
-    );
-    // Threads share memory: every buffer a kernel touches lives in a SharedArrayBuffer.
-    const shared = (n: number): Float32Array => new Float32Array(new SharedArrayBuffer(n * 4));
-    const slotSizes: number[] = [];
-    for (const [name, slot] of program.slots) {
-      const size = numel(program.buffers.get(name)?.shape ?? []);
-      slotSizes[slot] = Math.max(slotSizes[slot] ?? 0, size);
-    }
-    const slots = slotSizes.map(shared);
-    const env = new Map<string, Float32Array>();
-    for (const b of program.buffers.values()) {
-      if (b.data) {
-        const copy = shared(b.data.length);
-        copy.set(b.data);
-        env.set(b.name, copy);
-      } else if (b.kind === "input") {
-        env.set(b.name, shared(numel(b.shape)));
-      } else if (program.slots.has(b.name)) {
-        env.set(b.name, slots[program.slots.get(b.name) as number].subarray(0, numel(b.shape)));
-      }
-    }
-    // Results are computed into warm shared buffers, then copied out: fresh memory would
-    // page-fault inside the kernels, and workers can only write shared memory.
-    for (const name of new Set(program.results)) {
-      env.set(name, shared(numel(program.buffers.get(name)?.shape ?? [])));
-    }
-    const work = program.kernels.map((k) => k.size * reductionSize(k.expr));
-    return Promise.resolve({
-      async run(
-        inputs: Readonly<Record<string, TensorData>>,
-        into?: readonly (Float32Array | undefined)[],
-      ): Promise<TensorData[]> {
-        // Caller buffers in shared memory are used in place by every thread: no copies.
-        const direct = new Map<string, Float32Array>();
-        for (const b of program.buffers.values()) {
-          if (b.kind !== "input") continue;
-          const data = inputs[b.source as string].data;
-          // Inputs already in shared memory are read in place; others are copied in once.
-          if (data.buffer instanceof SharedArrayBuffer) direct.set(b.name, data);
-          else env.get(b.name)?.set(data);
-        }
-        program.results.forEach((name, i) => {
-          const target = into?.[i];
-          if (target?.buffer instanceof SharedArrayBuffer) direct.set(name, target);
-        });
-        const bufferOf = (name: string): Float32Array =>
-          direct.get(name) ?? env.get(name) as Float32Array;
-        await pool.runPlan(program.kernels.map((k, i) => ({
-          kernel: i,
-          extent: k.shape[rendered[i].splitAxis],
-          // Small kernels are not worth splitting.
-          parts: work[i] >= MIN_PARALLEL_WORK ? pool.size : 1,
-          out: bufferOf(k.out),
-          args: rendered[i].args.map(bufferOf),
-        })));
-        return program.results.map((name, i) => {
-          const value = bufferOf(name);
-          const data = into?.[i] ?? new Float32Array(value.length);
-          if (data !== value) data.set(value);
-          return { shape: program.buffers.get(name)?.shape as number[], data };
-        });
-      },
-      explain(options = {}) {
-        const lines = program.kernels.map((k, i) =>
-          `kernel ${i}: ${k.ops.join(" + ")} -> ${k.out} ${formatShape(k.shape)}; ` +
-          `launch ${k.size} outputs; backend js; split axis ${rendered[i].splitAxis} over ` +
-          `${pool.size} threads; reads ${k.reads.join(", ")}`
-        );
-        const plan = program.slots.size
-          ? [`buffer plan: ${[...program.slots].map(([b, s]) => `${b}->slot${s}`).join(", ")}`]
-          : [];
-        const sources = options.source
-          ? rendered.map((r, i) =>
-            `--- kernel ${i} source ---\n// (out, lo, hi, ${
-              r.args.map((a, j) => `buf${j} = ${a}`).join(", ")
-            })\n${r.body}`
-          )
-          : [];
-        return [`graph ${graph.name} on js`, ...lines, ...plan, ...sources].join("\n");
-      },
-      dispose() {
-        pool.close();
-      },
-    });
-  },
-};
+export const jsBackend: Backend = makeCpuBackend("js");
+
+/**
+ * The `js` backend with every matrix multiply (a conv's im2col product, a Linear) lowered to a
+ * WASM SIMD micro-kernel over L2-sized tiles; the other kernels stay JavaScript loop nests.
+ *
+ * @example
+ * ```ts
+ * import { wasmBackend } from "./js_backend.ts";
+ * wasmBackend.name; // "wasm"
+ * ```
+ */
+export const wasmBackend: Backend = makeCpuBackend("wasm");

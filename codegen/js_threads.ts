@@ -1,10 +1,50 @@
 /**
- * A small worker pool for the `js` backend. Workers are created from a Blob URL, so they need
- * no `--allow-read`, and they compile the same kernel bodies as the main thread. Buffers are
+ * A small worker pool for the `js` and `wasm` backends. Workers are created from a Blob URL, so
+ * they need no `--allow-read`, and they build the same kernels as the main thread. Buffers are
  * `SharedArrayBuffer`-backed, so a kernel's output range is written in place by whichever
  * thread owns it. Idle pools shut down by themselves, so they never keep a program alive.
  * @module
  */
+
+/**
+ * What a kernel factory gets on each thread: the thread's index (0 is the calling thread) and,
+ * when the pool has a WebAssembly module, that thread's instance of it over the shared memory.
+ */
+export interface ThreadRuntime {
+  /** 0 for the calling thread, 1... for workers. */
+  readonly thread: number;
+  /** The module's exports on this thread. */
+  readonly exports?: WebAssembly.Exports;
+  /** The shared WebAssembly memory as floats. */
+  readonly heap?: Float32Array;
+}
+
+/** A WebAssembly module every thread instantiates over one shared memory. */
+export interface SharedModule {
+  /** The compiled module; it imports `env.memory`. */
+  readonly module: WebAssembly.Module;
+  /** Shared memory, so all threads see the same heap. */
+  readonly memory: WebAssembly.Memory;
+}
+
+type KernelFn = (out: Float32Array, lo: number, hi: number, ...a: Float32Array[]) => void;
+
+/** Instantiates `shared` (if any) and runs each factory source with the thread's runtime. */
+function buildKernels(
+  sources: readonly string[],
+  thread: number,
+  shared?: SharedModule,
+): KernelFn[] {
+  const rt: ThreadRuntime = shared
+    ? {
+      thread,
+      exports: new WebAssembly.Instance(shared.module, { env: { memory: shared.memory } }).exports,
+      heap: new Float32Array(shared.memory.buffer),
+    }
+    : { thread };
+  // Generated kernel code, compiled once per thread: this is the backend's JIT step.
+  return sources.map((s) => new Function("rt", s)(rt) as KernelFn);
+}
 
 /** One kernel launch of a run: its output range is split into `parts` even pieces. */
 export interface Step {
@@ -29,10 +69,11 @@ const STEP_TIMEOUT_MS = 60_000;
 // at a barrier between steps (each step reads the previous one's output).
 const WORKER_SOURCE = `
 let kernels = [];
+const buildKernels = ${buildKernels.toString()};
 self.onmessage = (event) => {
   const m = event.data;
-  if (m.bodies) {
-    kernels = m.bodies.map((b) => new Function("out", "lo", "hi", ...b.params, b.body));
+  if (m.sources) {
+    kernels = buildKernels(m.sources, m.thread, m.shared);
     return;
   }
   const c = m.control;
@@ -55,34 +96,31 @@ self.onmessage = (event) => {
  * @example
  * ```ts
  * import { KernelPool } from "./js_threads.ts";
- * const pool = new KernelPool([{ params: [], body: "for (let i = lo; i < hi; i++) out[i] = i;" }], 2);
+ * const pool = new KernelPool(["return (out, lo, hi) => { for (let i = lo; i < hi; i++) out[i] = i; };"], 2);
  * const out = new Float32Array(new SharedArrayBuffer(16));
  * await pool.runPlan([{ kernel: 0, extent: 4, parts: 2, out, args: [] }]);
  * pool.close();
  * ```
  */
 export class KernelPool {
-  readonly #bodies: readonly { params: readonly string[]; body: string }[];
-  readonly #local: ((out: Float32Array, lo: number, hi: number, ...a: Float32Array[]) => void)[];
+  readonly #sources: readonly string[];
+  readonly #shared: SharedModule | undefined;
+  readonly #local: KernelFn[];
   readonly #size: number;
   #workers: Worker[] = [];
   readonly #control = new Int32Array(new SharedArrayBuffer(8));
   #failed = false;
   #idle: ReturnType<typeof setTimeout> | undefined;
 
-  /** `bodies` are kernel function bodies over `(out, lo, hi, ...params)`. */
-  constructor(bodies: readonly { params: readonly string[]; body: string }[], size: number) {
-    this.#bodies = bodies;
+  /**
+   * `sources` are factory bodies: run as `function (rt) { ... }` with the thread's
+   * `ThreadRuntime`, each returns the kernel `(out, lo, hi, ...buffers) => void`.
+   */
+  constructor(sources: readonly string[], size: number, shared?: SharedModule) {
+    this.#sources = sources;
+    this.#shared = shared;
     this.#size = Math.max(1, size);
-    // Generated kernel code, compiled once: this is the backend's JIT step.
-    this.#local = bodies.map((b) =>
-      new Function("out", "lo", "hi", ...b.params, b.body) as (
-        out: Float32Array,
-        lo: number,
-        hi: number,
-        ...a: Float32Array[]
-      ) => void
-    );
+    this.#local = buildKernels(sources, 0, shared);
   }
 
   /** Threads a run uses, the main thread included. */
@@ -165,7 +203,8 @@ export class KernelPool {
         e.preventDefault();
         this.#failed = true;
       };
-      w.postMessage({ bodies: this.#bodies });
+      const thread = this.#workers.length + 1;
+      w.postMessage({ sources: this.#sources, thread, shared: this.#shared });
       this.#workers.push(w);
     }
     URL.revokeObjectURL(url);

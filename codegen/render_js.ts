@@ -131,7 +131,8 @@ function print(block: Block, indent: string): string[] {
 }
 
 /**
- * Renders one kernel as a JavaScript loop nest.
+ * Renders one kernel as a JavaScript loop nest. `scalars` are extra numeric parameters (after the
+ * buffers) that index expressions may use, bound outside every loop.
  *
  * @example
  * ```ts
@@ -139,7 +140,11 @@ function print(block: Block, indent: string): string[] {
  * typeof renderJsKernel; // "function"
  * ```
  */
-export function renderJsKernel(kernel: Kernel, splitAxis = 0): JsKernelSource {
+export function renderJsKernel(
+  kernel: Kernel,
+  splitAxis = 0,
+  scalars: readonly string[] = [],
+): JsKernelSource {
   const args = [...kernel.reads].sort();
   // Buffers are `buf<i>`; loop variables never start with "buf".
   const safe = new Map(args.map((a, i) => [a, `buf${i}`]));
@@ -375,7 +380,7 @@ export function renderJsKernel(kernel: Kernel, splitAxis = 0): JsKernelSource {
       close: "}",
     });
   };
-  const root: Block = { bound: [], names: new Map(), pre: [], body: [] };
+  const root: Block = { bound: scalars, names: new Map(), pre: [], body: [] };
   emitAxes(kernel.expr, 0, root);
   return { args, body: ["let o = 0;", ...print(root, "")].join("\n"), splitAxis };
 }

@@ -21,6 +21,7 @@ const adapter = await probeWebGpu();
 if (!adapter) console.warn("backends_test: no WebGPU adapter here; webgpu cases are skipped");
 
 const BACKENDS: { name: BackendName; tolerance: number; ignore: boolean }[] = [
+  { name: "wasm", tolerance: 1e-5, ignore: false },
   { name: "js", tolerance: 1e-5, ignore: false },
   { name: "cpu", tolerance: 1e-5, ignore: false },
   { name: "webasm", tolerance: 1e-5, ignore: false },
@@ -40,6 +41,16 @@ function image(shape: number[], seed: number): TensorData {
 }
 
 const quiet = { onWarning: () => {} };
+
+// Reductions long enough for the wasm backend's matrix multiply, with a row count (3 * 37) that
+// is no multiple of its register or cache tiles, and 13 columns that it pads to 16.
+function wideChain(): Graph {
+  return graph("wide-chain", (g) => {
+    const x = g.input("x", ["B", 37, 20]);
+    const a = g.linear(x, { in: 20, out: 24, name: "a" });
+    return g.linear(a, { in: 24, out: 13, name: "b" });
+  });
+}
 
 // Four chained reductions: their intermediates share buffer slots (the plan reuses the first).
 function linearChain(): Graph {
@@ -95,6 +106,7 @@ for (const { name, tolerance, ignore } of BACKENDS) {
       });
       const cases: [Graph, number[]][] = [
         [linearChain(), [2, 6, 10]],
+        [wideChain(), [3, 37, 20]],
         [twoConvs, [2, 2, 12, 12]],
         [transposeLinear, [3, 5, 7]],
       ];
@@ -158,7 +170,7 @@ for (const { name, tolerance, ignore } of BACKENDS) {
 }
 
 Deno.test("explain: the standard tokenizer is one kernel, the seed two", async () => {
-  for (const backend of ["js", "cpu", "webasm"] as const) {
+  for (const backend of ["wasm", "js", "cpu", "webasm"] as const) {
     const standard = await compile(
       patchEmbedding({ height: 32, width: 32, patch: 8, embedding: 16 }),
       { backend },
@@ -186,10 +198,10 @@ Deno.test("fallback: a missing WebGPU adapter falls back to a CPU backend with o
     adapter: () => Promise.resolve(null),
     onWarning: (m) => warnings.push(m),
   });
-  assert.equal(model.backend, "js");
+  assert.equal(model.backend, "wasm");
   assert.equal(warnings.length, 1);
   assert.match(warnings[0], /requestAdapter\(\) returned null/);
-  assert.match(model.reason, /fell back to js/);
+  assert.match(model.reason, /fell back to wasm/);
   const { output } = await model.run({ image: image([1, 3, 16, 16], 2) });
   assert.deepEqual(output.shape, [1, 5, 4]);
 });
@@ -203,7 +215,7 @@ Deno.test("fallback: auto without a real GPU picks a CPU backend and says why", 
         maxStorageBufferBindingSize: 1 << 30,
       }),
   });
-  assert.equal(model.backend, "js");
+  assert.equal(model.backend, "wasm");
   assert.match(model.reason, /llvmpipe is a fallback \(software\) adapter/);
 });
 
@@ -228,12 +240,12 @@ Deno.test("fallback: a parameter over the limit falls back to the next backend",
     onWarning: (m) => warnings.push(m),
   });
   const { output } = await model.run({ image: image([1, 3, 16, 16], 5) });
-  // The js backend keeps host memory only, so the device limit does not apply to it.
-  assert.equal(model.backend, "js");
+  // The wasm backend keeps host memory only, so the device limit does not apply to it.
+  assert.equal(model.backend, "wasm");
   assert.equal(output.data.length, 5 * 8);
   assert.deepEqual(warnings, model.fallbacks);
   assert.equal(warnings.length, 1);
-  assert.match(warnings[0], /webasm -> js: buffer .* needs \d+ bytes but the limit is 1024/);
+  assert.match(warnings[0], /webasm -> wasm: buffer .* needs \d+ bytes but the limit is 1024/);
 });
 
 Deno.test("fallback: a graph gpu.js cannot take runs on the next backend", async () => {
@@ -248,7 +260,7 @@ Deno.test("fallback: a graph gpu.js cannot take runs on the next backend", async
   );
   const { output } = await model.run(inputs);
   assert.deepEqual([...output.data], [10, 5]);
-  assert.equal(model.backend, "js");
+  assert.equal(model.backend, "wasm");
   assert.match(warnings.join("\n"), /5 inputs are not supported/);
 });
 
@@ -256,7 +268,7 @@ Deno.test("run(..., { into }) writes the caller's buffers on every backend, spli
   const g = patchEmbedding({ height: 16, width: 16, patch: 8, embedding: 8 });
   const inputs = { image: image([4, 3, 16, 16], 9) };
   const want = (await (await compile(g, { backend: "reference" })).run(inputs)).output;
-  for (const backend of ["reference", "js", "cpu", "webasm"] as const) {
+  for (const backend of ["reference", "wasm", "js", "cpu", "webasm"] as const) {
     for (const shared of [false, true]) {
       const n = 4 * 5 * 8;
       const output = shared ? new Float32Array(new SharedArrayBuffer(n * 4)) : new Float32Array(n);
@@ -336,6 +348,34 @@ Deno.test("resident runs on a host backend say which backend they need", async (
     backend: "js",
   });
   await assert.rejects(() => model.resident({ image: [1, 3, 16, 16] }), /need a device backend/);
+});
+
+Deno.test("wasm: matrix multiplies run on the WASM SIMD micro-kernel, the rest stays JS", async () => {
+  const standard = await compile(
+    patchEmbedding({ height: 224, width: 224, patch: 16, embedding: 768 }),
+    { backend: "wasm" },
+  );
+  await standard.prepare({ image: [2, 3, 224, 224] });
+  assert.match(
+    standard.explain(),
+    /kernel 0: conv2d.*matrix multiply 394x768 by 768x768 on WASM SIMD/,
+  );
+  standard.dispose();
+  const chain = await compile(wideChain(), { backend: "wasm" });
+  await chain.prepare({ x: [3, 37, 20] });
+  const kernels = chain.explain({ source: true }).split("\n").filter((l) =>
+    l.startsWith("kernel ")
+  );
+  assert.match(kernels[0], /matrix multiply 111x20 by 20x24/);
+  assert.match(kernels[1], /matrix multiply 111x24 by 24x13/);
+  chain.dispose();
+  // The seed's 3-wide Linear is too short to be worth a micro-kernel call.
+  const seed = await compile(seedTokenizer({ height: 32, width: 32, patch: 8, embedding: 16 }), {
+    backend: "wasm",
+  });
+  await seed.prepare({ image: [1, 3, 32, 32] });
+  assert.doesNotMatch(seed.explain(), /matrix multiply/);
+  seed.dispose();
 });
 
 Deno.test("buffer planning: dead intermediates give their memory to later ones", async () => {
