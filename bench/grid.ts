@@ -2,7 +2,7 @@
  * The benchmark grid behind `deno task bench`: backend x variant x batch, each cell in its own
  * process (so peak RSS is per cell), printed as a table and written as JSON lines.
  *
- *     deno run -A bench/grid.ts [--backends js,cpu,webasm,webgpu] [--batches 1,8,32]
+ *     deno run -A bench/grid.ts [--backends wasm,js,cpu,webasm,webgpu] [--batches 1,8,32]
  *       [--variants seed,standard] [--runs 10] [--cell-timeout 90] [--out bench/last_grid.jsonl]
  * @module
  */
@@ -23,9 +23,10 @@ const { values } = parseArgs({
   },
 });
 const adapter = await probeWebGpu();
-const backends = (values.backends ?? (adapter ? "js,cpu,webasm,webgpu" : "js,cpu,webasm")).split(
-  ",",
-);
+const backends = (values.backends ?? (adapter ? "wasm,js,cpu,webasm,webgpu" : "wasm,js,cpu,webasm"))
+  .split(
+    ",",
+  );
 const cellTimeoutMs = Number(values["cell-timeout"]) * 1000;
 const batches = values.batches.split(",").map(Number);
 const variants = values.variants.split(",");
