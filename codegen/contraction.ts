@@ -1,22 +1,26 @@
 /**
  * Finds the matrix multiply inside a fused kernel and splits the kernel around it, the way
  * BLAS-backed frameworks run a conv or a Linear: a **pack** kernel gathers the activation
- * operand `A[m, k]` tile by tile (im2col for a conv), a micro-kernel computes
- * `C = A x B` with the weights `B[k, n]` re-laid once at compile time, and an **epilogue**
- * kernel applies the rest of the fused expression (bias, class token, positional embedding)
- * reading `C`. All three are derived from the kernel's expression, so the contraction computes
- * exactly what the reference interpreter does.
+ * operand `A[row, k]` tile by tile (im2col for a conv), a micro-kernel computes `C = A x B`
+ * with the weights `B[k, col]` re-laid once at compile time, and an **epilogue** kernel applies
+ * the rest of the fused expression (bias, class token, positional embedding) reading `C`. All
+ * three are derived from the kernel's expression, so the contraction computes exactly what the
+ * reference interpreter does.
  *
- * A kernel qualifies when its expression holds one reduction `Σ_k x[f(rows, k)] * w[g(k, n)]`
- * where `n` is the last output axis, `w` is a parameter or folded constant, `x` does not depend
- * on `n`, and `w` depends on no other output axis.
+ * A kernel qualifies when its expression holds one reduction `Σ_k x[f(rows, k)] * w[g(k, col)]`
+ * where `w` is a parameter or folded constant that varies along exactly one output axis (the
+ * **column** axis: a Linear's last axis, a conv's channel axis) and `x` does not vary along it.
+ * Rows are the other output axes. Tiles hold whole runs of the axes after the column axis, so
+ * the epilogue still writes the output in order.
  * @module
  */
 
 import {
   constant,
+  freeVars,
   type Lin,
   lin,
+  loadsOf,
   type Ranges,
   simplify,
   substitute,
@@ -24,7 +28,6 @@ import {
   variable,
   type VExpr,
 } from "./expr.ts";
-import { freeVars, loadsOf } from "./expr.ts";
 import { type Kernel, outputVar, type Program } from "./lower.ts";
 
 /** Reductions shorter than this stay in the loop-nest emitter (the seed's 3-wide Linear). */
@@ -33,29 +36,38 @@ const MIN_K = 16;
 /** The buffer name the epilogue reads the product from. */
 export const PRODUCT_BUFFER = "__product";
 
-/** The scalar naming the first row of the tile a pack or epilogue call works on. */
+/** The scalar naming the first outer index of the tile a pack or epilogue call works on. */
 export const TILE_VAR = "tile";
 
 /** A kernel split into pack, multiply and epilogue. */
 export interface Contraction {
   /** The kernel it replaces. */
   readonly kernel: Kernel;
-  /** Rows: the product of every output axis but the last. */
+  /** The column axis: the one output axis the weights vary along. */
+  readonly axis: number;
+  /** Product of the output axes before `axis`: the unit tiles and threads split. */
+  readonly outer: number;
+  /** Product of the output axes after `axis`: rows per outer index. */
+  readonly inner: number;
+  /** Rows of the product: `outer * inner`. */
   readonly m: number;
   /** Reduction length. */
   readonly k: number;
-  /** Columns: the last output axis. */
+  /** Columns: the extent of `axis`. */
   readonly n: number;
   /** Row stride of the product: `n` rounded up to `columnAlign`. */
   readonly nPadded: number;
   /**
-   * `A` for the rows `[tile, tile + rows)`: output `[r, k1, k2, ...]` is `A[tile + r, k]` with the
-   * reduction axes row-major. Render with `TILE_VAR` bound; its shape's first axis is `m`.
+   * `A` for outer indices `[tile, tile + t)`: shape `[outer, ...axes after axis, ...reduction]`,
+   * row-major, so the tile's rows come out in product-row order. Render with `TILE_VAR` bound.
    */
   readonly pack: Kernel;
-  /** `B` as `[n, k1, k2, ...]`: the weights in `n`-major order, evaluated once at compile time. */
+  /** `B` as `[n, ...reduction]`: the weights column by column, evaluated once at compile time. */
   readonly weights: Kernel;
-  /** The kernel's value for rows `[tile, tile + r)`, reading `PRODUCT_BUFFER[r * nPadded + col]`. */
+  /**
+   * The kernel's value for outer indices `[tile, tile + t)`: the output's shape with the outer
+   * axes flattened, reading `PRODUCT_BUFFER[row * nPadded + col]` (row counted from the tile).
+   */
   readonly epilogue: Kernel;
 }
 
@@ -63,14 +75,15 @@ interface SumChain {
   readonly vars: readonly { readonly name: string; readonly extent: number }[];
   readonly x: VExpr & { k: "load" };
   readonly w: VExpr & { k: "load" };
+  readonly axis: number;
 }
 
 function linVars(x: Lin): Set<string> {
   return freeVars(v.load("_", x));
 }
 
-// Σ_{v1} Σ_{v2} ... x * w, with x and w each a plain load.
-function sumChain(e: VExpr, isWeight: (buf: string) => boolean, rowVars: Set<string>, col: string) {
+// Σ_{v1} Σ_{v2} ... x * w, with x and w each a plain load and w varying along one output axis.
+function sumChain(e: VExpr, isWeight: (buf: string) => boolean, rank: number) {
   const vars: { name: string; extent: number }[] = [];
   let body = e;
   while (body.k === "sum") {
@@ -80,19 +93,21 @@ function sumChain(e: VExpr, isWeight: (buf: string) => boolean, rowVars: Set<str
   if (vars.length === 0 || body.k !== "mul" || body.a.k !== "load" || body.b.k !== "load") {
     return undefined;
   }
+  const outputs = Array.from({ length: rank }, (_, a) => outputVar(a));
   const fits = (x: VExpr & { k: "load" }, w: VExpr & { k: "load" }): SumChain | undefined => {
-    const xv = linVars(x.index);
-    const wv = linVars(w.index);
-    if (!isWeight(w.buf) || xv.has(col) || [...wv].some((name) => rowVars.has(name))) {
-      return undefined;
-    }
-    return { vars, x, w };
+    const wAxes = outputs.flatMap((name, a) => (linVars(w.index).has(name) ? [a] : []));
+    if (!isWeight(w.buf) || wAxes.length !== 1) return undefined;
+    if (linVars(x.index).has(outputs[wAxes[0]])) return undefined;
+    return { vars, x, w, axis: wAxes[0] };
   };
   return fits(body.a, body.b) ?? fits(body.b, body.a);
 }
 
+const product = (dims: readonly number[]): number => dims.reduce((p, d) => p * d, 1);
+
 /**
  * Splits `kernel` around its matrix multiply, or returns undefined when it has none worth it.
+ * `columnAlign` pads the product's columns (the micro-kernel's panel width).
  *
  * @example
  * ```ts
@@ -110,16 +125,13 @@ export function findContraction(
   columnAlign = 1,
 ): Contraction | undefined {
   const rank = kernel.shape.length;
-  if (rank < 2) return undefined;
-  const col = outputVar(rank - 1);
-  const rowVars = new Set(Array.from({ length: rank - 1 }, (_, a) => outputVar(a)));
   const isWeight = (buf: string): boolean => program.buffers.get(buf)?.data !== undefined;
   let found: { node: VExpr; chain: SumChain } | undefined;
   let count = 0;
   const visit = (e: VExpr): void => {
     if (e.k === "sum") {
       count++;
-      const chain = sumChain(e, isWeight, rowVars, col);
+      const chain = sumChain(e, isWeight, rank);
       if (chain) found = { node: e, chain };
       return;
     }
@@ -131,10 +143,14 @@ export function findContraction(
   visit(kernel.expr);
   if (!found || count !== 1) return undefined;
   const { node, chain } = found;
-  const k = chain.vars.reduce((p, s) => p * s.extent, 1);
+  const k = product(chain.vars.map((s) => s.extent));
   if (k < MIN_K) return undefined;
-  const n = kernel.shape[rank - 1];
-  const m = kernel.shape.slice(0, -1).reduce((p, d) => p * d, 1);
+  const axis = chain.axis;
+  const n = kernel.shape[axis];
+  const outerShape = kernel.shape.slice(0, axis);
+  const innerShape = kernel.shape.slice(axis + 1);
+  const outer = product(outerShape);
+  const inner = product(innerShape);
   const nPadded = Math.ceil(n / columnAlign) * columnAlign;
 
   // Original axes and reduction variables are renamed first, so the new kernels' i0, i1, ...
@@ -154,58 +170,49 @@ export function findContraction(
     chain.vars.forEach((s, j) => (out = substitute(out, s.name, variable(sumOf(j)), renameScope)));
     return out;
   };
-  // Row `tile + i0` of the flattened rows, as the original row axes.
-  const tileRanges = (extra: [string, number][]): Ranges =>
+  // A new kernel's variables: `i0` the outer index within the tile, then `axes` in order.
+  const scope = (axes: readonly number[]): Ranges =>
     new Map<string, readonly [number, number]>([
       ...renamedRanges,
-      [TILE_VAR, [0, m - 1]],
-      ...extra.map(([name, extent]) => [name, [0, extent - 1]] as [string, [number, number]]),
+      [TILE_VAR, [0, outer - 1]],
+      ["i0", [0, outer - 1]],
+      ...axes.map((d, j) => [`i${j + 1}`, [0, d - 1]] as [string, [number, number]]),
     ]);
-  const toTileRows = (e: VExpr, ranges: Ranges): VExpr => {
+  // Outer axes from `tile + i0`; `moves` maps other renamed variables to new ones.
+  const rebind = (e: VExpr, ranges: Ranges, moves: readonly [string, string][]): VExpr => {
     const flat = lin.add(variable("i0"), variable(TILE_VAR));
     let stride = 1;
     let out = e;
-    for (let a = rank - 2; a >= 0; a--) {
+    for (let a = axis - 1; a >= 0; a--) {
       const d = kernel.shape[a];
-      const axis = lin.mod(lin.div(flat, stride, ranges), d, ranges);
-      out = substitute(out, rowOf(a), axis, ranges);
+      out = substitute(out, rowOf(a), lin.mod(lin.div(flat, stride, ranges), d, ranges), ranges);
       stride *= d;
     }
-    return out;
+    for (const [from, to] of moves) out = substitute(out, from, variable(to), ranges);
+    return simplify(out, ranges);
   };
+  const kernelOf = (name: string, shape: number[], expr: VExpr, ranges: Ranges): Kernel => ({
+    index: kernel.index,
+    out: `${kernel.out}_${name}`,
+    shape,
+    size: product(shape),
+    ops: kernel.ops,
+    expr,
+    ranges,
+    reads: [...loadsOf(expr)].sort(),
+  });
+  const innerAxes = innerShape.map((_, j) => axis + 1 + j);
   const extents = chain.vars.map((s) => s.extent);
-  const reductionAxes = (ranges: Ranges, e: VExpr): VExpr => {
-    let out = e;
-    chain.vars.forEach((_, j) => (out = substitute(out, sumOf(j), variable(`i${j + 1}`), ranges)));
-    return out;
-  };
-  const kernelOf = (
-    name: string,
-    shape: number[],
-    expr: VExpr,
-    ranges: Ranges,
-  ): Kernel => {
-    const simple = simplify(expr, ranges);
-    return {
-      index: kernel.index,
-      out: `${kernel.out}_${name}`,
-      shape,
-      size: shape.reduce((p, d) => p * d, 1),
-      ops: kernel.ops,
-      expr: simple,
-      ranges,
-      reads: [...loadsOf(simple)].sort(),
-    };
-  };
 
-  const packRanges = tileRanges([
-    ["i0", m],
-    ...extents.map((e, j) => [`i${j + 1}`, e] as [string, number]),
-  ]);
+  const packRanges = scope([...innerShape, ...extents]);
+  const packMoves: [string, string][] = [
+    ...innerAxes.map((a, j) => [rowOf(a), `i${j + 1}`] as [string, string]),
+    ...extents.map((_, j) => [sumOf(j), `i${innerShape.length + j + 1}`] as [string, string]),
+  ];
   const pack = kernelOf(
     "pack",
-    [m, ...extents],
-    reductionAxes(packRanges, toTileRows(renamed(chain.x), packRanges)),
+    [outer, ...innerShape, ...extents],
+    rebind(renamed(chain.x), packRanges, packMoves),
     packRanges,
   );
 
@@ -214,39 +221,35 @@ export function findContraction(
     ["i0", [0, n - 1]],
     ...extents.map((e, j) => [`i${j + 1}`, [0, e - 1]] as [string, [number, number]]),
   ]);
+  let weightExpr = substitute(renamed(chain.w), rowOf(axis), variable("i0"), weightRanges);
+  extents.forEach((_, j) => {
+    weightExpr = substitute(weightExpr, sumOf(j), variable(`i${j + 1}`), weightRanges);
+  });
   const weights = kernelOf(
     "weights",
     [n, ...extents],
-    reductionAxes(
-      weightRanges,
-      substitute(renamed(chain.w), rowOf(rank - 1), variable("i0"), weightRanges),
-    ),
+    simplify(weightExpr, weightRanges),
     weightRanges,
   );
 
-  // The product, row r = (flattened row) - tile, column n.
-  let flatRow: Lin = constant(0);
-  for (let a = 0; a < rank - 1; a++) {
-    flatRow = lin.add(lin.scale(flatRow, kernel.shape[a]), variable(rowOf(a)));
-  }
-  const productIndex = lin.add(
-    lin.scale(lin.add(flatRow, lin.scale(variable(TILE_VAR), -1)), nPadded),
-    variable(rowOf(rank - 1)),
-  );
+  // Product row = (outer index - tile) * inner + inner index.
+  let row: Lin = constant(0);
+  for (let a = 0; a < axis; a++) row = lin.add(lin.scale(row, kernel.shape[a]), variable(rowOf(a)));
+  row = lin.add(row, lin.scale(variable(TILE_VAR), -1));
+  for (const a of innerAxes) row = lin.add(lin.scale(row, kernel.shape[a]), variable(rowOf(a)));
+  const productIndex = lin.add(lin.scale(row, nPadded), variable(rowOf(axis)));
   const replaced = replaceNode(kernel.expr, node, v.load(PRODUCT_BUFFER, productIndex));
-  const epilogueRanges = tileRanges([["i0", m], ["i1", n]]);
+  const epilogueRanges = scope([n, ...innerShape]);
   const epilogue = kernelOf(
     "epilogue",
-    [m, n],
-    substitute(
-      toTileRows(renamed(replaced), epilogueRanges),
-      rowOf(rank - 1),
-      variable("i1"),
-      epilogueRanges,
-    ),
+    [outer, n, ...innerShape],
+    rebind(renamed(replaced), epilogueRanges, [
+      [rowOf(axis), "i1"],
+      ...innerAxes.map((a, j) => [rowOf(a), `i${j + 2}`] as [string, string]),
+    ]),
     epilogueRanges,
   );
-  return { kernel, m, k, n, nPadded, pack, weights, epilogue };
+  return { kernel, axis, outer, inner, m: outer * inner, k, n, nPadded, pack, weights, epilogue };
 }
 
 function replaceNode(e: VExpr, target: VExpr, by: VExpr): VExpr {

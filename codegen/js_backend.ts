@@ -19,7 +19,7 @@ import {
   packWeights,
   renderContraction,
   scratchBytesFor,
-  tileRowsFor,
+  tileOuterFor,
 } from "./render_contraction.ts";
 import { chooseSplitAxis, renderJsKernel, UNROLL } from "./render_js.ts";
 import { relayoutWeights } from "./relayout.ts";
@@ -83,9 +83,9 @@ function planWasm(
     cursor = align(cursor + c.k * c.nPadded * 4, 64);
   }
   const scratch = cursor;
-  const tileRows = new Map(found.map((c) => [c, tileRowsFor(c.k, c.nPadded, GEMM_TILE.mr)]));
+  const tileOuter = new Map(found.map((c) => [c, tileOuterFor(c, GEMM_TILE.mr)]));
   const stride = align(
-    Math.max(...found.map((c) => scratchBytesFor(c.k, c.nPadded, tileRows.get(c) as number))),
+    Math.max(...found.map((c) => scratchBytesFor(c, tileOuter.get(c) as number, GEMM_TILE.mr))),
     64,
   );
   const pages = Math.max(1, Math.ceil((scratch + stride * threads) / PAGE));
@@ -102,7 +102,7 @@ function planWasm(
       weights,
       scratch,
       scratchStride: stride,
-      tileRows: tileRows.get(c) as number,
+      tileOuter: tileOuter.get(c) as number,
       gemm: `gemm${found.indexOf(c)}`,
       tile: GEMM_TILE,
     };
@@ -113,8 +113,9 @@ function planWasm(
 function contractionNote(c: Contraction, layout: ContractionLayout, fma: boolean): string {
   const { mr, nr } = layout.tile;
   return `matrix multiply ${c.m}x${c.k} by ${c.k}x${c.n} on WASM SIMD (${mr}x${nr} register ` +
-    `tile, ${fma ? "fused multiply-add" : "multiply + add"}, ${layout.tileRows}-row tiles), ` +
-    `rows split`;
+    `tile, ${fma ? "fused multiply-add" : "multiply + add"}, ${
+      layout.tileOuter * c.inner
+    }-row tiles), rows split`;
 }
 
 function makeCpuBackend(name: "js" | "wasm"): Backend {
@@ -138,7 +139,7 @@ function makeCpuBackend(name: "js" | "wasm"): Backend {
         const layout = wasm?.layouts[i];
         if (c && layout && wasm) {
           const r = renderContraction(c, layout);
-          return { ...r, extent: c.m, note: contractionNote(c, layout, wasm.fma) };
+          return { ...r, extent: c.outer, note: contractionNote(c, layout, wasm.fma) };
         }
         const r = renderJsKernel(k, chooseSplitAxis(k.shape, threads));
         const params = ["out", "lo", "hi", ...r.args.map((_, j) => `buf${j}`)].join(", ");

@@ -1,6 +1,7 @@
 /**
  * Renders a `Contraction` for the `wasm` backend: a kernel factory (see `KernelPool`) whose
- * kernel walks its rows in tiles small enough to stay in a core's L2 cache, and per tile runs
+ * kernel walks its outer indices in tiles small enough to stay in a core's L2 cache where it can,
+ * and per tile runs
  * the pack loop nest (JavaScript, into the thread's scratch in WebAssembly memory), the WASM
  * SIMD micro-kernel, and the epilogue loop nest (back into the output). Also packs the weights
  * into the micro-kernel's panel layout once, at compile time.
@@ -20,8 +21,8 @@ export interface ContractionLayout {
   readonly scratch: number;
   /** Bytes between consecutive threads' scratch. */
   readonly scratchStride: number;
-  /** Rows per tile (a multiple of the register tile's `mr`). */
-  readonly tileRows: number;
+  /** Outer indices per tile (`tileOuterFor`). */
+  readonly tileOuter: number;
   /** The micro-kernel's export name. */
   readonly gemm: string;
   /** The register tile the micro-kernel was generated for. */
@@ -35,30 +36,40 @@ export interface ContractionLayout {
 const TILE_BYTES = 192 * 1024;
 
 /**
- * Rows per tile for a `k`-long reduction and `nPadded` columns.
+ * Outer indices per tile (see `Contraction.outer`): as many rows as fit the cache budget, at
+ * least one outer index, and a multiple of `mr` rows when each outer index is one row.
  *
  * @example
  * ```ts
- * import { tileRowsFor } from "./render_contraction.ts";
- * tileRowsFor(768, 768, 5); // 30
+ * import { tileOuterFor } from "./render_contraction.ts";
+ * tileOuterFor({ k: 768, nPadded: 768, inner: 1 }, 5); // 30
+ * tileOuterFor({ k: 768, nPadded: 8, inner: 196 }, 5); // 1
  * ```
  */
-export function tileRowsFor(k: number, nPadded: number, mr: number): number {
-  const rows = Math.floor(TILE_BYTES / 4 / (k + nPadded) / mr) * mr;
-  return Math.max(mr, Math.min(256, rows));
+export function tileOuterFor(
+  c: Pick<Contraction, "k" | "nPadded" | "inner">,
+  mr: number,
+): number {
+  const rows = Math.floor(TILE_BYTES / 4 / (c.k + c.nPadded));
+  if (c.inner === 1) return Math.max(mr, Math.min(256, Math.floor(rows / mr) * mr));
+  return Math.max(1, Math.floor(rows / c.inner));
 }
 
 /**
- * Scratch bytes one thread needs for a contraction's tiles.
+ * Scratch bytes one thread needs for a contraction's tiles (rows padded to `mr`).
  *
  * @example
  * ```ts
  * import { scratchBytesFor } from "./render_contraction.ts";
- * scratchBytesFor(768, 768, 32); // 196608
+ * scratchBytesFor({ k: 768, nPadded: 768, inner: 1 }, 30, 5); // 184320
  * ```
  */
-export function scratchBytesFor(k: number, nPadded: number, tileRows: number): number {
-  return tileRows * (k + nPadded) * 4;
+export function scratchBytesFor(
+  c: Pick<Contraction, "k" | "nPadded" | "inner">,
+  tileOuter: number,
+  mr: number,
+): number {
+  return Math.ceil((tileOuter * c.inner) / mr) * mr * (c.k + c.nPadded) * 4;
 }
 
 /**
@@ -86,23 +97,25 @@ export function renderContraction(
     }) {\n${indent(r.body)}\n};`;
   const call = (r: { args: readonly string[] }): string =>
     r.args.map((a) => param.get(a) as string).join(", ");
-  const aBytes = layout.tileRows * c.k * 4;
   const mr = layout.tile.mr;
+  const scratchRows = Math.ceil((layout.tileOuter * c.inner) / mr) * mr;
+  const aBytes = scratchRows * c.k * 4;
+  const outPerOuter = c.n * c.inner;
   const source = [
     `const heap = rt.heap;`,
     `const gemm = rt.exports.${layout.gemm};`,
     `const a = ${layout.scratch} + rt.thread * ${layout.scratchStride};`,
     `const p = a + ${aBytes};`,
-    `const aTile = heap.subarray(a / 4, a / 4 + ${layout.tileRows * c.k});`,
-    `const product = heap.subarray(p / 4, p / 4 + ${layout.tileRows * c.nPadded});`,
+    `const aTile = heap.subarray(a / 4, a / 4 + ${scratchRows * c.k});`,
+    `const product = heap.subarray(p / 4, p / 4 + ${scratchRows * c.nPadded});`,
     fn("pack", pack),
     fn("epilogue", epilogue),
     `return function (out, lo, hi, ${args.map((a) => param.get(a)).join(", ")}) {`,
-    `  for (let ${TILE_VAR} = lo; ${TILE_VAR} < hi; ${TILE_VAR} += ${layout.tileRows}) {`,
-    `    const rows = Math.min(${layout.tileRows}, hi - ${TILE_VAR});`,
-    `    pack(aTile, 0, rows, ${call(pack)}, ${TILE_VAR});`,
-    `    gemm(a, ${layout.weights}, p, Math.ceil(rows / ${mr}) * ${mr});`,
-    `    epilogue(out.subarray(${TILE_VAR} * ${c.n}, (${TILE_VAR} + rows) * ${c.n}), 0, rows, ${
+    `  for (let ${TILE_VAR} = lo; ${TILE_VAR} < hi; ${TILE_VAR} += ${layout.tileOuter}) {`,
+    `    const t = Math.min(${layout.tileOuter}, hi - ${TILE_VAR});`,
+    `    pack(aTile, 0, t, ${call(pack)}, ${TILE_VAR});`,
+    `    gemm(a, ${layout.weights}, p, Math.ceil((t * ${c.inner}) / ${mr}) * ${mr});`,
+    `    epilogue(out.subarray(${TILE_VAR} * ${outPerOuter}, (${TILE_VAR} + t) * ${outPerOuter}), 0, t, ${
       call(epilogue)
     }, ${TILE_VAR});`,
     `  }`,

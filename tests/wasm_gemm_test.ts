@@ -77,12 +77,22 @@ Deno.test("contraction: the standard tokenizer's conv is an im2col product with 
   assert.ok(!c.epilogue.reads.includes("in_image"), "the epilogue no longer reads the image");
 });
 
-Deno.test("contraction: a reduction whose weights vary along a row axis is left alone", () => {
-  // Conv output [B, out, H, W]: the weights follow axis 1, not the last axis.
-  const g = graph("conv", (b) => {
-    const x = b.input("x", [1, 2, 8, 8]);
+Deno.test("contraction: a conv's channel axis is the column axis; padded convs stay loops", () => {
+  // Conv output [B, out, H, W]: the weights follow axis 1, so each image is a tile of H*W rows.
+  const plain = graph("conv", (b) => {
+    const x = b.input("x", [2, 2, 8, 8]);
     return b.conv2d(x, { out: 4, kernel: 4, stride: 4, name: "c" });
   });
-  const program = lowerGraph(g, initParams(g, 0), [g.output]);
-  assert.equal(findContraction(program.kernels[0], program, 8), undefined);
+  const program = lowerGraph(plain, initParams(plain, 0), [plain.output]);
+  const c = findContraction(program.kernels[0], program, 8);
+  assert.ok(c);
+  assert.deepEqual([c.axis, c.outer, c.inner, c.k, c.n], [1, 2, 4, 32, 4]);
+  assert.deepEqual(c.epilogue.shape, [2, 4, 2, 2]);
+  // Zero padding puts a bounds check inside the reduction: not a plain product of two loads.
+  const padded = graph("padded", (b) => {
+    const x = b.input("x", [1, 2, 8, 8]);
+    return b.conv2d(x, { out: 4, kernel: 3, stride: 1, padding: 1, name: "c" });
+  });
+  const paddedProgram = lowerGraph(padded, initParams(padded, 0), [padded.output]);
+  assert.equal(findContraction(paddedProgram.kernels[0], paddedProgram, 8), undefined);
 });
