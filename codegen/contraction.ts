@@ -1,22 +1,25 @@
 /**
- * Finds the matrix multiply inside a fused kernel and splits the kernel around it, the way
- * BLAS-backed frameworks run a conv or a Linear: a **pack** kernel gathers the activation
- * operand `A[row, k]` tile by tile (im2col for a conv), a micro-kernel computes `C = A x B`
- * with the weights `B[k, col]` re-laid once at compile time, and an **epilogue** kernel applies
- * the rest of the fused expression (bias, class token, positional embedding) reading `C`. All
- * three are derived from the kernel's expression, so the contraction computes exactly what the
- * reference interpreter does.
+ * Finds the matrix multiply inside a fused kernel and splits the kernel around it: a
+ * micro-kernel computes `C = A x B`, reading the activation operand `A[row, k]` straight from its
+ * buffer through a table of row offsets and a table of reduction offsets (an implicit im2col for
+ * a conv: no packed copy), with the weights `B[k, col]` re-laid once at compile time; an
+ * **epilogue** kernel applies the rest of the fused expression (bias, class token, positional
+ * embedding) reading `C`. Both are derived from the kernel's expression, so the contraction
+ * computes exactly what the reference interpreter does.
  *
  * A kernel qualifies when its expression holds one reduction `Σ_k x[f(rows, k)] * w[g(k, col)]`
  * where `w` is a parameter or folded constant that varies along exactly one output axis (the
  * **column** axis: a Linear's last axis, a conv's channel axis) and `x` does not vary along it.
- * Rows are the other output axes. Tiles hold whole runs of the axes after the column axis, so
- * the epilogue still writes the output in order.
+ * Rows are the other output axes. `x`'s index must split into a part that depends only on the
+ * row and a part that depends only on the reduction, with the innermost reduction axis at a fixed
+ * stride. Tiles hold whole runs of the axes after the column axis, so the epilogue still writes
+ * the output in order.
  * @module
  */
 
 import {
   constant,
+  evalLin,
   freeVars,
   type Lin,
   lin,
@@ -39,7 +42,21 @@ export const PRODUCT_BUFFER = "__product";
 /** The scalar naming the first outer index of the tile a pack or epilogue call works on. */
 export const TILE_VAR = "tile";
 
-/** A kernel split into pack, multiply and epilogue. */
+/** How the micro-kernel reads `A[row, k]` from the activation buffer. */
+export interface Operand {
+  /** The activation buffer. */
+  readonly buffer: string;
+  /** Element offset of `A[row, 0]`, over `i0` (flattened outer index) and `i1...` (inner axes). */
+  readonly rowIndex: Lin;
+  /** Element offset of each run of the innermost reduction axis, in reduction order. */
+  readonly kOffsets: readonly number[];
+  /** Extent of the innermost reduction axis. */
+  readonly runLength: number;
+  /** Element stride along the innermost reduction axis. */
+  readonly runStride: number;
+}
+
+/** A kernel split into multiply and epilogue. */
 export interface Contraction {
   /** The kernel it replaces. */
   readonly kernel: Kernel;
@@ -57,11 +74,8 @@ export interface Contraction {
   readonly n: number;
   /** Row stride of the product: `n` rounded up to `columnAlign`. */
   readonly nPadded: number;
-  /**
-   * `A` for outer indices `[tile, tile + t)`: shape `[outer, ...axes after axis, ...reduction]`,
-   * row-major, so the tile's rows come out in product-row order. Render with `TILE_VAR` bound.
-   */
-  readonly pack: Kernel;
+  /** `A`: rows in output order (outer, then inner axes), `k` in reduction order. */
+  readonly operand: Operand;
   /** `B` as `[n, ...reduction]`: the weights column by column, evaluated once at compile time. */
   readonly weights: Kernel;
   /**
@@ -178,9 +192,14 @@ export function findContraction(
       ["i0", [0, outer - 1]],
       ...axes.map((d, j) => [`i${j + 1}`, [0, d - 1]] as [string, [number, number]]),
     ]);
-  // Outer axes from `tile + i0`; `moves` maps other renamed variables to new ones.
-  const rebind = (e: VExpr, ranges: Ranges, moves: readonly [string, string][]): VExpr => {
-    const flat = lin.add(variable("i0"), variable(TILE_VAR));
+  // Outer axes from `i0 + tile`; `moves` maps other renamed variables to new ones.
+  const rebind = (
+    e: VExpr,
+    ranges: Ranges,
+    moves: readonly [string, string][],
+    tile: Lin = variable(TILE_VAR),
+  ): VExpr => {
+    const flat = lin.add(variable("i0"), tile);
     let stride = 1;
     let out = e;
     for (let a = axis - 1; a >= 0; a--) {
@@ -202,19 +221,16 @@ export function findContraction(
     reads: [...loadsOf(expr)].sort(),
   });
   const innerAxes = innerShape.map((_, j) => axis + 1 + j);
+  const innerMoves = innerAxes.map((a, j) => [rowOf(a), `i${j + 1}`] as [string, string]);
   const extents = chain.vars.map((s) => s.extent);
 
-  const packRanges = scope([...innerShape, ...extents]);
-  const packMoves: [string, string][] = [
-    ...innerAxes.map((a, j) => [rowOf(a), `i${j + 1}`] as [string, string]),
-    ...extents.map((_, j) => [sumOf(j), `i${innerShape.length + j + 1}`] as [string, string]),
-  ];
-  const pack = kernelOf(
-    "pack",
-    [outer, ...innerShape, ...extents],
-    rebind(renamed(chain.x), packRanges, packMoves),
-    packRanges,
+  const operand = splitOperand(
+    chain.x.buf,
+    rebind(renamed(chain.x), scope([...innerShape]), innerMoves, constant(0)),
+    chain.vars.map((_, j) => sumOf(j)),
+    extents,
   );
+  if (!operand) return undefined;
 
   const weightRanges: Ranges = new Map([
     ...renamedRanges,
@@ -249,7 +265,70 @@ export function findContraction(
     ]),
     epilogueRanges,
   );
-  return { kernel, axis, outer, inner, m: outer * inner, k, n, nPadded, pack, weights, epilogue };
+  return {
+    kernel,
+    axis,
+    outer,
+    inner,
+    m: outer * inner,
+    k,
+    n,
+    nPadded,
+    operand,
+    weights,
+    epilogue,
+  };
+}
+
+// Splits x's index into row part + reduction part; undefined when a term mixes them or the
+// innermost reduction variable sits inside a division.
+function splitOperand(
+  buffer: string,
+  x: VExpr,
+  reduction: readonly string[],
+  extents: readonly number[],
+): Operand | undefined {
+  if (x.k !== "load") return undefined;
+  const isReduction = new Set(reduction);
+  const rowTerms: Lin["terms"][number][] = [];
+  const kTerms: Lin["terms"][number][] = [];
+  for (const t of x.index.terms) {
+    const vars = [...linVars({ c: 0, terms: [t] })];
+    if (vars.every((name) => isReduction.has(name))) kTerms.push(t);
+    else if (vars.some((name) => isReduction.has(name))) return undefined;
+    else rowTerms.push(t);
+  }
+  const run = reduction[reduction.length - 1];
+  let runStride = 0;
+  const outerK: Lin["terms"][number][] = [];
+  for (const t of kTerms) {
+    if (t.atom.k === "var" && t.atom.name === run) runStride = t.coeff;
+    else if (linVars({ c: 0, terms: [t] }).has(run)) return undefined;
+    else outerK.push(t);
+  }
+  // Micro-kernel offsets are unsigned immediates.
+  if (runStride < 0) return undefined;
+  const outerLin: Lin = { c: 0, terms: outerK };
+  const kOffsets: number[] = [];
+  const env = new Map<string, number>();
+  const walk = (j: number): void => {
+    if (j === reduction.length - 1) {
+      kOffsets.push(evalLin(outerLin, env));
+      return;
+    }
+    for (let i = 0; i < extents[j]; i++) {
+      env.set(reduction[j], i);
+      walk(j + 1);
+    }
+  };
+  walk(0);
+  return {
+    buffer,
+    rowIndex: { c: x.index.c, terms: rowTerms },
+    kOffsets,
+    runLength: extents[extents.length - 1],
+    runStride,
+  };
 }
 
 function replaceNode(e: VExpr, target: VExpr, by: VExpr): VExpr {

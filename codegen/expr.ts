@@ -475,6 +475,28 @@ function evalAtom(a: Atom, env: ReadonlyMap<string, number>): number {
 }
 
 /**
+ * A JavaScript expression computing `x` from variables of the same names (floor division, and
+ * modulo that is non-negative for the non-negative indices lowering produces).
+ *
+ * @example
+ * ```ts
+ * import { lin, linSource, variable } from "./expr.ts";
+ * linSource(lin.offset(lin.scale(variable("t"), 768), 3)); // "768 * t + 3"
+ * ```
+ */
+export function linSource(x: Lin): string {
+  const atom = (a: Atom): string =>
+    a.k === "var"
+      ? a.name
+      : a.k === "div"
+      ? `Math.floor((${linSource(a.x)}) / ${a.d})`
+      : `((((${linSource(a.x)}) % ${a.d}) + ${a.d}) % ${a.d})`;
+  const parts = x.terms.map((t) => (t.coeff === 1 ? atom(t.atom) : `${t.coeff} * ${atom(t.atom)}`));
+  if (x.c !== 0 || parts.length === 0) parts.push(String(x.c));
+  return parts.join(" + ");
+}
+
+/**
  * Evaluates a condition under concrete variable values.
  *
  * @example

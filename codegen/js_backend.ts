@@ -16,9 +16,10 @@ import { KernelPool, type SharedModule } from "./js_threads.ts";
 import { lowerGraph, type Program } from "./lower.ts";
 import {
   type ContractionLayout,
+  operandTables,
   packWeights,
+  productRows,
   renderContraction,
-  scratchBytesFor,
   tileOuterFor,
 } from "./render_contraction.ts";
 import { chooseSplitAxis, renderJsKernel, UNROLL } from "./render_js.ts";
@@ -51,7 +52,8 @@ function wasmMissing(): string | null {
   } catch {
     return "this runtime has no shared WebAssembly memory (threads)";
   }
-  if (!WebAssembly.validate(gemmModule([{ k: 16, n: 8, fma: false }], 1))) {
+  const probe = { n: 8, runs: 1, runLength: 16, runStride: 1, fma: false };
+  if (!WebAssembly.validate(gemmModule([probe], 1))) {
     return "this runtime has no WebAssembly SIMD";
   }
   return null;
@@ -70,39 +72,74 @@ interface WasmPlan {
 
 function planWasm(
   program: Program,
-  contractions: readonly (Contraction | undefined)[],
+  candidates: readonly (Contraction | undefined)[],
   threads: number,
 ): WasmPlan {
+  const { mr, nr } = GEMM_TILE;
   // Engines without relaxed SIMD get a separate multiply and add.
-  const fma = WebAssembly.validate(gemmModule([{ k: 16, n: 8, fma: true }], 1));
-  const found = contractions.filter((c): c is Contraction => c !== undefined);
+  const probe = { n: 8, runs: 1, runLength: 16, runStride: 1 };
+  const fma = WebAssembly.validate(gemmModule([{ ...probe, fma: true }], 1));
+  const tileOuter = candidates.map((c) => (c ? tileOuterFor(c, mr) : 0));
+  const tables = candidates.map((c, i) => {
+    const activation = c && program.buffers.get(c.operand.buffer);
+    return c && activation && operandTables(c, numel(activation.shape), tileOuter[i], mr);
+  });
+  const contractions = candidates.map((c, i) => (tables[i] ? c : undefined));
   let cursor = 0;
-  const weightsAt = new Map<Contraction, number>();
-  for (const c of found) {
-    weightsAt.set(c, cursor);
-    cursor = align(cursor + c.k * c.nPadded * 4, 64);
-  }
+  const take = (bytes: number): number => {
+    const at = cursor;
+    cursor = align(cursor + bytes, 64);
+    return at;
+  };
+  const placed = contractions.map((c, i) => {
+    const t = tables[i];
+    if (!c || !t) return undefined;
+    return {
+      weights: take(c.k * c.nPadded * 4),
+      rowOffsets: take(t.rowOffsets.byteLength),
+      kOffsets: take(t.kOffsets.byteLength),
+      regions: take(2 * t.regionLo.byteLength),
+      scratchBytes: align(t.window * 4, 64) + productRows(c, tileOuter[i], mr) * c.nPadded * 4,
+    };
+  });
   const scratch = cursor;
-  const tileOuter = new Map(found.map((c) => [c, tileOuterFor(c, GEMM_TILE.mr)]));
-  const stride = align(
-    Math.max(...found.map((c) => scratchBytesFor(c, tileOuter.get(c) as number, GEMM_TILE.mr))),
-    64,
-  );
+  const stride = align(Math.max(0, ...placed.map((p) => p?.scratchBytes ?? 0)), 64);
   const pages = Math.max(1, Math.ceil((scratch + stride * threads) / PAGE));
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   const heap = new Float32Array(memory.buffer);
+  const ints = new Int32Array(memory.buffer);
+  const found = contractions.filter((c): c is Contraction => c !== undefined);
   const module = new WebAssembly.Module(
-    gemmModule(found.map((c) => ({ k: c.k, n: c.nPadded, fma, tile: GEMM_TILE })), pages),
+    gemmModule(
+      found.map((c) => ({
+        n: c.nPadded,
+        runs: c.operand.kOffsets.length,
+        runLength: c.operand.runLength,
+        runStride: c.operand.runStride,
+        fma,
+        tile: GEMM_TILE,
+      })),
+      pages,
+    ),
   );
-  const layouts = contractions.map((c) => {
-    if (!c) return undefined;
-    const weights = weightsAt.get(c) as number;
-    packWeights(c, program, heap, weights, GEMM_TILE.nr);
+  const layouts = contractions.map((c, i): ContractionLayout | undefined => {
+    const at = placed[i];
+    const t = tables[i];
+    if (!c || !at || !t) return undefined;
+    packWeights(c, program, heap, at.weights, nr);
+    ints.set(t.rowOffsets, at.rowOffsets / 4);
+    ints.set(t.kOffsets, at.kOffsets / 4);
+    ints.set(t.regionLo, at.regions / 4);
+    ints.set(t.regionHi, at.regions / 4 + c.outer);
     return {
-      weights,
+      weights: at.weights,
+      rowOffsets: at.rowOffsets,
+      kOffsets: at.kOffsets,
+      regions: at.regions,
+      window: t.window,
       scratch,
       scratchStride: stride,
-      tileOuter: tileOuter.get(c) as number,
+      tileOuter: tileOuter[i],
       gemm: `gemm${found.indexOf(c)}`,
       tile: GEMM_TILE,
     };

@@ -1,39 +1,29 @@
 /**
- * Renders a `Contraction` for the `wasm` backend: a kernel factory (see `KernelPool`) whose
- * kernel walks its outer indices in tiles small enough to stay in a core's L2 cache where it can,
- * and per tile runs
- * the pack loop nest (JavaScript, into the thread's scratch in WebAssembly memory), the WASM
- * SIMD micro-kernel, and the epilogue loop nest (back into the output). Also packs the weights
- * into the micro-kernel's panel layout once, at compile time.
+ * Renders a `Contraction` for the `wasm` backend: the tables its micro-kernel reads A through,
+ * and a kernel factory (see `KernelPool`) whose kernel walks its outer indices in tiles small
+ * enough that a tile's rows of A stay in a core's L2 cache. Per tile it copies the window of the
+ * activation buffer the tile reads into the thread's staging area in WebAssembly memory (one
+ * `TypedArray.set`, reused by the following tiles while they fit), runs the micro-kernel, and
+ * runs the epilogue loop nest back into the output. It also packs the weights into the
+ * micro-kernel's panel layout once, at compile time.
  * @module
  */
 
-import { type Contraction, PRODUCT_BUFFER, TILE_VAR } from "./contraction.ts";
-import { renderJsKernel } from "./render_js.ts";
+import { type Contraction, TILE_VAR } from "./contraction.ts";
+import { linSource } from "./expr.ts";
 import type { Program } from "./lower.ts";
+import { renderJsKernel } from "./render_js.ts";
 import type { GemmTile } from "./wasm/gemm_kernel.ts";
 
-/** Where a contraction's data lives in WebAssembly memory (byte addresses). */
-export interface ContractionLayout {
-  /** The packed weights. */
-  readonly weights: number;
-  /** Thread 0's scratch (A tile, then product tile); thread t's is `t * scratchStride` later. */
-  readonly scratch: number;
-  /** Bytes between consecutive threads' scratch. */
-  readonly scratchStride: number;
-  /** Outer indices per tile (`tileOuterFor`). */
-  readonly tileOuter: number;
-  /** The micro-kernel's export name. */
-  readonly gemm: string;
-  /** The register tile the micro-kernel was generated for. */
-  readonly tile: GemmTile;
-}
-
 /**
- * Cache budget for one tile's A rows and product rows, which every weight panel reuses. 96, 192
- * and 384 KiB measured within noise of each other (standard, B=32); 192 KiB sits inside L2.
+ * Cache budget for one tile's rows of A and of the product, which every weight panel reuses.
+ * 96, 192 and 384 KiB measured within noise of each other (standard, B=32); 192 KiB sits inside
+ * L2.
  */
 const TILE_BYTES = 192 * 1024;
+
+/** At least this much of the activation buffer is staged at a time (1 MiB). */
+const WINDOW_ELEMENTS = 256 * 1024;
 
 /**
  * Outer indices per tile (see `Contraction.outer`): as many rows as fit the cache budget, at
@@ -55,26 +45,136 @@ export function tileOuterFor(
   return Math.max(1, Math.floor(rows / c.inner));
 }
 
-/**
- * Scratch bytes one thread needs for a contraction's tiles (rows padded to `mr`).
- *
- * @example
- * ```ts
- * import { scratchBytesFor } from "./render_contraction.ts";
- * scratchBytesFor({ k: 768, nPadded: 768, inner: 1 }, 30, 5); // 184320
- * ```
- */
-export function scratchBytesFor(
-  c: Pick<Contraction, "k" | "nPadded" | "inner">,
-  tileOuter: number,
-  mr: number,
-): number {
-  return Math.ceil((tileOuter * c.inner) / mr) * mr * (c.k + c.nPadded) * 4;
+/** Where A's rows and reduction runs start, and which part of the activation each tile reads. */
+export interface OperandTables {
+  /** Byte offset of each row in the activation buffer, then `mr` copies of the last. */
+  readonly rowOffsets: Int32Array;
+  /** Byte offset of each reduction run within a row. */
+  readonly kOffsets: Int32Array;
+  /** Per tile start (outer index): first element of the activation the tile reads. */
+  readonly regionLo: Int32Array;
+  /** Per tile start: one past the last element it reads. */
+  readonly regionHi: Int32Array;
+  /** Elements of activation a thread stages at a time. */
+  readonly window: number;
 }
 
 /**
- * The factory source (for `KernelPool`) that runs `c` over rows `[lo, hi)`, and the buffers its
- * kernel takes after `out`.
+ * Evaluates `c.operand` over every row. Rows whose reads would leave the activation buffer
+ * (rows an epilogue select discards, such as a class-token row) borrow a neighbour's offset, so
+ * the micro-kernel never reads outside what is staged. Undefined when no row is in bounds.
+ *
+ * @example
+ * ```ts
+ * import { operandTables } from "./render_contraction.ts";
+ * typeof operandTables; // "function"
+ * ```
+ */
+export function operandTables(
+  c: Contraction,
+  activationLength: number,
+  tileOuter: number,
+  mr: number,
+): OperandTables | undefined {
+  const { operand } = c;
+  const innerShape = c.kernel.shape.slice(c.axis + 1);
+  const vars = ["i0", ...innerShape.map((_, j) => `i${j + 1}`)];
+  const rowOf = new Function(...vars, `return ${linSource(operand.rowIndex)};`) as (
+    ...i: number[]
+  ) => number;
+  const kMin = Math.min(...operand.kOffsets);
+  const kMax = Math.max(...operand.kOffsets) + (operand.runLength - 1) * operand.runStride;
+  const rows = new Float64Array(c.m + mr);
+  const valid = new Uint8Array(c.m);
+  const coords = new Array<number>(vars.length).fill(0);
+  for (let r = 0; r < c.m; r++) {
+    let rest = r % c.inner;
+    coords[0] = Math.floor(r / c.inner);
+    for (let j = innerShape.length - 1; j >= 0; j--) {
+      coords[j + 1] = rest % innerShape[j];
+      rest = Math.floor(rest / innerShape[j]);
+    }
+    rows[r] = rowOf(...coords);
+    valid[r] = rows[r] + kMin >= 0 && rows[r] + kMax < activationLength ? 1 : 0;
+  }
+  // Invalid rows take the next valid row's offset (the same image's first patch for a class
+  // token), else the previous one's.
+  let next = -1;
+  for (let r = c.m - 1; r >= 0; r--) {
+    if (valid[r]) next = rows[r];
+    else if (next >= 0) rows[r] = next;
+  }
+  let previous = -1;
+  for (let r = 0; r < c.m; r++) {
+    if (valid[r]) previous = rows[r];
+    else if (next < 0 && previous >= 0) rows[r] = previous;
+  }
+  if (next < 0 && previous < 0) return undefined;
+  for (let r = c.m; r < c.m + mr; r++) rows[r] = rows[c.m - 1];
+  const regionLo = new Int32Array(c.outer);
+  const regionHi = new Int32Array(c.outer);
+  let widest = 0;
+  for (let s = 0; s < c.outer; s++) {
+    const end = Math.min(c.m, (s + tileOuter) * c.inner) + mr;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let r = s * c.inner; r < end; r++) {
+      lo = Math.min(lo, rows[r]);
+      hi = Math.max(hi, rows[r]);
+    }
+    regionLo[s] = lo + kMin;
+    regionHi[s] = hi + kMax + 1;
+    widest = Math.max(widest, regionHi[s] - regionLo[s]);
+  }
+  return {
+    rowOffsets: Int32Array.from(rows, (x) => 4 * x),
+    kOffsets: Int32Array.from(operand.kOffsets, (x) => 4 * x),
+    regionLo,
+    regionHi,
+    window: Math.min(activationLength, Math.max(widest, WINDOW_ELEMENTS)),
+  };
+}
+
+/** Where a contraction's data lives in WebAssembly memory (byte addresses). */
+export interface ContractionLayout {
+  /** The packed weights. */
+  readonly weights: number;
+  /** `OperandTables.rowOffsets`. */
+  readonly rowOffsets: number;
+  /** `OperandTables.kOffsets`. */
+  readonly kOffsets: number;
+  /** `OperandTables.regionLo`, then `regionHi` right after it. */
+  readonly regions: number;
+  /** Elements staged at a time. */
+  readonly window: number;
+  /** Thread 0's scratch (staging window, then product tile); thread t's is `t * scratchStride` later. */
+  readonly scratch: number;
+  /** Bytes between consecutive threads' scratch. */
+  readonly scratchStride: number;
+  /** Outer indices per tile (`tileOuterFor`). */
+  readonly tileOuter: number;
+  /** The micro-kernel's export name. */
+  readonly gemm: string;
+  /** The register tile the micro-kernel was generated for. */
+  readonly tile: GemmTile;
+}
+
+/**
+ * Rows of the product tile, padded to the register tile.
+ *
+ * @example
+ * ```ts
+ * import { productRows } from "./render_contraction.ts";
+ * productRows({ inner: 196 }, 1, 5); // 200
+ * ```
+ */
+export function productRows(c: Pick<Contraction, "inner">, tileOuter: number, mr: number): number {
+  return Math.ceil((tileOuter * c.inner) / mr) * mr;
+}
+
+/**
+ * The factory source (for `KernelPool`) that runs `c` over outer indices `[lo, hi)`, and the
+ * buffers its kernel takes after `out`.
  *
  * @example
  * ```ts
@@ -88,35 +188,39 @@ export function renderContraction(
 ): { source: string; args: string[] } {
   const args = [...c.kernel.reads].sort();
   const param = new Map(args.map((a, i) => [a, `buf${i}`]));
-  param.set(PRODUCT_BUFFER, "product");
-  const pack = renderJsKernel(c.pack, 0, [TILE_VAR]);
   const epilogue = renderJsKernel(c.epilogue, 0, [TILE_VAR]);
-  const fn = (name: string, r: { args: readonly string[]; body: string }): string =>
-    `const ${name} = function (${
-      ["out", "lo", "hi", ...r.args.map((_, i) => `buf${i}`), TILE_VAR].join(", ")
-    }) {\n${indent(r.body)}\n};`;
-  const call = (r: { args: readonly string[] }): string =>
-    r.args.map((a) => param.get(a) as string).join(", ");
+  const epilogueArgs = epilogue.args.map((a) => param.get(a) ?? "product");
   const mr = layout.tile.mr;
-  const scratchRows = Math.ceil((layout.tileOuter * c.inner) / mr) * mr;
-  const aBytes = scratchRows * c.k * 4;
+  const rows = productRows(c, layout.tileOuter, mr);
   const outPerOuter = c.n * c.inner;
+  const x = param.get(c.operand.buffer) as string;
   const source = [
     `const heap = rt.heap;`,
+    `const ints = new Int32Array(heap.buffer);`,
     `const gemm = rt.exports.${layout.gemm};`,
-    `const a = ${layout.scratch} + rt.thread * ${layout.scratchStride};`,
-    `const p = a + ${aBytes};`,
-    `const aTile = heap.subarray(a / 4, a / 4 + ${scratchRows * c.k});`,
-    `const product = heap.subarray(p / 4, p / 4 + ${scratchRows * c.nPadded});`,
-    fn("pack", pack),
-    fn("epilogue", epilogue),
+    `const s = ${layout.scratch} + rt.thread * ${layout.scratchStride};`,
+    `const p = s + ${layout.window * 4};`,
+    `const staging = heap.subarray(s / 4, s / 4 + ${layout.window});`,
+    `const product = heap.subarray(p / 4, p / 4 + ${rows * c.nPadded});`,
+    `const regionLo = ints.subarray(${layout.regions / 4}, ${layout.regions / 4 + c.outer});`,
+    `const regionHi = ints.subarray(${layout.regions / 4 + c.outer}, ${
+      layout.regions / 4 + 2 * c.outer
+    });`,
+    `const epilogue = function (${
+      ["out", "lo", "hi", ...epilogue.args.map((_, i) => `buf${i}`), TILE_VAR].join(", ")
+    }) {\n${indent(epilogue.body)}\n};`,
     `return function (out, lo, hi, ${args.map((a) => param.get(a)).join(", ")}) {`,
+    `  let windowLo = 0, windowHi = -1;`,
     `  for (let ${TILE_VAR} = lo; ${TILE_VAR} < hi; ${TILE_VAR} += ${layout.tileOuter}) {`,
     `    const t = Math.min(${layout.tileOuter}, hi - ${TILE_VAR});`,
-    `    pack(aTile, 0, t, ${call(pack)}, ${TILE_VAR});`,
-    `    gemm(a, ${layout.weights}, p, Math.ceil((t * ${c.inner}) / ${mr}) * ${mr});`,
+    `    if (regionLo[${TILE_VAR}] < windowLo || regionHi[${TILE_VAR}] > windowHi) {`,
+    `      windowLo = regionLo[${TILE_VAR}];`,
+    `      windowHi = Math.min(${x}.length, windowLo + ${layout.window});`,
+    `      staging.set(${x}.subarray(windowLo, windowHi));`,
+    `    }`,
+    `    gemm(s - 4 * windowLo, ${layout.rowOffsets} + 4 * ${c.inner} * ${TILE_VAR}, ${layout.kOffsets}, ${layout.weights}, p, Math.ceil((t * ${c.inner}) / ${mr}) * ${mr});`,
     `    epilogue(out.subarray(${TILE_VAR} * ${outPerOuter}, (${TILE_VAR} + t) * ${outPerOuter}), 0, t, ${
-      call(epilogue)
+      epilogueArgs.join(", ")
     }, ${TILE_VAR});`,
     `  }`,
     `};`,

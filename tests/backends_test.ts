@@ -381,6 +381,19 @@ Deno.test("wasm: matrix multiplies run on the WASM SIMD micro-kernel, the rest s
   seed.dispose();
 });
 
+Deno.test("wasm: a batch larger than one staging window (1 MiB) matches the js backend", async () => {
+  // 3 x 150528 inputs: each thread stages several windows, and tiles straddle image borders.
+  const g = patchEmbedding({ height: 224, width: 224, patch: 16, embedding: 768 });
+  const inputs = { image: image([3, 3, 224, 224], 12) };
+  const js = await compile(g, { backend: "js" });
+  const wasm = await compile(g, { backend: "wasm" });
+  const want = (await js.run(inputs)).output;
+  const got = (await wasm.run(inputs)).output;
+  assert.ok(maxError(got.data, want.data) <= 1e-4, `error ${maxError(got.data, want.data)}`);
+  js.dispose();
+  wasm.dispose();
+});
+
 Deno.test("buffer planning: dead intermediates give their memory to later ones", async () => {
   const model = await compile(linearChain(), { backend: "js" });
   await model.prepare({ x: [2, 6, 10] });

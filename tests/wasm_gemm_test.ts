@@ -1,9 +1,10 @@
-// The WASM SIMD micro-kernel on its own: against a plain triple loop, over reductions that do
-// and do not take the 4-step unroll, strides past one-byte LEB immediates, and with and without
-// fused multiply-add; and the pieces a contraction is split into.
+// The WASM SIMD micro-kernel on its own, against a plain triple loop (short and long runs,
+// strided runs, strides past one-byte LEB immediates, with and without fused multiply-add), and
+// the pieces a contraction is split into.
 import assert from "node:assert/strict";
 import { gemmModule } from "../codegen/wasm/gemm_kernel.ts";
 import { findContraction, PRODUCT_BUFFER } from "../codegen/contraction.ts";
+import { evalLin, lin, linSource, variable } from "../codegen/expr.ts";
 import { lowerGraph } from "../codegen/lower.ts";
 import { graph, initParams, patchEmbedding, specialize } from "../mod.ts";
 
@@ -15,52 +16,84 @@ function lcg(seed: number): () => number {
   };
 }
 
-function runGemm(k: number, n: number, rows: number, fma: boolean, mr: number, nr: number) {
+// A is read through row and run tables: rows `rowStride` apart, `runs` runs of `runLength`
+// elements `runStride` apart, runs `runGap` apart (a strided, conv-like layout, not packed).
+function runGemm(
+  shape: { n: number; rows: number; runs: number; runLength: number; runStride: number },
+  fma: boolean,
+  tile: { mr: number; nr: number },
+): number {
+  const { n, rows, runs, runLength, runStride } = shape;
+  const k = runs * runLength;
+  const runGap = runLength * runStride + 3;
+  const rowStride = runs * runGap + 5;
   const next = lcg(k * 31 + n);
-  const a = Float32Array.from({ length: rows * k }, next);
+  const x = Float32Array.from({ length: rows * rowStride }, next);
   const b = Float32Array.from({ length: k * n }, next); // [k][n]
-  const aAt = 0;
-  const bAt = rows * k * 4;
-  const cAt = bAt + k * n * 4;
-  const pages = Math.ceil((cAt + rows * n * 4) / 65536);
+  const a = (r: number, i: number): number =>
+    x[r * rowStride + Math.floor(i / runLength) * runGap + (i % runLength) * runStride];
+  const xAt = 64;
+  const bAt = xAt + x.byteLength;
+  const cAt = bAt + b.byteLength;
+  const rowsAt = cAt + rows * n * 4;
+  const kAt = rowsAt + rows * 4;
+  const pages = Math.ceil((kAt + runs * 4) / 65536);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
-  const module = new WebAssembly.Module(gemmModule([{ k, n, fma, tile: { mr, nr } }], pages));
+  const module = new WebAssembly.Module(
+    gemmModule([{ n, runs, runLength, runStride, fma, tile }], pages),
+  );
   const gemm = new WebAssembly.Instance(module, { env: { memory } }).exports.gemm0 as (
-    a: number,
-    b: number,
-    c: number,
-    rows: number,
+    ...args: number[]
   ) => void;
   const heap = new Float32Array(memory.buffer);
-  heap.set(a, aAt / 4);
+  const ints = new Int32Array(memory.buffer);
+  heap.set(x, xAt / 4);
+  for (let r = 0; r < rows; r++) ints[rowsAt / 4 + r] = r * rowStride * 4;
+  for (let t = 0; t < runs; t++) ints[kAt / 4 + t] = t * runGap * 4;
   for (let col = 0; col < n; col++) {
     for (let i = 0; i < k; i++) {
-      heap[bAt / 4 + Math.floor(col / nr) * k * nr + i * nr + (col % nr)] = b[i * n + col];
+      heap[bAt / 4 + Math.floor(col / tile.nr) * k * tile.nr + i * tile.nr + (col % tile.nr)] =
+        b[i * n + col];
     }
   }
-  gemm(aAt, bAt, cAt, rows);
+  gemm(xAt, rowsAt, kAt, bAt, cAt, rows);
   let worst = 0;
   for (let r = 0; r < rows; r++) {
     for (let col = 0; col < n; col++) {
       let want = 0;
-      for (let i = 0; i < k; i++) want += a[r * k + i] * b[i * n + col];
+      for (let i = 0; i < k; i++) want += a(r, i) * b[i * n + col];
       worst = Math.max(worst, Math.abs(heap[cAt / 4 + r * n + col] - want));
     }
   }
   return worst;
 }
 
-Deno.test("wasm gemm: matches a triple loop, unrolled or not, fused or not", () => {
+Deno.test("wasm gemm: matches a triple loop over strided runs, unrolled or looped, fused or not", () => {
+  const shapes = [
+    { n: 8, rows: 5, runs: 1, runLength: 13, runStride: 1 }, // one short run, fully unrolled
+    { n: 16, rows: 10, runs: 3, runLength: 16, runStride: 2 }, // conv-like: 3 strided runs
+    { n: 24, rows: 8, runs: 2, runLength: 300, runStride: 1 }, // long runs: the 4-step loop
+    { n: 8, rows: 5, runs: 1, runLength: 37, runStride: 1 }, // long, not a multiple of 4
+  ];
   for (const fma of [false, true]) {
-    for (const [k, n, rows, mr, nr] of [[13, 8, 5, 5, 8], [300, 16, 10, 5, 8], [64, 24, 8, 4, 8]]) {
-      const err = runGemm(k, n, rows, fma, mr, nr);
-      assert.ok(err < 1e-4, `k=${k} n=${n} rows=${rows} fma=${fma}: error ${err}`);
+    for (const shape of shapes) {
+      const tile = shape.rows % 5 === 0 ? { mr: 5, nr: 8 } : { mr: 4, nr: 8 };
+      const err = runGemm(shape, fma, tile);
+      assert.ok(err < 1e-4, `${JSON.stringify(shape)} fma=${fma}: error ${err}`);
     }
   }
 });
 
 Deno.test("wasm gemm: a column count that is not a multiple of the tile is refused", () => {
-  assert.throws(() => gemmModule([{ k: 16, n: 12, fma: false }], 1), /n 12 must be a multiple/);
+  const shape = { n: 12, runs: 1, runLength: 16, runStride: 1, fma: false };
+  assert.throws(() => gemmModule([shape], 1), /n 12 must be a multiple/);
+});
+
+Deno.test("linSource: a scaled modulo keeps its parentheses", () => {
+  const ranges = new Map([["i", [0, 40] as const]]);
+  const x = lin.add(lin.scale(lin.mod(lin.offset(variable("i"), 3), 4, ranges), 8), variable("i"));
+  const f = new Function("i", `return ${linSource(x)};`);
+  for (let i = 0; i <= 40; i++) assert.equal(f(i), evalLin(x, new Map([["i", i]])));
 });
 
 Deno.test("contraction: the standard tokenizer's conv is an im2col product with a cls epilogue", () => {
@@ -71,8 +104,15 @@ Deno.test("contraction: the standard tokenizer's conv is an im2col product with 
   assert.ok(c);
   // Rows: 2 images x (1 cls + 16 patches); K: 3 channels x 8 x 8; N: 20, padded to 24.
   assert.deepEqual([c.m, c.k, c.n, c.nPadded], [34, 192, 20, 24]);
-  assert.deepEqual(c.pack.shape, [34, 3, 8, 8]);
   assert.deepEqual(c.weights.shape, [20, 3, 8, 8]);
+  // A is read in place: 3 x 8 runs of 8 contiguous pixels per patch (implicit im2col).
+  assert.equal(c.operand.buffer, "in_image");
+  assert.deepEqual([c.operand.kOffsets.length, c.operand.runLength, c.operand.runStride], [
+    24,
+    8,
+    1,
+  ]);
+  assert.deepEqual(c.operand.kOffsets.slice(0, 3), [0, 32, 64]);
   assert.ok(c.epilogue.reads.includes(PRODUCT_BUFFER));
   assert.ok(!c.epilogue.reads.includes("in_image"), "the epilogue no longer reads the image");
 });

@@ -126,6 +126,12 @@ export class Code {
     return this;
   }
 
+  /** `i32.load` at `offset` bytes past the address on the stack. */
+  i32Load(offset: number): this {
+    this.bytes.push(0x28, ALIGN[4], ...unsignedLeb(offset));
+    return this;
+  }
+
   /** `v128.load` at `offset` bytes past the address on the stack. */
   v128Load(offset: number): this {
     return this.#simd(0x00).#memarg(16, offset);
