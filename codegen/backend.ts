@@ -30,12 +30,35 @@ export interface Executable {
     inputs: Readonly<Record<string, TensorData>>,
     into?: readonly (Float32Array | undefined)[],
   ): Promise<TensorData[]>;
+  /**
+   * True when `run()` itself rejects non-finite input values, by throwing `NonFiniteInput`
+   * before it writes any result (so the caller need not scan the inputs first).
+   */
+  readonly checksFinite?: boolean;
   /** Device-resident runs, on backends that keep tensors on a device (`wgsl`). */
   readonly resident?: ResidentRuns;
   /** Kernels, fused ops, launch sizes and sources, for people. */
   explain(options?: { source?: boolean }): string;
   /** Releases device memory and workers. */
   dispose(): void;
+}
+
+/**
+ * Thrown by an executable that `checksFinite` when an input holds NaN or an infinity; `compile()`
+ * turns it into an `InputError` naming the input and the first bad index.
+ *
+ * @example
+ * ```ts
+ * import { NonFiniteInput } from "./backend.ts";
+ * new NonFiniteInput().name; // "NonFiniteInput"
+ * ```
+ */
+export class NonFiniteInput extends Error {
+  /** An error with a fixed message: the caller finds and names the value. */
+  constructor() {
+    super("an input holds NaN or an infinity");
+    this.name = "NonFiniteInput";
+  }
 }
 
 /**

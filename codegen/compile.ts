@@ -10,7 +10,7 @@ import { formatShape, ShapeError } from "../graph/shape.ts";
 import { specialize } from "../graph/specialize.ts";
 import type { TShape } from "../graph/shape_types.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
-import type { Backend, Executable } from "./backend.ts";
+import { type Backend, type Executable, NonFiniteInput } from "./backend.ts";
 import { referenceBackend } from "./reference_backend.ts";
 import { jsBackend, wasmBackend } from "./js_backend.ts";
 import { wgslBackend } from "./wgsl_backend.ts";
@@ -438,7 +438,12 @@ export async function compile<Out extends TShape>(
       last = entry.exe;
       const slice = chunks.length === 1 ? inputs : sliceBatch(inputs, from, to);
       const targets = chunks.length === 1 ? [...entry.want.keys()].map((n) => into[n]) : undefined;
-      const values = await entry.exe.run(slice, targets);
+      if (!entry.exe.checksFinite) checkInputs(graph, slice);
+      const values = await entry.exe.run(slice, targets).catch((e) => {
+        // Names the input and index; the executable only knew that some value was bad.
+        if (e instanceof NonFiniteInput) checkInputs(graph, inputs);
+        throw e;
+      });
       parts.push(Object.fromEntries([...entry.want.keys()].map((n, i) => [n, values[i]])));
     }
     return parts.length === 1 ? parts[0] : concatBatch(parts, into);
@@ -452,7 +457,7 @@ export async function compile<Out extends TShape>(
     reason,
     fallbacks,
     async run(inputs, runOptions = {}) {
-      checkInputs(graph, inputs);
+      checkInputs(graph, inputs, false);
       const stages = runOptions.stages === "all" ? graph.labels() : [...(runOptions.stages ?? [])];
       const into = checkInto(graph, inputs, runOptions.into ?? {});
       for (;;) {
@@ -582,7 +587,12 @@ function checkInto(
   return into;
 }
 
-function checkInputs(graph: Graph, inputs: Readonly<Record<string, TensorData>>): void {
+// `finite: false` leaves the NaN scan to an executable that `checksFinite`.
+function checkInputs(
+  graph: Graph,
+  inputs: Readonly<Record<string, TensorData>>,
+  finite = true,
+): void {
   for (const node of graph.inputs()) {
     const name = node.attrs.name;
     const value = inputs[name];
@@ -600,7 +610,7 @@ function checkInputs(graph: Graph, inputs: Readonly<Record<string, TensorData>>)
         }`,
       );
     }
-    const bad = firstNonFinite(value.data);
+    const bad = finite ? firstNonFinite(value.data) : -1;
     if (bad >= 0) {
       throw new InputError(
         name,

@@ -83,7 +83,7 @@ self.onmessage = (event) => {
     for (let go = Atomics.load(c, ${GO}); go < i; go = Atomics.load(c, ${GO})) {
       Atomics.wait(c, ${GO}, go);
     }
-    if (s.lo < s.hi) kernels[s.kernel](s.out, s.lo, s.hi, ...s.args);
+    if (s.lo < s.hi && !(m.stop && m.stop[0] !== 0)) kernels[s.kernel](s.out, s.lo, s.hi, ...s.args);
     Atomics.add(c, ${DONE}, 1);
     Atomics.notify(c, ${DONE});
   });
@@ -131,13 +131,15 @@ export class KernelPool {
   /**
    * Runs `steps` in order. Each step's range is split among the threads it asks for; the
    * threads meet at a barrier between steps. One message per worker per run, then atomics.
+   * Once a step sets `stop[0]` (shared memory) to non-zero, the later steps are skipped.
    */
-  runPlan(steps: readonly Step[]): Promise<void> {
+  runPlan(steps: readonly Step[], stop?: Float32Array): Promise<void> {
+    const stopped = (): boolean => stop !== undefined && stop[0] !== 0;
     if (this.#failed) this.close();
     this.#failed = false;
     const threads = Math.max(...steps.map((s) => Math.min(this.#size, s.parts, s.extent)));
     if (threads <= 1) {
-      for (const s of steps) this.#local[s.kernel](s.out, 0, s.extent, ...s.args);
+      for (const s of steps) if (!stopped()) this.#local[s.kernel](s.out, 0, s.extent, ...s.args);
       return Promise.resolve();
     }
     const workers = threads - 1;
@@ -152,6 +154,7 @@ export class KernelPool {
     for (let w = 0; w < workers; w++) {
       this.#workers[w].postMessage({
         control,
+        stop,
         steps: steps.map((s, i) => {
           const b = slices[i];
           const mine = w + 1 < b.length - 1;
@@ -166,7 +169,7 @@ export class KernelPool {
       });
     }
     steps.forEach((s, i) => {
-      this.#local[s.kernel](s.out, slices[i][0], slices[i][1], ...s.args);
+      if (!stopped()) this.#local[s.kernel](s.out, slices[i][0], slices[i][1], ...s.args);
       const target = workers * (i + 1);
       const deadline = performance.now() + STEP_TIMEOUT_MS;
       for (let d = Atomics.load(control, DONE); d < target; d = Atomics.load(control, DONE)) {

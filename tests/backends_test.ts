@@ -394,6 +394,26 @@ Deno.test("wasm: a batch larger than one staging window (1 MiB) matches the js b
   wasm.dispose();
 });
 
+Deno.test("js and wasm: a NaN stops the run before anything is written, then runs go on", async () => {
+  const g = patchEmbedding({ height: 224, width: 224, patch: 16, embedding: 64 });
+  // 3 images: 451584 values, so the scan is split across threads; the NaN is in the last part.
+  const good = image([3, 3, 224, 224], 13);
+  const bad = { shape: good.shape, data: good.data.slice() };
+  bad.data[450000] = NaN;
+  for (const backend of ["js", "wasm"] as const) {
+    const model = await compile(g, { backend });
+    const output = new Float32Array(new SharedArrayBuffer(3 * 197 * 64 * 4)).fill(7);
+    await assert.rejects(
+      () => model.run({ image: bad }, { into: { output } }),
+      /input "image" has NaN at flat index 450000; inputs must be finite/,
+    );
+    assert.ok(output.every((x) => x === 7), `${backend}: the caller's buffer is untouched`);
+    const { output: after } = await model.run({ image: good }, { into: { output } });
+    assert.ok(after.data.every(Number.isFinite));
+    model.dispose();
+  }
+});
+
 Deno.test("buffer planning: dead intermediates give their memory to later ones", async () => {
   const model = await compile(linearChain(), { backend: "js" });
   await model.prepare({ x: [2, 6, 10] });
