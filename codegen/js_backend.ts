@@ -218,7 +218,10 @@ function makeCpuBackend(name: "js" | "wasm"): Backend {
       }
       const slots = slotSizes.map(shared);
       const env = new Map<string, Float32Array>();
+      // Weights only a micro-kernel reads live packed in WebAssembly memory instead.
+      const read = new Set(rendered.flatMap((r) => r.args));
       for (const b of program.buffers.values()) {
+        if (b.data && !read.has(b.name)) continue;
         if (b.data) {
           const copy = shared(b.data.length);
           copy.set(b.data);
