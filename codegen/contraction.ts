@@ -344,3 +344,21 @@ function replaceNode(e: VExpr, target: VExpr, by: VExpr): VExpr {
       return e;
   }
 }
+
+/**
+ * The epilogue over every row in one launch (tile 0), for backends that hold the whole product
+ * in memory (`wgsl`). Its shape is the output's with the outer axes flattened.
+ *
+ * @example
+ * ```ts
+ * import { type Contraction, wholeEpilogue } from "./contraction.ts";
+ * function launches(c: Contraction): number {
+ *   return wholeEpilogue(c).size;
+ * }
+ * ```
+ */
+export function wholeEpilogue(c: Contraction): Kernel {
+  const e = c.epilogue;
+  const expr = simplify(substitute(e.expr, TILE_VAR, constant(0), e.ranges), e.ranges);
+  return { ...e, expr, reads: [...loadsOf(expr)].sort() };
+}

@@ -10,9 +10,15 @@ import { formatShape } from "../graph/shape.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
 import type { Backend, Executable } from "./backend.ts";
 import { type AdapterProvider, BackendRejection, probeWebGpu } from "./gpujs_backend.ts";
-import { lowerGraph } from "./lower.ts";
+import { type Contraction, findContraction, PRODUCT_BUFFER, wholeEpilogue } from "./contraction.ts";
+import { type Kernel, lowerGraph } from "./lower.ts";
 import { relayoutWeights } from "./relayout.ts";
-import { renderWgslKernel, type WgslKernel } from "./render_wgsl.ts";
+import { operandTables, packWeights } from "./render_contraction.ts";
+import { renderWgslKernel } from "./render_wgsl.ts";
+import { GPU_GEMM_TILE, renderWgslGemm, type WgslGemm } from "./render_wgsl_gemm.ts";
+
+/** Products narrower than this stay one-thread-per-output kernels (the seed's 3-channel conv). */
+const MIN_GEMM_COLUMNS = 32;
 
 // WebGPU usage flags (numeric, so no DOM lib is needed).
 const STORAGE = 0x80;
@@ -138,15 +144,26 @@ export function wgslBackend(options: { adapter?: AdapterProvider } = {}): Backen
         staged += numel(program.buffers.get(name)?.shape ?? []) * 4;
       }
       const staging = dev.createBuffer({ size: Math.max(4, staged), usage: MAP_READ | COPY_DST });
+      // Buffers only the matrix multiplies use: packed weights, offset tables, products.
+      const owned: GpuBuffer[] = [];
+      const gemmOf = (k: Kernel): Contraction | undefined => {
+        const c = findContraction(k, program, GPU_GEMM_TILE.bn);
+        if (!c || c.n < MIN_GEMM_COLUMNS) return undefined;
+        const bytes = c.m * c.nPadded * 4;
+        if (bytes > limit) {
+          throw new BackendRejection(
+            "wgsl",
+            `the product of kernel ${k.index} needs ${bytes} bytes but the device allows ${limit} ` +
+              `(maxStorageBufferBindingSize); use a smaller batch`,
+            true,
+          );
+        }
+        return c;
+      };
       const launches: { pipeline: unknown; bind: unknown; groups: [number, number] }[] = [];
-      const shaders: WgslKernel[] = [];
-      for (const k of program.kernels) {
-        const shader = renderWgslKernel(k);
-        const groups = Math.ceil(shader.threads / shader.workgroupSize);
-        const rows = Math.ceil(groups / MAX_GROUPS_PER_DIM);
-        const perRow = Math.ceil(groups / rows);
-        shaders.push(shader);
-        const module = dev.createShaderModule({ code: shader.source });
+      const described: { line: string; sources: string[] }[] = [];
+      const pipelineFor = async (k: { index: number; ops: readonly string[] }, code: string) => {
+        const module = dev.createShaderModule({ code });
         const info = await module.getCompilationInfo();
         const errors = info.messages.filter((m) => m.type === "error");
         if (errors.length) {
@@ -155,18 +172,91 @@ export function wgslBackend(options: { adapter?: AdapterProvider } = {}): Backen
             `kernel ${k.index} (${k.ops.join(", ")}) does not compile: ${errors[0].message}`,
           );
         }
-        const pipeline = dev.createComputePipeline({
+        return dev.createComputePipeline({
           layout: "auto",
           compute: { module, entryPoint: "main" },
         });
+      };
+      const launch = (
+        pipeline: { getBindGroupLayout(i: number): unknown },
+        bound: GpuBuffer[],
+        groups: [number, number],
+      ): void => {
         const bind = dev.createBindGroup({
           layout: pipeline.getBindGroupLayout(0),
-          entries: [...shader.reads, k.out].map((name, i) => ({
-            binding: i,
-            resource: { buffer: buffers.get(name) },
-          })),
+          entries: bound.map((buffer, i) => ({ binding: i, resource: { buffer } })),
         });
-        launches.push({ pipeline, bind, groups: [perRow, rows] });
+        launches.push({ pipeline, bind, groups });
+      };
+      const spread = (threads: number, size: number): [number, number] => {
+        const groups = Math.ceil(threads / size);
+        const rows = Math.ceil(groups / MAX_GROUPS_PER_DIM);
+        return [Math.ceil(groups / rows), rows];
+      };
+      const elementwise = async (k: Kernel, out: GpuBuffer, product?: GpuBuffer) => {
+        const shader = renderWgslKernel(k);
+        const pipeline = await pipelineFor(k, shader.source);
+        const bound = shader.reads.map((name) =>
+          name === PRODUCT_BUFFER ? product as GpuBuffer : buffers.get(name) as GpuBuffer
+        );
+        const groups = spread(shader.threads, shader.workgroupSize);
+        launch(pipeline, [...bound, out], groups);
+        return { shader, groups };
+      };
+      for (const k of program.kernels) {
+        const c = gemmOf(k);
+        const out = buffers.get(k.out) as GpuBuffer;
+        if (!c) {
+          const { shader, groups } = await elementwise(k, out);
+          described.push({
+            line: `launch ${shader.threads} threads (${groups.join(" x ")} workgroups of 256)`,
+            sources: [shader.source],
+          });
+          continue;
+        }
+        const gemm: WgslGemm = renderWgslGemm(c);
+        const activation = program.buffers.get(c.operand.buffer);
+        const tables = operandTables(c, numel(activation?.shape ?? []), 1, 1);
+        if (!tables) {
+          throw new BackendRejection(
+            "wgsl",
+            `kernel ${k.index}: no row of its product is in bounds`,
+          );
+        }
+        const ints = (values: Int32Array): GpuBuffer => {
+          const buffer = create(Math.max(4, values.byteLength));
+          dev.queue.writeBuffer(buffer, 0, new Float32Array(values.map((v) => v / 4).buffer));
+          return buffer;
+        };
+        const packed = new Float32Array(c.k * c.nPadded);
+        packWeights(c, program, packed, 0, c.nPadded);
+        const weightsBuffer = create(packed.byteLength);
+        dev.queue.writeBuffer(weightsBuffer, 0, packed);
+        const product = create(c.m * c.nPadded * 4);
+        owned.push(weightsBuffer, product);
+        const rowsBuffer = ints(tables.rowOffsets);
+        const runsBuffer = ints(tables.kOffsets);
+        owned.push(rowsBuffer, runsBuffer);
+        launch(
+          await pipelineFor(k, gemm.source),
+          [
+            buffers.get(c.operand.buffer) as GpuBuffer,
+            rowsBuffer,
+            runsBuffer,
+            weightsBuffer,
+            product,
+          ],
+          gemm.groups,
+        );
+        const epilogue = await elementwise(wholeEpilogue(c), out, product);
+        const { bm, bn, tm, tn } = GPU_GEMM_TILE;
+        described.push({
+          line:
+            `matrix multiply ${c.m}x${c.k} by ${c.k}x${c.n} as a tiled WGSL GEMM (${bm}x${bn} ` +
+            `blocks, ${tm}x${tn} outputs a thread, ${gemm.groups.join(" x ")} workgroups), then ` +
+            `the epilogue (${epilogue.shader.threads} threads)`,
+          sources: [gemm.source, epilogue.shader.source],
+        });
       }
       const inputs = [...program.buffers.values()].filter((b) => b.kind === "input");
       let busy: Promise<unknown> = Promise.resolve();
@@ -255,15 +345,15 @@ export function wgslBackend(options: { adapter?: AdapterProvider } = {}): Backen
         },
         explain(opts = {}) {
           const lines = program.kernels.map((k, i) =>
-            `kernel ${i}: ${k.ops.join(" + ")} -> ${k.out} ${formatShape(k.shape)}; launch ` +
-            `${shaders[i].threads} threads (${
-              launches[i].groups.join(" x ")
-            } workgroups of 256); ` +
-            `backend ` +
-            `wgsl; reads ${k.reads.join(", ")}`
+            `kernel ${i}: ${k.ops.join(" + ")} -> ${k.out} ${formatShape(k.shape)}; ` +
+            `${described[i].line}; backend wgsl; reads ${k.reads.join(", ")}`
           );
           const sources = opts.source
-            ? shaders.map((s, i) => `--- kernel ${i} source ---\n${s.source}`)
+            ? described.flatMap((d, i) =>
+              d.sources.map((source, j) =>
+                `--- kernel ${i} source${d.sources.length > 1 ? ` ${j + 1}` : ""} ---\n${source}`
+              )
+            )
             : [];
           const plan = program.slots.size
             ? [`buffer plan: ${[...program.slots].map(([b, s]) => `${b}->slot${s}`).join(", ")}`]
@@ -271,7 +361,7 @@ export function wgslBackend(options: { adapter?: AdapterProvider } = {}): Backen
           return [`graph ${graph.name} on wgsl`, ...lines, ...plan, ...sources].join("\n");
         },
         dispose() {
-          for (const b of new Set(buffers.values())) b.destroy();
+          for (const b of new Set([...buffers.values(), ...owned])) b.destroy();
           staging.destroy();
         },
       };

@@ -343,6 +343,30 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "wgsl: wide matrix multiplies run as a tiled GEMM plus an epilogue, and match js",
+  ignore: adapter === null,
+  async fn() {
+    // 2 x 17 rows and 80 columns: neither is a multiple of the 64 x 64 block.
+    const g = patchEmbedding({ height: 32, width: 32, patch: 8, embedding: 80 });
+    const inputs = { image: image([2, 3, 32, 32], 14) };
+    const want = (await (await compile(g, { backend: "js" })).run(inputs)).output;
+    const model = await compile(g, { backend: "wgsl" });
+    const got = (await model.run(inputs)).output;
+    assert.ok(maxError(got.data, want.data) <= 1e-4, `error ${maxError(got.data, want.data)}`);
+    assert.match(model.explain(), /matrix multiply 34x192 by 192x80 as a tiled WGSL GEMM/);
+    assert.match(model.explain({ source: true }), /--- kernel 0 source 2 ---/);
+    model.dispose();
+    // The seed's conv has 3 output channels: too narrow for 64-column blocks.
+    const seed = await compile(seedTokenizer({ height: 32, width: 32, patch: 8, embedding: 16 }), {
+      backend: "wgsl",
+    });
+    await seed.prepare({ image: [1, 3, 32, 32] });
+    assert.doesNotMatch(seed.explain(), /GEMM/);
+    seed.dispose();
+  },
+});
+
 Deno.test("resident runs on a host backend say which backend they need", async () => {
   const model = await compile(seedTokenizer({ height: 16, width: 16, patch: 8, embedding: 4 }), {
     backend: "js",

@@ -1,0 +1,141 @@
+/**
+ * The `wgsl` backend's matrix multiply for a `Contraction`: a workgroup-tiled SGEMM shader. Each
+ * 16 x 16 workgroup computes a 64 x 64 block of the product, staging 16-deep slices of A and B in
+ * workgroup memory so every value fetched from storage is used 64 times, and each thread keeps a
+ * 4 x 4 block of outputs in registers. A is read where it lies through the contraction's row and
+ * run offset tables (an implicit im2col for a conv); B is the weights re-laid once as
+ * `[K, nPadded]`. The rest of the fused kernel runs as a second shader, the contraction's
+ * epilogue, reading the product.
+ * @module
+ */
+
+import type { Contraction } from "./contraction.ts";
+
+/** Block and register tile sizes of the shader. */
+export interface GpuGemmTile {
+  /** Product rows per workgroup. */
+  readonly bm: number;
+  /** Product columns per workgroup (the contraction's column padding). */
+  readonly bn: number;
+  /** Reduction slice staged per step. */
+  readonly bk: number;
+  /** Rows per thread. */
+  readonly tm: number;
+  /** Columns per thread. */
+  readonly tn: number;
+}
+
+/**
+ * 64 x 64 blocks, 16-deep slices, 4 x 4 outputs a thread: 256 threads, 8 KiB of workgroup memory.
+ *
+ * @example
+ * ```ts
+ * import { GPU_GEMM_TILE } from "./render_wgsl_gemm.ts";
+ * GPU_GEMM_TILE.bn; // 64
+ * ```
+ */
+export const GPU_GEMM_TILE: GpuGemmTile = { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
+
+/** A rendered GEMM shader and its dispatch. */
+export interface WgslGemm {
+  /** WGSL with entry point `main`; bindings: x, row table, run table, weights, product. */
+  readonly source: string;
+  /** Workgroups along columns (x) and rows (y). */
+  readonly groups: [number, number];
+}
+
+/**
+ * Renders the product `C[m, nPadded]` of `c` as a WGSL compute shader.
+ *
+ * @example
+ * ```ts
+ * import { renderWgslGemm } from "./render_wgsl_gemm.ts";
+ * typeof renderWgslGemm; // "function"
+ * ```
+ */
+export function renderWgslGemm(c: Contraction, tile: GpuGemmTile = GPU_GEMM_TILE): WgslGemm {
+  const { bm, bn, bk, tm, tn } = tile;
+  const tx = bn / tn;
+  const ty = bm / tm;
+  const threads = tx * ty;
+  if (c.nPadded % bn !== 0) throw new Error(`wgsl gemm: columns ${c.nPadded} not padded to ${bn}`);
+  if ((bm * bk) % threads !== 0 || threads % bk !== 0 || (bk * bn) % threads !== 0) {
+    throw new Error("wgsl gemm: tile does not divide among the threads");
+  }
+  const { runLength, runStride } = c.operand;
+  const aPasses = (bm * bk) / threads;
+  const aRowsPerPass = threads / bk;
+  const bPasses = (bk * bn) / threads;
+  const bRowsPerPass = threads / bn;
+  const lines: string[] = [
+    "@group(0) @binding(0) var<storage, read> x: array<f32>;",
+    "@group(0) @binding(1) var<storage, read> rows: array<i32>;",
+    "@group(0) @binding(2) var<storage, read> runs: array<i32>;",
+    "@group(0) @binding(3) var<storage, read> w: array<f32>;",
+    "@group(0) @binding(4) var<storage, read_write> out: array<f32>;",
+    `var<workgroup> As: array<f32, ${bk * bm}>;`,
+    `var<workgroup> Bs: array<f32, ${bk * bn}>;`,
+    `@compute @workgroup_size(${tx}, ${ty})`,
+    "fn main(",
+    "  @builtin(workgroup_id) wg: vec3<u32>,",
+    "  @builtin(local_invocation_id) lid: vec3<u32>,",
+    "  @builtin(local_invocation_index) li: u32,",
+    ") {",
+    `  let row0 = i32(wg.y) * ${bm};`,
+    `  let col0 = i32(wg.x) * ${bn};`,
+    "  let tx = i32(lid.x);",
+    "  let ty = i32(lid.y);",
+    "  let t = i32(li);",
+    // A loads: thread t reads k = t % bk of rows t / bk + pass * aRowsPerPass.
+    `  let ak = t % ${bk};`,
+    `  let am = t / ${bk};`,
+    ...Array.from(
+      { length: aPasses },
+      (_, p) => `  let base${p} = rows[min(row0 + am + ${p * aRowsPerPass}, ${c.m - 1})];`,
+    ),
+    `  let bn_ = t % ${bn};`,
+    `  let bk_ = t / ${bn};`,
+    ...Array.from({ length: tm * tn }, (_, i) => `  var acc${i}: f32 = 0.0;`),
+    `  for (var k0: i32 = 0; k0 < ${c.k}; k0 += ${bk}) {`,
+    "    let k = k0 + ak;",
+    `    let inK = k < ${c.k};`,
+    `    let kc = min(k, ${c.k - 1});`,
+    `    let koff = runs[kc / ${runLength}] + (kc % ${runLength}) * ${runStride};`,
+    ...Array.from(
+      { length: aPasses },
+      (_, p) =>
+        `    As[ak * ${bm} + am + ${p * aRowsPerPass}] = select(0.0, x[base${p} + koff], inK);`,
+    ),
+    ...Array.from({ length: bPasses }, (_, p) => {
+      const kk = `bk_ + ${p * bRowsPerPass}`;
+      return `    Bs[(${kk}) * ${bn} + bn_] = select(0.0, w[min(k0 + ${kk}, ${
+        c.k - 1
+      }) * ${c.nPadded} + col0 + bn_], k0 + ${kk} < ${c.k});`;
+    }),
+    "    workgroupBarrier();",
+    `    for (var kk: i32 = 0; kk < ${bk}; kk++) {`,
+    ...Array.from({ length: tm }, (_, i) => `      let a${i} = As[kk * ${bm} + ty + ${i * ty}];`),
+    ...Array.from({ length: tn }, (_, j) => `      let b${j} = Bs[kk * ${bn} + tx + ${j * tx}];`),
+    ...Array.from({ length: tm * tn }, (_, q) => {
+      const i = Math.floor(q / tn);
+      const j = q % tn;
+      return `      acc${q} = fma(a${i}, b${j}, acc${q});`;
+    }),
+    "    }",
+    "    workgroupBarrier();",
+    "  }",
+    ...Array.from({ length: tm }, (_, i) => [
+      `  if (row0 + ty + ${i * ty} < ${c.m}) {`,
+      ...Array.from(
+        { length: tn },
+        (_, j) =>
+          `    out[(row0 + ty + ${i * ty}) * ${c.nPadded} + col0 + tx + ${j * tx}] = acc${
+            i * tn + j
+          };`,
+      ),
+      "  }",
+    ]).flat(),
+    "}",
+  ];
+  return { source: lines.join("\n"), groups: [c.nPadded / bn, Math.ceil(c.m / bm)] };
+}
