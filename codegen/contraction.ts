@@ -39,7 +39,7 @@ const MIN_K = 16;
 /** The buffer name the epilogue reads the product from. */
 export const PRODUCT_BUFFER = "__product";
 
-/** The scalar naming the first outer index of the tile a pack or epilogue call works on. */
+/** The scalar naming the first outer index of the tile an epilogue call works on. */
 export const TILE_VAR = "tile";
 
 /** How the micro-kernel reads `A[row, k]` from the activation buffer. */

@@ -3,7 +3,7 @@
  * rendered by `render_js.ts` into a loop nest specialized to its shapes and compiled once by the
  * JavaScript engine; intermediates live in preallocated slots from the buffer plan, so a run
  * allocates only its results. The `wasm` backend also splits every kernel that holds a matrix
- * multiply (`contraction.ts`) into pack, WASM SIMD micro-kernel and epilogue.
+ * multiply (`contraction.ts`) into a WASM SIMD micro-kernel and a JavaScript epilogue.
  * @module
  */
 
