@@ -55,6 +55,8 @@ export { specialize } from "./graph/specialize.ts";
 export { interpret } from "./codegen/interpreter.ts";
 export { BACKEND_NAMES, batchAxisSymbol, compile, InputError } from "./codegen/compile.ts";
 export { BackendRejection, probeWebGpu } from "./codegen/gpujs_backend.ts";
+export { GPU_GEMM_TILE } from "./codegen/render_wgsl_gemm.ts";
+export type { GpuGemmTile } from "./codegen/render_wgsl_gemm.ts";
 export type { AdapterProvider, AdapterReport, GpuJsMode } from "./codegen/gpujs_backend.ts";
 export type {
   BackendName,

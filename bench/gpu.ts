@@ -3,12 +3,17 @@
  * for the gpu.js `webgpu` backend and Tessera's own `wgsl` backend, as JSON lines and a table.
  *
  *     deno run -A bench/gpu.ts [--backend webgpu,wgsl] [--batches 1,32,256] [--runs 10]
+ *         [--resident-runs 200] [--resident-batch 256] [--gemm-tiles 64x64x16/4x4,128x128x8/8x8]
+ *
+ * `--gemm-tiles` (BMxBNxBK/TMxTN each) checks and times the `wgsl` GEMM shader per tile instead:
+ * parity of the standard tokenizer against the `js` backend at B=2, then device-resident runs.
  * @module
  */
 
 import { parseArgs } from "node:util";
 import {
   compile,
+  type GpuGemmTile,
   loadSafetensors,
   patchEmbedding,
   probeWebGpu,
@@ -26,8 +31,71 @@ const { values } = parseArgs({
     backend: { type: "string", default: "webgpu,wgsl" },
     "resident-runs": { type: "string", default: "200" },
     "resident-batch": { type: "string", default: "256" },
+    "gemm-tiles": { type: "string", default: "" },
   },
 });
+
+// Device-resident throughput: the input uploaded once, outputs left on the device, runs queued
+// back to back, one wait at the end.
+async function residentImagesPerS(
+  variant: "seed" | "standard",
+  batch: number,
+  runs: number,
+  gemmTile?: GpuGemmTile,
+): Promise<{ images_per_s: number; ms_per_batch_mean: number }> {
+  const sizes = { height: 224, width: 224, patch: 16, embedding: 768 };
+  const graph = variant === "seed" ? seedTokenizer(sizes) : patchEmbedding(sizes);
+  const model = await compile(graph, { backend: "wgsl", gemmTile });
+  const shape = [batch, 3, 224, 224];
+  const session = await model.resident({ image: shape });
+  session.upload({ image: { shape, data: new Float32Array(batch * 3 * 224 * 224).fill(0.5) } });
+  for (let i = 0; i < 10; i++) session.run();
+  await session.finish();
+  const start = performance.now();
+  for (let i = 0; i < runs; i++) session.run();
+  await session.finish();
+  const ms = (performance.now() - start) / runs;
+  model.dispose();
+  return {
+    images_per_s: Number((batch / (ms / 1000)).toFixed(1)),
+    ms_per_batch_mean: Number(ms.toFixed(3)),
+  };
+}
+
+if (values["gemm-tiles"]) {
+  const sizes = { height: 224, width: 224, patch: 16, embedding: 768 };
+  const shape = [2, 3, 224, 224];
+  const image = { shape, data: new Float32Array(2 * 3 * 224 * 224).map((_, i) => (i % 251) / 251) };
+  const want = (await (await compile(patchEmbedding(sizes), { backend: "js" })).run({ image }))
+    .output;
+  for (const spec of values["gemm-tiles"].split(",")) {
+    const [bm, bn, bk, tm, tn] = spec.split(/[x/]/).map(Number);
+    const gemmTile = { bm, bn, bk, tm, tn };
+    try {
+      const model = await compile(patchEmbedding(sizes), { backend: "wgsl", gemmTile });
+      const got = (await model.run({ image })).output;
+      model.dispose();
+      const batch = Number(values["resident-batch"]);
+      const timed = await residentImagesPerS(
+        "standard",
+        batch,
+        Number(values["resident-runs"]),
+        gemmTile,
+      );
+      console.log(JSON.stringify({
+        gemm_tile: spec,
+        max_error_vs_js: maxError(got.data, want.data),
+        variant: "standard",
+        batch,
+        ...timed,
+        tflops: Number((timed.images_per_s * 2 * 196 * 768 * 768 / 1e12).toFixed(2)),
+      }));
+    } catch (e) {
+      console.log(JSON.stringify({ gemm_tile: spec, error: String(e) }));
+    }
+  }
+  Deno.exit(0);
+}
 const report = await probeWebGpu();
 console.log(JSON.stringify({ adapter: report }));
 const fixtures = new URL("../tests/fixtures/", import.meta.url);
@@ -61,32 +129,18 @@ for (const backend of backends) {
     }
   }
 }
-// Device-resident: the input uploaded once, outputs left on the device, runs queued back to back.
 const residentRuns = Number(values["resident-runs"]);
 if (backends.includes("wgsl") && residentRuns > 0) {
   for (const variant of ["seed", "standard"] as const) {
     const batch = Number(values["resident-batch"]);
-    const sizes = { height: 224, width: 224, patch: 16, embedding: 768 };
-    const graph = variant === "seed" ? seedTokenizer(sizes) : patchEmbedding(sizes);
-    const model = await compile(graph, { backend: "wgsl" });
-    const shape = [batch, 3, 224, 224];
-    const session = await model.resident({ image: shape });
-    session.upload({ image: { shape, data: new Float32Array(batch * 3 * 224 * 224).fill(0.5) } });
-    for (let i = 0; i < 10; i++) session.run();
-    await session.finish();
-    const start = performance.now();
-    for (let i = 0; i < residentRuns; i++) session.run();
-    await session.finish();
-    const ms = (performance.now() - start) / residentRuns;
+    const timed = await residentImagesPerS(variant, batch, residentRuns);
     console.log(JSON.stringify({
       variant,
       batch,
       backend: "wgsl (device-resident)",
-      images_per_s: Number((batch / (ms / 1000)).toFixed(1)),
-      ms_per_batch_mean: Number(ms.toFixed(3)),
+      ...timed,
       runs: residentRuns,
     }));
-    model.dispose();
   }
 }
 console.log("| variant | batch | backend | img/s | ms/batch | compile ms |");

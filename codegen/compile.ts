@@ -14,6 +14,7 @@ import { type Backend, type Executable, NonFiniteInput } from "./backend.ts";
 import { referenceBackend } from "./reference_backend.ts";
 import { jsBackend, wasmBackend } from "./js_backend.ts";
 import { wgslBackend } from "./wgsl_backend.ts";
+import { gemmTileProblem, type GpuGemmTile } from "./render_wgsl_gemm.ts";
 import {
   type AdapterProvider,
   BackendRejection,
@@ -109,6 +110,11 @@ export interface CompileOptions {
   readonly adapter?: AdapterProvider;
   /** Called once per fallback with its reason; defaults to `console.warn`. */
   readonly onWarning?: (message: string) => void;
+  /**
+   * Block and thread tile of the `wgsl` backend's GEMM shader; defaults to `GPU_GEMM_TILE`.
+   * A tuning knob for new GPUs (`bench/gpu.ts --gemm-tiles` times several).
+   */
+  readonly gemmTile?: GpuGemmTile;
 }
 
 /**
@@ -229,7 +235,7 @@ function makeBackend(name: Exclude<BackendName, "auto">, options: CompileOptions
     case "wasm":
       return wasmBackend;
     case "wgsl":
-      return wgslBackend({ adapter: options.adapter });
+      return wgslBackend({ adapter: options.adapter, gemmTile: options.gemmTile });
     case "headlessgl":
     case "webgl":
       return {
@@ -358,6 +364,14 @@ export async function compile<Out extends TShape>(
   graph: Graph<Out>,
   options: CompileOptions = {},
 ): Promise<CompiledGraph<Out>> {
+  const tileProblem = options.gemmTile && gemmTileProblem(options.gemmTile);
+  if (tileProblem) {
+    const { bm, bn, bk, tm, tn } = options.gemmTile as GpuGemmTile;
+    throw new Error(
+      `compile: gemmTile ${bm}x${bn}x${bk}/${tm}x${tn} cannot be used: ${tileProblem}; ` +
+        `GPU_GEMM_TILE is a valid one`,
+    );
+  }
   const weights = options.weights ?? initParams(graph, options.seed ?? 0);
   validateWeights(graph, weights, options.weightsSource);
   const warn = options.onWarning ?? ((m: string) => console.warn(m));

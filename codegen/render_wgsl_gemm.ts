@@ -36,6 +36,35 @@ export interface GpuGemmTile {
  */
 export const GPU_GEMM_TILE: GpuGemmTile = { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
 
+/**
+ * Why `tile` cannot be rendered, or null when it can: each thread owns a whole `tm x tn` block,
+ * and the 256-ish threads split the A and B slices evenly.
+ *
+ * @example
+ * ```ts
+ * import { gemmTileProblem, GPU_GEMM_TILE } from "./render_wgsl_gemm.ts";
+ * gemmTileProblem(GPU_GEMM_TILE); // null
+ * gemmTileProblem({ bm: 64, bn: 64, bk: 16, tm: 3, tn: 4 }); // "bm 64 is not a multiple of tm 3"
+ * ```
+ */
+export function gemmTileProblem(tile: GpuGemmTile): string | null {
+  const { bm, bn, bk, tm, tn } = tile;
+  if (![bm, bn, bk, tm, tn].every((d) => Number.isInteger(d) && d > 0)) {
+    return "sizes must be positive integers";
+  }
+  if (bm % tm !== 0) return `bm ${bm} is not a multiple of tm ${tm}`;
+  if (bn % tn !== 0) return `bn ${bn} is not a multiple of tn ${tn}`;
+  const threads = (bm / tm) * (bn / tn);
+  if (threads > 256) return `${threads} threads a workgroup; WebGPU guarantees 256`;
+  if (threads % bk !== 0 || (bm * bk) % threads !== 0) {
+    return `a ${bm}x${bk} slice of A does not split evenly over ${threads} threads`;
+  }
+  if (threads % bn !== 0 || (bk * bn) % threads !== 0) {
+    return `a ${bk}x${bn} slice of B does not split evenly over ${threads} threads`;
+  }
+  return null;
+}
+
 /** A rendered GEMM shader and its dispatch. */
 export interface WgslGemm {
   /** WGSL with entry point `main`; bindings: x, row table, run table, weights, product. */
@@ -59,9 +88,8 @@ export function renderWgslGemm(c: Contraction, tile: GpuGemmTile = GPU_GEMM_TILE
   const ty = bm / tm;
   const threads = tx * ty;
   if (c.nPadded % bn !== 0) throw new Error(`wgsl gemm: columns ${c.nPadded} not padded to ${bn}`);
-  if ((bm * bk) % threads !== 0 || threads % bk !== 0 || (bk * bn) % threads !== 0) {
-    throw new Error("wgsl gemm: tile does not divide among the threads");
-  }
+  const problem = gemmTileProblem(tile);
+  if (problem) throw new Error(`wgsl gemm: ${problem}`);
   const { runLength, runStride } = c.operand;
   const aPasses = (bm * bk) / threads;
   const aRowsPerPass = threads / bk;

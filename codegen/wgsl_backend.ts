@@ -15,7 +15,12 @@ import { type Kernel, lowerGraph } from "./lower.ts";
 import { relayoutWeights } from "./relayout.ts";
 import { operandTables, packWeights } from "./render_contraction.ts";
 import { renderWgslKernel } from "./render_wgsl.ts";
-import { GPU_GEMM_TILE, renderWgslGemm, type WgslGemm } from "./render_wgsl_gemm.ts";
+import {
+  GPU_GEMM_TILE,
+  type GpuGemmTile,
+  renderWgslGemm,
+  type WgslGemm,
+} from "./render_wgsl_gemm.ts";
 
 /** Products narrower than this stay one-thread-per-output kernels (the seed's 3-channel conv). */
 const MIN_GEMM_COLUMNS = 32;
@@ -97,7 +102,10 @@ function device(): Promise<GpuDevice> {
  * console.log(backend.name, await backend.unavailable());
  * ```
  */
-export function wgslBackend(options: { adapter?: AdapterProvider } = {}): Backend {
+export function wgslBackend(
+  options: { adapter?: AdapterProvider; gemmTile?: GpuGemmTile } = {},
+): Backend {
+  const tile = options.gemmTile ?? GPU_GEMM_TILE;
   return {
     name: "wgsl",
     async unavailable() {
@@ -147,7 +155,7 @@ export function wgslBackend(options: { adapter?: AdapterProvider } = {}): Backen
       // Buffers only the matrix multiplies use: packed weights, offset tables, products.
       const owned: GpuBuffer[] = [];
       const gemmOf = (k: Kernel): Contraction | undefined => {
-        const c = findContraction(k, program, GPU_GEMM_TILE.bn);
+        const c = findContraction(k, program, tile.bn);
         if (!c || c.n < MIN_GEMM_COLUMNS) return undefined;
         const bytes = c.m * c.nPadded * 4;
         if (bytes > limit) {
@@ -214,7 +222,7 @@ export function wgslBackend(options: { adapter?: AdapterProvider } = {}): Backen
           });
           continue;
         }
-        const gemm: WgslGemm = renderWgslGemm(c);
+        const gemm: WgslGemm = renderWgslGemm(c, tile);
         const activation = program.buffers.get(c.operand.buffer);
         const tables = operandTables(c, numel(activation?.shape ?? []), 1, 1);
         if (!tables) {
@@ -249,7 +257,7 @@ export function wgslBackend(options: { adapter?: AdapterProvider } = {}): Backen
           gemm.groups,
         );
         const epilogue = await elementwise(wholeEpilogue(c), out, product);
-        const { bm, bn, tm, tn } = GPU_GEMM_TILE;
+        const { bm, bn, tm, tn } = tile;
         described.push({
           line:
             `matrix multiply ${c.m}x${c.k} by ${c.k}x${c.n} as a tiled WGSL GEMM (${bm}x${bn} ` +

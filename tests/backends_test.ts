@@ -367,6 +367,18 @@ Deno.test({
   },
 });
 
+Deno.test("compile: a gemmTile the GEMM shader cannot use is refused up front", async () => {
+  const g = patchEmbedding({ height: 16, width: 16, patch: 8, embedding: 8 });
+  await assert.rejects(
+    () => compile(g, { backend: "wgsl", gemmTile: { bm: 64, bn: 64, bk: 16, tm: 3, tn: 4 } }),
+    /gemmTile 64x64x16\/3x4 cannot be used: bm 64 is not a multiple of tm 3/,
+  );
+  await assert.rejects(
+    () => compile(g, { gemmTile: { bm: 128, bn: 128, bk: 8, tm: 4, tn: 4 } }),
+    /1024 threads a workgroup; WebGPU guarantees 256/,
+  );
+});
+
 Deno.test("resident runs on a host backend say which backend they need", async () => {
   const model = await compile(seedTokenizer({ height: 16, width: 16, patch: 8, embedding: 4 }), {
     backend: "js",
