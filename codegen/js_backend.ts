@@ -238,6 +238,10 @@ function makeCpuBackend(name: "js" | "wasm"): Backend {
         env.set(result, shared(numel(program.buffers.get(result)?.shape ?? [])));
       }
       const work = program.kernels.map((k) => k.size * reductionSize(k.expr));
+      // Small kernels are not worth splitting; a split never has more parts than iterations.
+      const parts = program.kernels.map((_, i) =>
+        Math.min(work[i] >= MIN_PARALLEL_WORK ? pool.size : 1, rendered[i].extent)
+      );
       return Promise.resolve({
         checksFinite: true,
         async run(
@@ -268,8 +272,7 @@ function makeCpuBackend(name: "js" | "wasm"): Backend {
           const kernels = program.kernels.map((k, i) => ({
             kernel: i,
             extent: rendered[i].extent,
-            // Small kernels are not worth splitting.
-            parts: work[i] >= MIN_PARALLEL_WORK ? pool.size : 1,
+            parts: parts[i],
             out: bufferOf(k.out),
             args: rendered[i].args.map(bufferOf),
           }));
@@ -287,7 +290,7 @@ function makeCpuBackend(name: "js" | "wasm"): Backend {
           const lines = program.kernels.map((k, i) =>
             `kernel ${i}: ${k.ops.join(" + ")} -> ${k.out} ${formatShape(k.shape)}; ` +
             `launch ${k.size} outputs; backend ${name}; ${rendered[i].note} over ` +
-            `${pool.size} threads; reads ${k.reads.join(", ")}`
+            `${parts[i]} thread${parts[i] > 1 ? "s" : ""}; reads ${k.reads.join(", ")}`
           );
           const plan = program.slots.size
             ? [`buffer plan: ${[...program.slots].map(([b, s]) => `${b}->slot${s}`).join(", ")}`]
