@@ -76,7 +76,11 @@ export interface Contraction {
   readonly nPadded: number;
   /** `A`: rows in output order (outer, then inner axes), `k` in reduction order. */
   readonly operand: Operand;
-  /** `B` as `[n, ...reduction]`: the weights column by column, evaluated once at compile time. */
+  /**
+   * `B` packed as `[nPadded / columnAlign, ...reduction, columnAlign]`: panels of `columnAlign`
+   * columns, each `K` rows deep, zero past column `n`. Evaluated once at compile time, straight
+   * into the layout the micro-kernel or shader streams.
+   */
   readonly weights: Kernel;
   /**
    * The kernel's value for outer indices `[tile, tile + t)`: the output's shape with the outer
@@ -232,19 +236,24 @@ export function findContraction(
   );
   if (!operand) return undefined;
 
+  // Weights in panels of `columnAlign` columns, column `i0 * columnAlign + lane`, zero past `n`.
+  const panels = nPadded / columnAlign;
+  const lane = `i${extents.length + 1}`;
   const weightRanges: Ranges = new Map([
     ...renamedRanges,
-    ["i0", [0, n - 1]],
+    ["i0", [0, panels - 1]],
     ...extents.map((e, j) => [`i${j + 1}`, [0, e - 1]] as [string, [number, number]]),
+    [lane, [0, columnAlign - 1]],
   ]);
-  let weightExpr = substitute(renamed(chain.w), rowOf(axis), variable("i0"), weightRanges);
+  const column = lin.add(lin.scale(variable("i0"), columnAlign), variable(lane));
+  let weightExpr = substitute(renamed(chain.w), rowOf(axis), column, weightRanges);
   extents.forEach((_, j) => {
     weightExpr = substitute(weightExpr, sumOf(j), variable(`i${j + 1}`), weightRanges);
   });
   const weights = kernelOf(
     "weights",
-    [n, ...extents],
-    simplify(weightExpr, weightRanges),
+    [panels, ...extents, columnAlign],
+    simplify(v.select({ k: "lt", x: column, c: n }, weightExpr, v.const(0)), weightRanges),
     weightRanges,
   );
 

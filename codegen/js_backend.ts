@@ -89,7 +89,7 @@ function planWasm(
   candidates: readonly (Contraction | undefined)[],
   threads: number,
 ): WasmPlan {
-  const { mr, nr } = GEMM_TILE;
+  const { mr } = GEMM_TILE;
   // Engines without relaxed SIMD get a separate multiply and add.
   const probe = { n: 8, runs: 1, runLength: 16, runStride: 1 };
   const fma = WebAssembly.validate(gemmModule([{ ...probe, fma: true }], 1));
@@ -140,7 +140,7 @@ function planWasm(
     const at = placed[i];
     const t = tables[i];
     if (!c || !at || !t) return undefined;
-    packWeights(c, program, heap, at.weights, nr);
+    packWeights(c, program, heap, at.weights / 4);
     ints.set(t.rowOffsets, at.rowOffsets / 4);
     ints.set(t.kOffsets, at.kOffsets / 4);
     ints.set(t.regionLo, at.regions / 4);

@@ -233,8 +233,7 @@ function indent(body: string): string {
 }
 
 /**
- * Writes `c`'s weights into `heap` at byte `at` as `nPadded / nr` panels of `k x nr` floats,
- * zero-padded past column `n`: the order the micro-kernel streams them in.
+ * Evaluates `c.weights` (the panel-packed weights) into `heap` from float index `at`.
  *
  * @example
  * ```ts
@@ -247,22 +246,13 @@ export function packWeights(
   program: Program,
   heap: Float32Array,
   at: number,
-  nr: number,
 ): void {
   const r = renderJsKernel(c.weights);
   const bufs = r.args.map((name) => program.buffers.get(name)?.data as Float32Array);
-  const byColumn = new Float32Array(c.n * c.k);
   new Function("out", "lo", "hi", ...bufs.map((_, i) => `buf${i}`), r.body)(
-    byColumn,
+    heap.subarray(at, at + c.k * c.nPadded),
     0,
-    c.n,
+    c.weights.shape[0],
     ...bufs,
   );
-  const base = at / 4;
-  for (let col = 0; col < c.nPadded; col++) {
-    const panel = base + Math.floor(col / nr) * c.k * nr + (col % nr);
-    for (let k = 0; k < c.k; k++) {
-      heap[panel + k * nr] = col < c.n ? byColumn[col * c.k + k] : 0;
-    }
-  }
 }

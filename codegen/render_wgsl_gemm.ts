@@ -3,8 +3,8 @@
  * 16 x 16 workgroup computes a 64 x 64 block of the product, staging 16-deep slices of A and B in
  * workgroup memory so every value fetched from storage is used 64 times, and each thread keeps a
  * 4 x 4 block of outputs in registers. A is read where it lies through the contraction's row and
- * run offset tables (an implicit im2col for a conv); B is the weights re-laid once as
- * `[K, nPadded]`. The rest of the fused kernel runs as a second shader, the contraction's
+ * run offset tables (an implicit im2col for a conv); B is the weights re-laid once in panels of
+ * `bn` columns, so a workgroup's slice of B is contiguous. The rest of the fused kernel runs as a second shader, the contraction's
  * epilogue, reading the product.
  * @module
  */
@@ -136,9 +136,9 @@ export function renderWgslGemm(c: Contraction, tile: GpuGemmTile = GPU_GEMM_TILE
     ),
     ...Array.from({ length: bPasses }, (_, p) => {
       const kk = `bk_ + ${p * bRowsPerPass}`;
-      return `    Bs[(${kk}) * ${bn} + bn_] = select(0.0, w[min(k0 + ${kk}, ${
+      return `    Bs[(${kk}) * ${bn} + bn_] = select(0.0, w[(i32(wg.x) * ${c.k} + min(k0 + ${kk}, ${
         c.k - 1
-      }) * ${c.nPadded} + col0 + bn_], k0 + ${kk} < ${c.k});`;
+      })) * ${bn} + bn_], k0 + ${kk} < ${c.k});`;
     }),
     "    workgroupBarrier();",
     `    for (var kk: i32 = 0; kk < ${bk}; kk++) {`,

@@ -237,7 +237,7 @@ export function wgslBackend(
           return buffer;
         };
         const packed = new Float32Array(c.k * c.nPadded);
-        packWeights(c, program, packed, 0, c.nPadded);
+        packWeights(c, program, packed, 0);
         const weightsBuffer = create(packed.byteLength);
         dev.queue.writeBuffer(weightsBuffer, 0, packed);
         const product = create(c.m * c.nPadded * 4);

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { gemmModule } from "../codegen/wasm/gemm_kernel.ts";
 import { findContraction, PRODUCT_BUFFER } from "../codegen/contraction.ts";
 import { evalLin, lin, linSource, variable } from "../codegen/expr.ts";
+import { packWeights } from "../codegen/render_contraction.ts";
 import { lowerGraph } from "../codegen/lower.ts";
 import { graph, initParams, patchEmbedding, specialize } from "../mod.ts";
 
@@ -104,7 +105,17 @@ Deno.test("contraction: the standard tokenizer's conv is an im2col product with 
   assert.ok(c);
   // Rows: 2 images x (1 cls + 16 patches); K: 3 channels x 8 x 8; N: 20, padded to 24.
   assert.deepEqual([c.m, c.k, c.n, c.nPadded], [34, 192, 20, 24]);
-  assert.deepEqual(c.weights.shape, [20, 3, 8, 8]);
+  // Weights in 3 panels of 8 columns, each 192 deep; columns 20-23 are zero.
+  assert.deepEqual(c.weights.shape, [3, 3, 8, 8, 8]);
+  const packed = new Float32Array(c.k * c.nPadded).fill(NaN);
+  packWeights(c, program, packed, 0);
+  const w = initParams(g, 0).get("patch_embed.proj.weight")?.data as Float32Array; // [20, 192]
+  for (let col = 0; col < 24; col++) {
+    for (let k = 0; k < 192; k += 37) {
+      const at = Math.floor(col / 8) * 192 * 8 + k * 8 + (col % 8);
+      assert.equal(packed[at], col < 20 ? w[col * 192 + k] : 0, `column ${col}, k ${k}`);
+    }
+  }
   // A is read in place: 3 x 8 runs of 8 contiguous pixels per patch (implicit im2col).
   assert.equal(c.operand.buffer, "in_image");
   assert.deepEqual([c.operand.kOffsets.length, c.operand.runLength, c.operand.runStride], [
