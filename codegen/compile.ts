@@ -10,17 +10,12 @@ import { formatShape, ShapeError } from "../graph/shape.ts";
 import { specialize } from "../graph/specialize.ts";
 import type { TShape } from "../graph/shape_types.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
-import { type Backend, type Executable, NonFiniteInput } from "./backend.ts";
+import { type Backend, BackendRejection, type Executable, NonFiniteInput } from "./backend.ts";
 import { referenceBackend } from "./reference_backend.ts";
 import { jsBackend, wasmBackend } from "./js_backend.ts";
 import { wgslBackend } from "./wgsl_backend.ts";
 import { gemmTileProblem, type GpuGemmTile } from "./render_wgsl_gemm.ts";
-import {
-  type AdapterProvider,
-  BackendRejection,
-  gpuJsBackend,
-  type GpuJsMode,
-} from "./gpujs_backend.ts";
+import { type AdapterProvider, gpuJsBackend, type GpuJsMode } from "./gpujs_backend.ts";
 
 /**
  * Bad input values: wrong type, wrong length, or NaN/infinity. Names the input and the fix.

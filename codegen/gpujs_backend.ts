@@ -11,7 +11,7 @@ import { GPU } from "npm:gpu.js@2.24.1";
 import type { Graph } from "../graph/ir.ts";
 import { formatShape } from "../graph/shape.ts";
 import type { TensorData } from "../graph/tensor_data.ts";
-import type { Backend, Executable } from "./backend.ts";
+import { type Backend, BackendRejection, type Executable } from "./backend.ts";
 import { lowerGraph, type Program } from "./lower.ts";
 import { relayoutWeights } from "./relayout.ts";
 import { fitsExactIndexing, type RenderedKernel, renderKernel } from "./render_gpujs.ts";
@@ -26,33 +26,6 @@ import { fitsExactIndexing, type RenderedKernel, renderKernel } from "./render_g
  * ```
  */
 export type GpuJsMode = "webgpu" | "webasm" | "cpu";
-
-/**
- * A backend cannot take a program (too large for the device, or a kernel it cannot express).
- * `compile()` catches it and falls back to a CPU backend, recording `reason`.
- *
- * @example
- * ```ts
- * import { BackendRejection } from "./gpujs_backend.ts";
- * new BackendRejection("webgpu", "output needs 3 GiB").message;
- * ```
- */
-export class BackendRejection extends Error {
-  /** The backend that declined. */
-  readonly backend: string;
-  /** Why, in words, with the fix when there is one. */
-  readonly reason: string;
-  /** Whether a smaller batch would fit (so the batch can be split). */
-  readonly sizeBound: boolean;
-  /** Builds the message from the backend and the reason. */
-  constructor(backend: string, reason: string, sizeBound = false) {
-    super(`${backend}: ${reason}`);
-    this.name = "BackendRejection";
-    this.backend = backend;
-    this.reason = reason;
-    this.sizeBound = sizeBound;
-  }
-}
 
 /**
  * What a WebGPU adapter reported; `auto` uses it to decide whether the GPU is real.

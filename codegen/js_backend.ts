@@ -9,7 +9,7 @@
 
 import { formatShape } from "../graph/shape.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
-import { type Backend, type Executable, NonFiniteInput } from "./backend.ts";
+import { type Backend, BackendRejection, type Executable, NonFiniteInput } from "./backend.ts";
 import { type Contraction, findContraction } from "./contraction.ts";
 import type { VExpr } from "./expr.ts";
 import { KernelPool, type SharedModule } from "./js_threads.ts";
@@ -74,6 +74,8 @@ function wasmMissing(): string | null {
 }
 
 const PAGE = 65536;
+/** wasm32 addresses 4 GiB. */
+const MAX_PAGES = 65536;
 const align = (n: number, to: number): number => Math.ceil(n / to) * to;
 
 /** The WebAssembly side of a `wasm` program: the module, its memory and each kernel's layout. */
@@ -119,6 +121,14 @@ function planWasm(
   const scratch = cursor;
   const stride = align(Math.max(0, ...placed.map((p) => p?.scratchBytes ?? 0)), 64);
   const pages = Math.max(1, Math.ceil((scratch + stride * threads) / PAGE));
+  if (pages > MAX_PAGES) {
+    throw new BackendRejection(
+      "wasm",
+      `packed weights, offset tables and staging need ${pages * PAGE} bytes of WebAssembly ` +
+        `memory, over its 4 GiB limit; use a smaller batch or the js backend`,
+      true,
+    );
+  }
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   const heap = new Float32Array(memory.buffer);
   const ints = new Int32Array(memory.buffer);

@@ -8,8 +8,8 @@
 
 import { formatShape } from "../graph/shape.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
-import type { Backend, Executable } from "./backend.ts";
-import { type AdapterProvider, BackendRejection, probeWebGpu } from "./gpujs_backend.ts";
+import { type Backend, BackendRejection, type Executable } from "./backend.ts";
+import { type AdapterProvider, probeWebGpu } from "./gpujs_backend.ts";
 import { type Contraction, findContraction, PRODUCT_BUFFER, wholeEpilogue } from "./contraction.ts";
 import { type Kernel, lowerGraph } from "./lower.ts";
 import { relayoutWeights } from "./relayout.ts";
