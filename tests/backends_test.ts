@@ -417,6 +417,42 @@ Deno.test("wasm: matrix multiplies run on the WASM SIMD micro-kernel, the rest s
   seed.dispose();
 });
 
+Deno.test("wasm: random Linear and conv sizes through the micro-kernel match the reference (fast-check)", async () => {
+  const config = fc.record({
+    batch: fc.integer({ min: 1, max: 3 }),
+    rows: fc.integer({ min: 1, max: 23 }),
+    features: fc.integer({ min: 16, max: 70 }),
+    out: fc.integer({ min: 2, max: 37 }), // one column: a dot product, left to the loop nests
+    conv: fc.boolean(),
+  });
+  await fc.assert(
+    fc.asyncProperty(config, async (c) => {
+      // Linear: [B, rows, features] -> [B, rows, out]. Conv 4x4 stride 4 over [B, cin, 8, 4 * rows]
+      // -> [B, out, 2, rows], a reduction of cin * 16 along the channel axis.
+      const cin = (c.features % 3) + 1;
+      const g: Graph = c.conv
+        ? graph("conv", (b) => {
+          const x = b.input("x", ["B", cin, 8, 4 * c.rows]);
+          return b.conv2d(x, { out: c.out, kernel: 4, stride: 4, name: "c" });
+        })
+        : graph("linear", (b) => {
+          const x = b.input("x", ["B", c.rows, c.features]);
+          return b.linear(x, { in: c.features, out: c.out, name: "l" });
+        });
+      const shape = c.conv ? [c.batch, cin, 8, 4 * c.rows] : [c.batch, c.rows, c.features];
+      const inputs = { x: image(shape, c.rows) };
+      const want = (await (await compile(g, { backend: "reference", seed: 5 })).run(inputs)).output;
+      const model = await compile(g, { backend: "wasm", seed: 5 });
+      const got = (await model.run(inputs)).output;
+      assert.match(model.explain(), /matrix multiply/);
+      model.dispose();
+      assert.deepEqual(got.shape, want.shape);
+      assert.ok(maxError(got.data, want.data) <= 1e-5, `error ${maxError(got.data, want.data)}`);
+    }),
+    { numRuns: 25 },
+  );
+});
+
 Deno.test("wasm: a batch larger than one staging window (1 MiB) matches the js backend", async () => {
   // 3 x 150528 inputs: each thread stages several windows, and tiles straddle image borders.
   const g = patchEmbedding({ height: 224, width: 224, patch: 16, embedding: 768 });
