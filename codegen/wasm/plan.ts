@@ -1,0 +1,184 @@
+/**
+ * The WebAssembly memory plan of the `wasm` backend: where each contraction's packed weights,
+ * offset tables, staging windows and product tiles live, and the micro-kernel module over it.
+ * @module
+ */
+
+import { BackendRejection } from "../backend.ts";
+import type { Contraction } from "../contraction.ts";
+import type { SharedModule } from "../js_threads.ts";
+import type { Program } from "../lower.ts";
+import { numel } from "../../graph/tensor_data.ts";
+import {
+  type ContractionLayout,
+  operandTables,
+  packWeights,
+  productRows,
+  tileOuterFor,
+} from "../render_contraction.ts";
+import { GEMM_TILE, gemmModule } from "./gemm_kernel.ts";
+
+/**
+ * Why this engine cannot run the `wasm` backend (no WebAssembly, shared memory or SIMD), or null
+ * when it can.
+ *
+ * @example
+ * ```ts
+ * import { wasmMissing } from "./plan.ts";
+ * wasmMissing(); // null in Deno
+ * ```
+ */
+export function wasmMissing(): string | null {
+  if (typeof WebAssembly !== "object") return "this runtime has no WebAssembly";
+  try {
+    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
+  } catch {
+    return "this runtime has no shared WebAssembly memory (threads)";
+  }
+  const probe = { n: 8, runs: 1, runLength: 16, runStride: 1, fma: false };
+  if (!WebAssembly.validate(gemmModule([probe], 1))) {
+    return "this runtime has no WebAssembly SIMD";
+  }
+  return null;
+}
+
+const PAGE = 65536;
+/** wasm32 addresses 4 GiB. */
+const MAX_PAGES = 65536;
+const align = (n: number, to: number): number => Math.ceil(n / to) * to;
+
+/**
+ * The WebAssembly side of a `wasm` program: the module, its memory and each kernel's layout.
+ *
+ * @example
+ * ```ts
+ * import type { WasmPlan } from "./plan.ts";
+ * function heapBytes(p: WasmPlan): number {
+ *   return p.bytes;
+ * }
+ * ```
+ */
+export interface WasmPlan {
+  /** The module and its shared memory, for every thread. */
+  readonly shared: SharedModule;
+  /** Per kernel: where its contraction lives, or undefined for loop-nest kernels. */
+  readonly layouts: readonly (ContractionLayout | undefined)[];
+  /** Whether the micro-kernels use `f32x4.relaxed_madd`. */
+  readonly fma: boolean;
+  /** WebAssembly memory size. */
+  readonly bytes: number;
+}
+
+/**
+ * Lays out WebAssembly memory for the contractions (packed weights, offset tables, per-thread
+ * staging windows and product tiles), writes the constant parts, and compiles one micro-kernel
+ * per contraction. A contraction whose rows all fall outside its activation is dropped (its
+ * layout is undefined) and stays a loop nest.
+ *
+ * @example
+ * ```ts
+ * import { planWasm } from "./plan.ts";
+ * typeof planWasm; // "function"
+ * ```
+ */
+export function planWasm(
+  program: Program,
+  candidates: readonly (Contraction | undefined)[],
+  threads: number,
+): WasmPlan {
+  const { mr } = GEMM_TILE;
+  // Engines without relaxed SIMD get a separate multiply and add.
+  const probe = { n: 8, runs: 1, runLength: 16, runStride: 1 };
+  const fma = WebAssembly.validate(gemmModule([{ ...probe, fma: true }], 1));
+  const tileOuter = candidates.map((c) => (c ? tileOuterFor(c, mr) : 0));
+  const tables = candidates.map((c, i) => {
+    const activation = c && program.buffers.get(c.operand.buffer);
+    return c && activation && operandTables(c, numel(activation.shape), tileOuter[i], mr);
+  });
+  const contractions = candidates.map((c, i) => (tables[i] ? c : undefined));
+  let cursor = 0;
+  const take = (bytes: number): number => {
+    const at = cursor;
+    cursor = align(cursor + bytes, 64);
+    return at;
+  };
+  const placed = contractions.map((c, i) => {
+    const t = tables[i];
+    if (!c || !t) return undefined;
+    return {
+      weights: take(c.k * c.nPadded * 4),
+      rowOffsets: take(t.rowOffsets.byteLength),
+      kOffsets: take(t.kOffsets.byteLength),
+      regions: take(2 * t.regionLo.byteLength),
+      scratchBytes: align(t.window * 4, 64) + productRows(c, tileOuter[i], mr) * c.nPadded * 4,
+    };
+  });
+  const scratch = cursor;
+  const stride = align(Math.max(0, ...placed.map((p) => p?.scratchBytes ?? 0)), 64);
+  const pages = Math.max(1, Math.ceil((scratch + stride * threads) / PAGE));
+  if (pages > MAX_PAGES) {
+    throw new BackendRejection(
+      "wasm",
+      `packed weights, offset tables and staging need ${pages * PAGE} bytes of WebAssembly ` +
+        `memory, over its 4 GiB limit; use a smaller batch or the js backend`,
+      true,
+    );
+  }
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  const heap = new Float32Array(memory.buffer);
+  const ints = new Int32Array(memory.buffer);
+  const found = contractions.filter((c): c is Contraction => c !== undefined);
+  const module = new WebAssembly.Module(
+    gemmModule(
+      found.map((c) => ({
+        n: c.nPadded,
+        runs: c.operand.kOffsets.length,
+        runLength: c.operand.runLength,
+        runStride: c.operand.runStride,
+        fma,
+        tile: GEMM_TILE,
+      })),
+      pages,
+    ),
+  );
+  const layouts = contractions.map((c, i): ContractionLayout | undefined => {
+    const at = placed[i];
+    const t = tables[i];
+    if (!c || !at || !t) return undefined;
+    packWeights(c, program, heap, at.weights / 4);
+    ints.set(t.rowOffsets, at.rowOffsets / 4);
+    ints.set(t.kOffsets, at.kOffsets / 4);
+    ints.set(t.regionLo, at.regions / 4);
+    ints.set(t.regionHi, at.regions / 4 + c.outer);
+    return {
+      weights: at.weights,
+      rowOffsets: at.rowOffsets,
+      kOffsets: at.kOffsets,
+      regions: at.regions,
+      window: t.window,
+      scratch,
+      scratchStride: stride,
+      tileOuter: tileOuter[i],
+      gemm: `gemm${found.indexOf(c)}`,
+      tile: GEMM_TILE,
+    };
+  });
+  return { shared: { module, memory }, layouts, fma, bytes: pages * PAGE };
+}
+
+/**
+ * The `explain()` words for a contraction on the micro-kernel.
+ *
+ * @example
+ * ```ts
+ * import { contractionNote } from "./plan.ts";
+ * typeof contractionNote; // "function"
+ * ```
+ */
+export function contractionNote(c: Contraction, layout: ContractionLayout, fma: boolean): string {
+  const { mr, nr } = layout.tile;
+  return `matrix multiply ${c.m}x${c.k} by ${c.k}x${c.n} on WASM SIMD (${mr}x${nr} register ` +
+    `tile, ${fma ? "fused multiply-add" : "multiply + add"}, ${
+      layout.tileOuter * c.inner
+    }-row tiles), rows split`;
+}
