@@ -190,11 +190,16 @@ export function renderContraction(
   const param = new Map(args.map((a, i) => [a, `buf${i}`]));
   const epilogue = renderJsKernel(c.epilogue, 0, [TILE_VAR]);
   const epilogueArgs = epilogue.args.map((a) => param.get(a) ?? "product");
-  const mr = layout.tile.mr;
+  const { mr, nr } = layout.tile;
   const rows = productRows(c, layout.tileOuter, mr);
   const outPerOuter = c.n * c.inner;
   const x = param.get(c.operand.buffer) as string;
   const source = [
+    `// ${layout.gemm}: WASM SIMD micro-kernel, ${mr}x${nr} register tile; C[rows, ${c.nPadded}] = ` +
+    `A[rows, ${c.k}] x B, A read as ${c.operand.kOffsets.length} runs of ${c.operand.runLength} ` +
+    `(stride ${c.operand.runStride}) from ${c.operand.buffer}, B in ${
+      c.nPadded / nr
+    } panels of ${nr} columns`,
     `const heap = rt.heap;`,
     `const ints = new Int32Array(heap.buffer);`,
     `const gemm = rt.exports.${layout.gemm};`,
