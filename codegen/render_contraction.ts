@@ -98,18 +98,14 @@ export function operandTables(
     valid[r] = rows[r] + kMin >= 0 && rows[r] + kMax < activationLength ? 1 : 0;
   }
   // Invalid rows take the next valid row's offset (the same image's first patch for a class
-  // token), else the previous one's.
-  let next = -1;
+  // token); rows after the last valid one take that one's.
+  const last = valid.lastIndexOf(1);
+  if (last < 0) return undefined;
+  let borrowed = rows[last];
   for (let r = c.m - 1; r >= 0; r--) {
-    if (valid[r]) next = rows[r];
-    else if (next >= 0) rows[r] = next;
+    if (valid[r]) borrowed = rows[r];
+    else rows[r] = borrowed;
   }
-  let previous = -1;
-  for (let r = 0; r < c.m; r++) {
-    if (valid[r]) previous = rows[r];
-    else if (next < 0 && previous >= 0) rows[r] = previous;
-  }
-  if (next < 0 && previous < 0) return undefined;
   for (let r = c.m; r < c.m + mr; r++) rows[r] = rows[c.m - 1];
   const regionLo = new Int32Array(c.outer);
   const regionHi = new Int32Array(c.outer);

@@ -453,6 +453,24 @@ Deno.test("wasm: random Linear and conv sizes through the micro-kernel match the
   );
 });
 
+Deno.test("wasm: rows an epilogue discards may point past the input, last rows included", async () => {
+  // Tokens 5-904 are an appended parameter; their Linear input rows would lie up to 72 KB past the
+  // end of x (and of WebAssembly memory), so they must borrow a valid row instead.
+  const g = graph("append", (b) => {
+    const x = b.input("x", [2, 5, 20]);
+    const emb = b.linear(x, { in: 20, out: 16, name: "l" });
+    const pad = b.expand(b.param("pad", [1, 900, 16]), [2, 900, 16]);
+    return b.concat(emb, pad, 1);
+  });
+  const inputs = { x: image([2, 5, 20], 15) };
+  const want = (await (await compile(g, { backend: "reference" })).run(inputs)).output;
+  const model = await compile(g, { backend: "wasm" });
+  const got = (await model.run(inputs)).output;
+  assert.match(model.explain(), /matrix multiply 1810x20 by 20x16/);
+  assert.ok(maxError(got.data, want.data) <= 1e-5, `error ${maxError(got.data, want.data)}`);
+  model.dispose();
+});
+
 Deno.test("wasm: a batch larger than one staging window (1 MiB) matches the js backend", async () => {
   // 3 x 150528 inputs: each thread stages several windows, and tiles straddle image borders.
   const g = patchEmbedding({ height: 224, width: 224, patch: 16, embedding: 768 });

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { gemmModule } from "../codegen/wasm/gemm_kernel.ts";
 import { findContraction, PRODUCT_BUFFER } from "../codegen/contraction.ts";
 import { evalLin, lin, linSource, variable } from "../codegen/expr.ts";
-import { packWeights } from "../codegen/render_contraction.ts";
+import { operandTables, packWeights } from "../codegen/render_contraction.ts";
 import { lowerGraph } from "../codegen/lower.ts";
 import { graph, initParams, patchEmbedding, specialize } from "../mod.ts";
 
@@ -146,4 +146,27 @@ Deno.test("contraction: a conv's channel axis is the column axis; padded convs s
   });
   const paddedProgram = lowerGraph(padded, initParams(padded, 0), [padded.output]);
   assert.equal(findContraction(paddedProgram.kernels[0], paddedProgram, 8), undefined);
+});
+
+Deno.test("operandTables: rows outside the activation borrow an in-bounds row, trailing rows too", () => {
+  // Tokens 5-904 are an appended parameter: their Linear input rows would read x past its end.
+  const g = graph("append", (b) => {
+    const x = b.input("x", [2, 5, 20]);
+    const emb = b.linear(x, { in: 20, out: 16, name: "l" });
+    const pad = b.expand(b.param("pad", [1, 900, 16]), [2, 900, 16]);
+    return b.concat(emb, pad, 1);
+  });
+  const program = lowerGraph(g, initParams(g, 0), [g.output]);
+  const c = findContraction(program.kernels[0], program, 8);
+  assert.ok(c);
+  const tables = operandTables(c, 200, 256, 5);
+  assert.ok(tables);
+  const rows = [...tables.rowOffsets].map((bytes) => bytes / 4);
+  // Every row, the 5 padding rows too, reads x[row .. row + 19] inside its 200 values.
+  assert.equal(rows.length, c.m + 5);
+  assert.ok(rows.every((r) => r >= 0 && r + 19 < 200), `${Math.max(...rows)}`);
+  // Real rows keep their own offsets: image 1, token 2 starts at 100 + 2 * 20.
+  assert.equal(rows[905 + 2], 140);
+  // Tiles read at most what they need.
+  assert.ok(tables.regionHi.every((hi, s) => hi <= 200 && tables.regionLo[s] >= 0));
 });
