@@ -7,6 +7,7 @@
  * @module
  */
 
+import { allFinite } from "../graph/params.ts";
 import { formatShape } from "../graph/shape.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
 import { type Backend, type Executable, NonFiniteInput } from "./backend.ts";
@@ -23,18 +24,12 @@ import { contractionNote, planWasm, wasmMissing } from "./wasm/plan.ts";
 /** Kernels with less work than this (outputs x reduction length) run on one thread. */
 const MIN_PARALLEL_WORK = 300000;
 
-// The input scan as a kernel, so threads share it and it rides the run's one message: x * 0 is
-// NaN exactly for NaN and infinities, so four running sums stay 0 while every value is finite.
-const FINITE_CHECK = `return function (flag, lo, hi, data) {
-  // Bounded by the view's own length, V8 drops the bounds checks: 5x faster, measured.
-  const x = data.subarray(lo, hi);
-  const n = x.length - (x.length % 4);
-  let a = 0, b = 0, c = 0, d = 0;
-  for (let i = 0; i < n; i += 4) {
-    a += x[i] * 0; b += x[i + 1] * 0; c += x[i + 2] * 0; d += x[i + 3] * 0;
-  }
-  for (let i = n; i < x.length; i++) a += x[i] * 0;
-  if (a + b + c + d !== 0) flag[0] = 1;
+// The input scan (params.ts's allFinite) as a kernel, so threads share it and it rides the run's
+// one message. allFinite's loop is bounded by the view's own length, which lets V8 drop the
+// bounds checks: 1.4 ms vs 6.9 ms for 4.8M values when bounded by `hi` instead (measured).
+const FINITE_CHECK = `const allFinite = ${allFinite.toString()};
+return function (flag, lo, hi, data) {
+  if (!allFinite(data.subarray(lo, hi))) flag[0] = 1;
 };`;
 
 // The longest chain of nested reductions: the work per output element.

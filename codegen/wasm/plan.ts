@@ -18,6 +18,9 @@ import {
 } from "../render_contraction.ts";
 import { GEMM_TILE, gemmModule } from "./gemm_kernel.ts";
 
+// The smallest micro-kernel, compiled only to ask the engine which instructions it validates.
+const PROBE = { n: 8, runs: 1, runLength: 16, runStride: 1 };
+
 /**
  * Why this engine cannot run the `wasm` backend (no WebAssembly, shared memory or SIMD), or null
  * when it can.
@@ -35,8 +38,7 @@ export function wasmMissing(): string | null {
   } catch {
     return "this runtime has no shared WebAssembly memory (threads)";
   }
-  const probe = { n: 8, runs: 1, runLength: 16, runStride: 1, fma: false };
-  if (!WebAssembly.validate(gemmModule([probe], 1))) {
+  if (!WebAssembly.validate(gemmModule([{ ...PROBE, fma: false }], 1))) {
     return "this runtime has no WebAssembly SIMD";
   }
   return null;
@@ -88,8 +90,7 @@ export function planWasm(
 ): WasmPlan {
   const { mr } = GEMM_TILE;
   // Engines without relaxed SIMD get a separate multiply and add.
-  const probe = { n: 8, runs: 1, runLength: 16, runStride: 1 };
-  const fma = WebAssembly.validate(gemmModule([{ ...probe, fma: true }], 1));
+  const fma = WebAssembly.validate(gemmModule([{ ...PROBE, fma: true }], 1));
   const tileOuter = candidates.map((c) => (c ? tileOuterFor(c, mr) : 0));
   const tables = candidates.map((c, i) => {
     const activation = c && program.buffers.get(c.operand.buffer);
