@@ -15,11 +15,12 @@ const { values } = parseArgs({
 const bytes = Math.floor(Number(values.mb) * 2 ** 20 / 4) * 4;
 interface Buffer {
   mapAsync(mode: number): Promise<void>;
-  getMappedRange(): ArrayBuffer;
+  getMappedRange(offset?: number, size?: number): ArrayBuffer;
   unmap(): void;
+  destroy(): void;
 }
 interface Device {
-  createBuffer(d: { size: number; usage: number }): Buffer;
+  createBuffer(d: { size: number; usage: number; mappedAtCreation?: boolean }): Buffer;
   createCommandEncoder(): {
     copyBufferToBuffer(a: Buffer, ao: number, b: Buffer, bo: number, n: number): void;
     finish(): unknown;
@@ -42,21 +43,57 @@ const host = new Float32Array(bytes / 4).fill(1);
 const buf = device.createBuffer({ size: bytes, usage: 0x80 | 0x08 | 0x04 });
 const staging = device.createBuffer({ size: bytes, usage: 0x01 | 0x08 });
 const out = new Float32Array(bytes / 4);
-const phases: Record<string, number[]> = { write: [], submit_to_mapped: [], copy_out: [] };
-for (let i = 0; i < 12; i++) {
-  let t = performance.now();
-  device.queue.writeBuffer(buf, 0, host);
-  phases.write.push(performance.now() - t);
-  t = performance.now();
+const chunkSizes = [1, 4, 16].map((mb) => mb * 2 ** 20);
+const phases: Record<string, number[]> = {
+  write: [],
+  write_mapped_at_creation: [],
+  submit_to_mapped: [],
+  get_mapped_range: [],
+  copy_out: [],
+  ...Object.fromEntries(chunkSizes.map((c) => [`copy_out_chunks_${c / 2 ** 20}mb`, []])),
+};
+const readback = async (): Promise<void> => {
   const enc = device.createCommandEncoder();
   enc.copyBufferToBuffer(buf, 0, staging, 0, bytes);
   device.queue.submit([enc.finish()]);
   await staging.mapAsync(1);
+};
+for (let i = 0; i < 12; i++) {
+  let t = performance.now();
+  device.queue.writeBuffer(buf, 0, host);
+  phases.write.push(performance.now() - t);
+  // Upload through a fresh buffer mapped at creation: Deno hands out the mapping itself for
+  // writes, where writeBuffer stages a copy.
+  t = performance.now();
+  const upload = device.createBuffer({ size: bytes, usage: 0x04, mappedAtCreation: true });
+  new Float32Array(upload.getMappedRange()).set(host);
+  upload.unmap();
+  const enc = device.createCommandEncoder();
+  enc.copyBufferToBuffer(upload, 0, buf, 0, bytes);
+  device.queue.submit([enc.finish()]);
+  upload.destroy();
+  phases.write_mapped_at_creation.push(performance.now() - t);
+  t = performance.now();
+  await readback();
   phases.submit_to_mapped.push(performance.now() - t);
   t = performance.now();
-  out.set(new Float32Array(staging.getMappedRange()));
+  const whole = staging.getMappedRange();
+  phases.get_mapped_range.push(performance.now() - t);
+  out.set(new Float32Array(whole));
   staging.unmap();
   phases.copy_out.push(performance.now() - t);
+  // Deno copies a read mapping into a fresh allocation per getMappedRange call, so smaller
+  // ranges touch fewer new pages.
+  for (const chunk of chunkSizes) {
+    await readback();
+    t = performance.now();
+    for (let at = 0; at < bytes; at += chunk) {
+      const size = Math.min(chunk, bytes - at);
+      out.set(new Float32Array(staging.getMappedRange(at, size)), at / 4);
+    }
+    staging.unmap();
+    phases[`copy_out_chunks_${chunk / 2 ** 20}mb`].push(performance.now() - t);
+  }
 }
 const median = (xs: number[]) => xs.slice(2).sort((a, b) => a - b)[Math.floor((xs.length - 2) / 2)];
 console.log(JSON.stringify({

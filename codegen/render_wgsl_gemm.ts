@@ -1,8 +1,8 @@
 /**
- * The `wgsl` backend's matrix multiply for a `Contraction`: a workgroup-tiled SGEMM shader. Each
- * 16 x 16 workgroup computes a 64 x 64 block of the product, staging 16-deep slices of A and B in
- * workgroup memory so every value fetched from storage is used 64 times, and each thread keeps a
- * 4 x 4 block of outputs in registers. A is read where it lies through the contraction's row and
+ * The `wgsl` backend's matrix multiply for a `Contraction`: a workgroup-tiled SGEMM shader. By
+ * default each 16 x 16 workgroup computes a 128 x 128 block of the product, staging 8-deep slices
+ * of A and B in workgroup memory so every value fetched from storage is used 128 times, and each
+ * thread keeps an 8 x 8 block of outputs in registers. A is read where it lies through the contraction's row and
  * run offset tables (an implicit im2col for a conv); B is the weights re-laid once in panels of
  * `bn` columns, so a workgroup's slice of B is contiguous. The rest of the fused kernel runs as a second shader, the contraction's
  * epilogue, reading the product.
@@ -26,15 +26,16 @@ export interface GpuGemmTile {
 }
 
 /**
- * 64 x 64 blocks, 16-deep slices, 4 x 4 outputs a thread: 256 threads, 8 KiB of workgroup memory.
+ * 128 x 128 blocks, 8-deep slices, 8 x 8 outputs a thread: 256 threads, 8 KiB of workgroup memory.
+ * The fastest of the tiles swept on an H100 (`bench/gpu.ts --gemm-tiles`, see `bench/README.md`).
  *
  * @example
  * ```ts
  * import { GPU_GEMM_TILE } from "./render_wgsl_gemm.ts";
- * GPU_GEMM_TILE.bn; // 64
+ * GPU_GEMM_TILE.bn; // 128
  * ```
  */
-export const GPU_GEMM_TILE: GpuGemmTile = { bm: 64, bn: 64, bk: 16, tm: 4, tn: 4 };
+export const GPU_GEMM_TILE: GpuGemmTile = { bm: 128, bn: 128, bk: 8, tm: 8, tn: 8 };
 
 /**
  * Why `tile` cannot be rendered, or null when it can: each thread owns a whole `tm x tn` block,

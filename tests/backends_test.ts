@@ -357,13 +357,30 @@ Deno.test({
     assert.match(model.explain(), /matrix multiply 34x192 by 192x80 as a tiled WGSL GEMM/);
     assert.match(model.explain({ source: true }), /--- kernel 0 source 2 ---/);
     model.dispose();
-    // The seed's conv has 3 output channels: too narrow for 64-column blocks.
+    // The seed's conv has 3 output channels: too narrow for GEMM blocks, and 192 taps are too
+    // few to split.
     const seed = await compile(seedTokenizer({ height: 32, width: 32, patch: 8, embedding: 16 }), {
       backend: "wgsl",
     });
     await seed.prepare({ image: [1, 3, 32, 32] });
-    assert.doesNotMatch(seed.explain(), /GEMM/);
+    assert.doesNotMatch(seed.explain(), /GEMM|split-reduction/);
     seed.dispose();
+  },
+});
+
+Deno.test({
+  name: "wgsl: narrow products with long reductions split each row over a thread group",
+  ignore: adapter === null,
+  async fn() {
+    // 3 channels (padded to 4), 768 taps, 3 x 6 = 18 rows: not a whole number of 4-row groups.
+    const g = seedTokenizer({ height: 48, width: 32, patch: 16, embedding: 8 });
+    const inputs = { image: image([3, 3, 48, 32], 5) };
+    const want = (await (await compile(g, { backend: "js" })).run(inputs)).output;
+    const model = await compile(g, { backend: "wgsl" });
+    const got = (await model.run(inputs)).output;
+    assert.ok(maxError(got.data, want.data) <= 1e-4, `error ${maxError(got.data, want.data)}`);
+    assert.match(model.explain(), /matrix multiply 18x768 by 768x3 as a split-reduction shader/);
+    model.dispose();
   },
 });
 
