@@ -7,6 +7,8 @@
  *
  * `--gemm-tiles` (BMxBNxBK/TMxTN each) checks and times the `wgsl` GEMM shader per tile instead:
  * parity of the standard tokenizer against the `js` backend at B=2, then device-resident runs.
+ * `--pieces` times device-resident runs of the seed's conv alone, the seed, and the standard
+ * tokenizer, to see which of the seed's two kernels takes the time.
  * @module
  */
 
@@ -14,6 +16,8 @@ import { parseArgs } from "node:util";
 import {
   compile,
   type GpuGemmTile,
+  type Graph,
+  graph,
   loadSafetensors,
   patchEmbedding,
   probeWebGpu,
@@ -32,20 +36,34 @@ const { values } = parseArgs({
     "resident-runs": { type: "string", default: "200" },
     "resident-batch": { type: "string", default: "256" },
     "gemm-tiles": { type: "string", default: "" },
+    pieces: { type: "boolean", default: false },
   },
 });
+
+const sizes = { height: 224, width: 224, patch: 16, embedding: 768 };
+const graphOf = (variant: "seed" | "standard" | "seed-conv"): Graph =>
+  variant === "seed"
+    ? seedTokenizer(sizes)
+    : variant === "standard"
+    ? patchEmbedding(sizes)
+    // The seed's first kernel alone, to split its time between its two kernels.
+    : graph("seed-conv", (g) =>
+      g.conv2d(g.input("image", ["B", 3, 224, 224]), {
+        out: 3,
+        kernel: 16,
+        stride: 16,
+        name: "patch_extractor.patch_extractor",
+      }));
 
 // Device-resident throughput: the input uploaded once, outputs left on the device, runs queued
 // back to back, one wait at the end.
 async function residentImagesPerS(
-  variant: "seed" | "standard",
+  variant: "seed" | "standard" | "seed-conv",
   batch: number,
   runs: number,
   gemmTile?: GpuGemmTile,
 ): Promise<{ images_per_s: number; ms_per_batch_mean: number }> {
-  const sizes = { height: 224, width: 224, patch: 16, embedding: 768 };
-  const graph = variant === "seed" ? seedTokenizer(sizes) : patchEmbedding(sizes);
-  const model = await compile(graph, { backend: "wgsl", gemmTile });
+  const model = await compile(graphOf(variant), { backend: "wgsl", gemmTile });
   const shape = [batch, 3, 224, 224];
   const session = await model.resident({ image: shape });
   session.upload({ image: { shape, data: new Float32Array(batch * 3 * 224 * 224).fill(0.5) } });
@@ -62,8 +80,15 @@ async function residentImagesPerS(
   };
 }
 
+if (values.pieces) {
+  const batch = Number(values["resident-batch"]);
+  for (const variant of ["seed-conv", "seed", "standard"] as const) {
+    const timed = await residentImagesPerS(variant, batch, Number(values["resident-runs"]));
+    console.log(JSON.stringify({ variant, batch, backend: "wgsl (device-resident)", ...timed }));
+  }
+  Deno.exit(0);
+}
 if (values["gemm-tiles"]) {
-  const sizes = { height: 224, width: 224, patch: 16, embedding: 768 };
   const shape = [2, 3, 224, 224];
   const image = { shape, data: new Float32Array(2 * 3 * 224 * 224).map((_, i) => (i % 251) / 251) };
   const want = (await (await compile(patchEmbedding(sizes), { backend: "js" })).run({ image }))

@@ -17,10 +17,9 @@ interface Buffer {
   mapAsync(mode: number): Promise<void>;
   getMappedRange(offset?: number, size?: number): ArrayBuffer;
   unmap(): void;
-  destroy(): void;
 }
 interface Device {
-  createBuffer(d: { size: number; usage: number; mappedAtCreation?: boolean }): Buffer;
+  createBuffer(d: { size: number; usage: number }): Buffer;
   createCommandEncoder(): {
     copyBufferToBuffer(a: Buffer, ao: number, b: Buffer, bo: number, n: number): void;
     finish(): unknown;
@@ -46,7 +45,6 @@ const out = new Float32Array(bytes / 4);
 const chunkSizes = [1, 4, 16].map((mb) => mb * 2 ** 20);
 const phases: Record<string, number[]> = {
   write: [],
-  write_mapped_at_creation: [],
   submit_to_mapped: [],
   get_mapped_range: [],
   copy_out: [],
@@ -62,17 +60,6 @@ for (let i = 0; i < 12; i++) {
   let t = performance.now();
   device.queue.writeBuffer(buf, 0, host);
   phases.write.push(performance.now() - t);
-  // Upload through a fresh buffer mapped at creation: Deno hands out the mapping itself for
-  // writes, where writeBuffer stages a copy.
-  t = performance.now();
-  const upload = device.createBuffer({ size: bytes, usage: 0x04, mappedAtCreation: true });
-  new Float32Array(upload.getMappedRange()).set(host);
-  upload.unmap();
-  const enc = device.createCommandEncoder();
-  enc.copyBufferToBuffer(upload, 0, buf, 0, bytes);
-  device.queue.submit([enc.finish()]);
-  upload.destroy();
-  phases.write_mapped_at_creation.push(performance.now() - t);
   t = performance.now();
   await readback();
   phases.submit_to_mapped.push(performance.now() - t);
