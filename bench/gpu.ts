@@ -42,9 +42,7 @@ const { values } = parseArgs({
 
 const sizes = { height: 224, width: 224, patch: 16, embedding: 768 };
 const graphOf = (variant: "seed" | "standard" | "seed-conv"): Graph =>
-  variant === "seed"
-    ? seedTokenizer(sizes)
-    : variant === "standard"
+  variant === "seed" ? seedTokenizer(sizes) : variant === "standard"
     ? patchEmbedding(sizes)
     // The seed's first kernel alone, to split its time between its two kernels.
     : graph("seed-conv", (g) =>
@@ -67,8 +65,12 @@ async function residentImagesPerS(
   const shape = [batch, 3, 224, 224];
   const session = await model.resident({ image: shape });
   session.upload({ image: { shape, data: new Float32Array(batch * 3 * 224 * 224).fill(0.5) } });
-  for (let i = 0; i < 10; i++) session.run();
-  await session.finish();
+  // Half a second of warm-up: after the host-to-host grid, ten warm-up runs left the seed at
+  // 1.37 ms a batch on the H100, against 0.41 ms measured on a fresh process.
+  for (const warmUntil = performance.now() + 500; performance.now() < warmUntil;) {
+    for (let i = 0; i < 10; i++) session.run();
+    await session.finish();
+  }
   const start = performance.now();
   for (let i = 0; i < runs; i++) session.run();
   await session.finish();

@@ -24,7 +24,10 @@ interface Device {
     copyBufferToBuffer(a: Buffer, ao: number, b: Buffer, bo: number, n: number): void;
     finish(): unknown;
   };
-  queue: { writeBuffer(b: Buffer, o: number, d: Float32Array): void; submit(c: unknown[]): void };
+  queue: {
+    writeBuffer(b: Buffer, o: number, d: Float32Array, from?: number, size?: number): void;
+    submit(c: unknown[]): void;
+  };
 }
 interface Adapter {
   limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
@@ -45,6 +48,7 @@ const out = new Float32Array(bytes / 4);
 const chunkSizes = [1, 4, 16].map((mb) => mb * 2 ** 20);
 const phases: Record<string, number[]> = {
   write: [],
+  write_chunks_4mb: [],
   submit_to_mapped: [],
   get_mapped_range: [],
   copy_out: [],
@@ -60,6 +64,11 @@ for (let i = 0; i < 12; i++) {
   let t = performance.now();
   device.queue.writeBuffer(buf, 0, host);
   phases.write.push(performance.now() - t);
+  t = performance.now();
+  for (let at = 0; at < bytes / 4; at += 2 ** 20) {
+    device.queue.writeBuffer(buf, at * 4, host, at, Math.min(2 ** 20, bytes / 4 - at));
+  }
+  phases.write_chunks_4mb.push(performance.now() - t);
   t = performance.now();
   await readback();
   phases.submit_to_mapped.push(performance.now() - t);

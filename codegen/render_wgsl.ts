@@ -114,3 +114,34 @@ export function renderWgslKernel(kernel: Kernel): WgslKernel {
   ].join("\n");
   return { source, reads, workgroupSize: WORKGROUP_SIZE, threads };
 }
+
+/** Workgroups of the finite check: enough to fill a GPU, each thread striding over the input. */
+const FINITE_CHECK_GROUPS = 1024;
+
+/**
+ * A shader that sets `flag[0]` to 1 when any of the `length` values bound at 0 is NaN or an
+ * infinity, so a run can refuse bad input without a scan on the host. It tests the exponent bits:
+ * WGSL lets compilers assume floats are finite, so `x != x` may be folded away.
+ *
+ * @example
+ * ```ts
+ * import { renderWgslFiniteCheck } from "./render_wgsl.ts";
+ * renderWgslFiniteCheck(10).groups; // 1024
+ * ```
+ */
+export function renderWgslFiniteCheck(length: number): { source: string; groups: number } {
+  const stride = FINITE_CHECK_GROUPS * WORKGROUP_SIZE;
+  const source = [
+    "@group(0) @binding(0) var<storage, read> x: array<u32>;",
+    "@group(0) @binding(1) var<storage, read_write> flag: array<u32>;",
+    `@compute @workgroup_size(${WORKGROUP_SIZE})`,
+    "fn main(@builtin(global_invocation_id) gid: vec3<u32>) {",
+    "  var bad = false;",
+    `  for (var i = gid.x; i < ${length}u; i += ${stride}u) {`,
+    "    bad = bad || (x[i] & 0x7f800000u) == 0x7f800000u;",
+    "  }",
+    "  if (bad) { flag[0] = 1u; }",
+    "}",
+  ].join("\n");
+  return { source, groups: FINITE_CHECK_GROUPS };
+}

@@ -521,6 +521,44 @@ Deno.test("js and wasm: a NaN stops the run before anything is written, then run
   }
 });
 
+Deno.test({
+  name: "wgsl: inputs and outputs over one 4 MiB transfer chunk arrive whole",
+  ignore: adapter === null,
+  async fn() {
+    // 7 images: 1053696 input and 1059072 output values, just over 2^20 each.
+    const g = seedTokenizer({ height: 224, width: 224, patch: 16, embedding: 768 });
+    const inputs = { image: image([7, 3, 224, 224], 8) };
+    const want = (await (await compile(g, { backend: "js" })).run(inputs)).output;
+    const model = await compile(g, { backend: "wgsl" });
+    const got = (await model.run(inputs)).output;
+    assert.ok(maxError(got.data, want.data) <= 1e-4, `error ${maxError(got.data, want.data)}`);
+    model.dispose();
+  },
+});
+
+Deno.test({
+  name: "wgsl: NaN and infinities are caught on the device before anything is written",
+  ignore: adapter === null,
+  async fn() {
+    const g = patchEmbedding({ height: 32, width: 32, patch: 8, embedding: 16 });
+    const good = image([2, 3, 32, 32], 21);
+    const model = await compile(g, { backend: "wgsl" });
+    const output = new Float32Array(2 * 17 * 16).fill(7);
+    for (const [at, value] of [[6143, NaN], [0, Infinity], [3000, -Infinity]]) {
+      const bad = { shape: good.shape, data: good.data.slice() };
+      bad.data[at] = value;
+      await assert.rejects(
+        () => model.run({ image: bad }, { into: { output } }),
+        new RegExp(`input "image" has ${value} at flat index ${at}; inputs must be finite`),
+      );
+      assert.ok(output.every((x) => x === 7), "the caller's buffer is untouched");
+    }
+    const { output: after } = await model.run({ image: good }, { into: { output } });
+    assert.ok(after.data.every(Number.isFinite));
+    model.dispose();
+  },
+});
+
 Deno.test("buffer planning: dead intermediates give their memory to later ones", async () => {
   const model = await compile(linearChain(), { backend: "js" });
   await model.prepare({ x: [2, 6, 10] });
