@@ -1,11 +1,13 @@
 /**
  * Benchmarks one tokenizer on one backend and prints one JSON line:
  *
- *     deno run -A bench/tokenizer.ts --variant seed|standard --batch N --backend NAME [--runs N] --json
+ *     deno run -A bench/tokenizer.ts --variant seed|standard --batch N --backend NAME [--runs N]
+ *         [--threads N] [--json]
  *
  * Times run from a host Float32Array in to the output in host memory (a reused output buffer,
  * `run(..., { into })`); the median of `--runs` (at least 10) after at least 0.5 s of warm-up. `compile_ms` is `compile()` plus kernel generation for
- * the batch's shapes (`prepare()`), before any run.
+ * the batch's shapes (`prepare()`), before any run. `memory_over_data` is the peak RSS less the RSS
+ * once `mod.ts` is imported, over the bytes of input + output + weights.
  * @module
  */
 
@@ -29,7 +31,17 @@ export interface BenchResult {
   compile_ms: number;
   device: string;
   peak_rss_mb: number;
+  /**
+   * Peak RSS minus the RSS once `mod.ts` was imported, over input + output + weights; the peak
+   * is the process's, so this means most when the process benchmarks one cell.
+   */
+  memory_over_data: number;
+  /** Threads the CPU backends used (the `threads` compile option), when set. */
+  threads?: number;
 }
+
+// Measured when this module is evaluated: mod.ts and its dependencies are loaded, no data yet.
+const importRssBytes = Deno.memoryUsage().rss;
 
 async function deviceOf(backend: string): Promise<string> {
   if (backend === "webgpu") {
@@ -56,15 +68,20 @@ export async function benchTokenizer(
   batch: number,
   backend: BackendName,
   runs = 10,
+  threads?: number,
 ): Promise<BenchResult> {
   const sizes = { height: 224, width: 224, patch: 16, embedding: 768 };
   const graph = variant === "seed" ? seedTokenizer(sizes) : patchEmbedding(sizes);
   const shape = [batch, 3, 224, 224];
+  const weights = graph.params().reduce(
+    (n, p) => n + p.shape.reduce<number>((a, d) => a * Number(d), 1),
+    0,
+  );
   // Shared memory, so the js backend's threads read the batch in place.
   const data = new Float32Array(new SharedArrayBuffer(batch * 3 * 224 * 224 * 4));
   data.forEach((_, i) => (data[i] = (i % 251) / 251));
   const t0 = performance.now();
-  const model = await compile(graph, { backend, onWarning: () => {} });
+  const model = await compile(graph, { backend, threads, onWarning: () => {} });
   await model.prepare({ image: shape });
   const compileMs = performance.now() - t0;
   // The output buffer is reused across runs, as a serving loop (or ONNX Runtime's arena) would.
@@ -91,6 +108,11 @@ export async function benchTokenizer(
     compile_ms: Number(compileMs.toFixed(1)),
     device: await deviceOf(model.backend),
     peak_rss_mb: Number((peakRssBytes() / 2 ** 20).toFixed(1)),
+    memory_over_data: Number(
+      ((peakRssBytes() - importRssBytes) / (4 * (data.length + into.output.length + weights)))
+        .toFixed(2),
+    ),
+    ...(threads ? { threads } : {}),
   };
   model.dispose();
   return result;
@@ -105,6 +127,7 @@ if (import.meta.main) {
       backend: { type: "string", default: "auto" },
       runs: { type: "string", default: "10" },
       json: { type: "boolean", default: false },
+      threads: { type: "string" },
     },
   });
   const variant = values.variant;
@@ -117,6 +140,13 @@ if (import.meta.main) {
     console.error(`error: --backend must be one of ${BACKEND_NAMES.join(", ")}`);
     Deno.exit(1);
   }
-  const result = await benchTokenizer(variant, Number(values.batch), backend, Number(values.runs));
+  const threads = values.threads === undefined ? undefined : Number(values.threads);
+  const result = await benchTokenizer(
+    variant,
+    Number(values.batch),
+    backend,
+    Number(values.runs),
+    threads,
+  );
   console.log(values.json ? JSON.stringify(result) : result);
 }

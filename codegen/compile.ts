@@ -12,7 +12,7 @@ import type { TShape } from "../graph/shape_types.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
 import { type Backend, BackendRejection, type Executable, NonFiniteInput } from "./backend.ts";
 import { referenceBackend } from "./reference_backend.ts";
-import { jsBackend, wasmBackend } from "./js_backend.ts";
+import { cpuCodegenBackend, jsBackend, wasmBackend } from "./js_backend.ts";
 import { wgslBackend } from "./wgsl_backend.ts";
 import { gemmTileProblem, type GpuGemmTile } from "./render_wgsl_gemm.ts";
 import { type AdapterProvider, gpuJsBackend, type GpuJsMode } from "./gpujs_backend.ts";
@@ -110,6 +110,12 @@ export interface CompileOptions {
    * A tuning knob for new GPUs (`bench/gpu.ts --gemm-tiles` times several).
    */
   readonly gemmTile?: GpuGemmTile;
+  /**
+   * Threads the `js` and `wasm` backends use, the calling thread included; defaults to one per
+   * core, at most 4. `1` keeps every kernel on the calling thread and starts no worker (a Deno
+   * worker costs about 18 MiB of memory) at the cost of the parallel speed-up.
+   */
+  readonly threads?: number;
 }
 
 /**
@@ -226,9 +232,11 @@ function makeBackend(name: Exclude<BackendName, "auto">, options: CompileOptions
     case "reference":
       return referenceBackend;
     case "js":
-      return jsBackend;
+      return options.threads ? cpuCodegenBackend("js", { threads: options.threads }) : jsBackend;
     case "wasm":
-      return wasmBackend;
+      return options.threads
+        ? cpuCodegenBackend("wasm", { threads: options.threads })
+        : wasmBackend;
     case "wgsl":
       return wgslBackend({ adapter: options.adapter, gemmTile: options.gemmTile });
     case "headlessgl":
@@ -365,6 +373,14 @@ export async function compile<Out extends TShape>(
     throw new Error(
       `compile: gemmTile ${bm}x${bn}x${bk}/${tm}x${tn} cannot be used: ${tileProblem}; ` +
         `GPU_GEMM_TILE is a valid one`,
+    );
+  }
+  if (
+    options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads > 0)
+  ) {
+    throw new Error(
+      `compile: threads must be a positive whole number, got ${options.threads}; ` +
+        `leave it out for one per core`,
     );
   }
   const weights = options.weights ?? initParams(graph, options.seed ?? 0);

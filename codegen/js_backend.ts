@@ -47,7 +47,32 @@ function reductionSize(e: VExpr): number {
   }
 }
 
-function makeCpuBackend(name: "js" | "wasm"): Backend {
+/**
+ * Threads a CPU backend uses by default, the calling thread included: one per core, at most 4.
+ *
+ * @example
+ * ```ts
+ * import { defaultThreads } from "./js_backend.ts";
+ * defaultThreads() >= 1; // true
+ * ```
+ */
+export function defaultThreads(): number {
+  return Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1));
+}
+
+/**
+ * The `js` or `wasm` backend running on `threads` threads (the calling thread included).
+ *
+ * @example
+ * ```ts
+ * import { cpuCodegenBackend } from "./js_backend.ts";
+ * cpuCodegenBackend("wasm", { threads: 1 }).name; // "wasm"
+ * ```
+ */
+export function cpuCodegenBackend(
+  name: "js" | "wasm",
+  options: { threads?: number } = {},
+): Backend {
   return {
     name,
     unavailable: () => Promise.resolve(name === "wasm" ? wasmMissing() : null),
@@ -56,7 +81,7 @@ function makeCpuBackend(name: "js" | "wasm"): Backend {
         insideLoops: false,
         unrolled: UNROLL,
       });
-      const threads = Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1));
+      const threads = options.threads ?? defaultThreads();
       const contractions = program.kernels.map((k) =>
         name === "wasm" ? findContraction(k, program, GEMM_TILE.nr) : undefined
       );
@@ -203,7 +228,7 @@ function makeCpuBackend(name: "js" | "wasm"): Backend {
  * jsBackend.name; // "js"
  * ```
  */
-export const jsBackend: Backend = makeCpuBackend("js");
+export const jsBackend: Backend = cpuCodegenBackend("js");
 
 /**
  * The `js` backend with every matrix multiply (a conv's im2col product, a Linear) lowered to a
@@ -215,4 +240,4 @@ export const jsBackend: Backend = makeCpuBackend("js");
  * wasmBackend.name; // "wasm"
  * ```
  */
-export const wasmBackend: Backend = makeCpuBackend("wasm");
+export const wasmBackend: Backend = cpuCodegenBackend("wasm");

@@ -559,6 +559,29 @@ Deno.test({
   },
 });
 
+Deno.test("js and wasm: the threads option sets how many threads share each kernel", async () => {
+  const g = patchEmbedding({ height: 224, width: 224, patch: 16, embedding: 64 });
+  const inputs = { image: image([4, 3, 224, 224], 3) };
+  const want = (await (await compile(g, { backend: "reference" })).run(inputs)).output;
+  for (const backend of ["js", "wasm"] as const) {
+    for (const threads of [1, 3]) {
+      const model = await compile(g, { backend, threads });
+      const got = (await model.run(inputs)).output;
+      assert.ok(maxError(got.data, want.data) <= 1e-5, `${backend} x${threads}`);
+      const counts = [...model.explain().matchAll(/(\d+) threads?;/g)].map((m) => Number(m[1]));
+      assert.ok(counts.length > 0 && counts.every((n) => n <= threads), model.explain());
+      assert.ok(counts.includes(threads), `${backend}: some kernel uses all ${threads}`);
+      model.dispose();
+    }
+  }
+  for (const threads of [0, 1.5, -2]) {
+    await assert.rejects(
+      () => compile(g, { backend: "wasm", threads }),
+      new RegExp(`compile: threads must be a positive whole number, got ${threads}`),
+    );
+  }
+});
+
 Deno.test("buffer planning: dead intermediates give their memory to later ones", async () => {
   const model = await compile(linearChain(), { backend: "js" });
   await model.prepare({ x: [2, 6, 10] });
