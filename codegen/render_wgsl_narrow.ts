@@ -27,8 +27,6 @@ export interface WgslNarrow {
   readonly source: string;
   /** Workgroups: x, and y when there are more than 65535. */
   readonly groups: [number, number];
-  /** Product rows each workgroup computes. */
-  readonly rowsPerGroup: number;
 }
 
 const MAX_GROUPS_PER_DIM = 65535;
@@ -95,6 +93,5 @@ export function renderWgslNarrow(c: Contraction): WgslNarrow {
   return {
     source: lines.join("\n"),
     groups: [Math.ceil(workgroups / rowsOfGroups), rowsOfGroups],
-    rowsPerGroup,
   };
 }

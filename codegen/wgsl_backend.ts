@@ -39,6 +39,7 @@ const COPY_DST = 0x08;
 const MAP_READ = 0x01;
 const MAP_MODE_READ = 0x1;
 const MAX_GROUPS_PER_DIM = 65535;
+const FLAG_CLEAR = new Float32Array(1);
 /** Elements read back per `getMappedRange` call (1 MiB). */
 const READBACK_CHUNK = 2 ** 18;
 
@@ -160,7 +161,7 @@ export function wgslBackend(
         resultOffsets.push(staged);
         staged += Math.ceil(numel(program.buffers.get(name)?.shape ?? []) / 64) * 256;
       }
-      // The finite check's flag goes last, so a bad input is seen before any result is copied.
+      // The finite check's flag sits after the results; a readback looks at it before copying any.
       const flagOffset = staged;
       const staging = dev.createBuffer({ size: staged + 8, usage: MAP_READ | COPY_DST });
       const flag = create(4);
@@ -331,7 +332,7 @@ export function wgslBackend(
         flush();
         const encoder = dev.createCommandEncoder();
         if (readback) {
-          dev.queue.writeBuffer(flag, 0, new Float32Array(1));
+          dev.queue.writeBuffer(flag, 0, FLAG_CLEAR);
           const pass = encoder.beginComputePass();
           for (const c of checks) {
             pass.setPipeline(c.pipeline);
