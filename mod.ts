@@ -53,7 +53,13 @@ export type { Weights } from "./graph/params.ts";
 export { TorchGenerator } from "./graph/random.ts";
 export { specialize } from "./graph/specialize.ts";
 export { interpret } from "./codegen/interpreter.ts";
-export { BACKEND_NAMES, batchAxisSymbol, compile, InputError } from "./codegen/compile.ts";
+export {
+  ArgumentError,
+  BACKEND_NAMES,
+  batchAxisSymbol,
+  compile,
+  InputError,
+} from "./codegen/compile.ts";
 export { probeWebGpu } from "./codegen/gpujs_backend.ts";
 export { BackendRejection } from "./codegen/backend.ts";
 export { GPU_GEMM_TILE } from "./codegen/render_wgsl_gemm.ts";

@@ -24,7 +24,9 @@ import type { TensorData } from "../graph/tensor_data.ts";
 export interface Executable {
   /**
    * Runs once; returns the values of the `want` node ids, in that order, in host memory. When
-   * `into[i]` is given, result `i` is written there (the caller reuses its buffers).
+   * `into[i]` is given, result `i` is written there (the caller reuses its buffers). Returned
+   * arrays are the caller's: never an input, a weight or a buffer the executable reuses. Calls
+   * must not overlap (executables keep their buffers between runs); `compile()` queues them.
    */
   run(
     inputs: Readonly<Record<string, TensorData>>,

@@ -4,9 +4,10 @@
  * @module
  */
 
-import type { AnyNode, Graph } from "../graph/ir.ts";
+import { type AnyNode, Graph } from "../graph/ir.ts";
 import { firstNonFinite, initParams, validateWeights, type Weights } from "../graph/params.ts";
 import { formatShape, ShapeError } from "../graph/shape.ts";
+import { WeightsError } from "../io/safetensors.ts";
 import { specialize } from "../graph/specialize.ts";
 import type { TShape } from "../graph/shape_types.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
@@ -18,6 +19,24 @@ import { gemmTileProblem, type GpuGemmTile } from "./render_wgsl_gemm.ts";
 import { type AdapterProvider, gpuJsBackend, type GpuJsMode } from "./gpujs_backend.ts";
 
 /**
+ * A caller's mistake in the arguments of `compile()` or `run()` (an option of the wrong type, an
+ * unknown stage). It is reported as it is and never makes the model fall back to another backend.
+ *
+ * @example
+ * ```ts
+ * import { ArgumentError } from "./compile.ts";
+ * new ArgumentError("run: stages must be an array of labels or \"all\"").name; // "ArgumentError"
+ * ```
+ */
+export class ArgumentError extends Error {
+  /** An error whose message is the whole one-line explanation, with the fix. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ArgumentError";
+  }
+}
+
+/**
  * Bad input values: wrong type, wrong length, or NaN/infinity. Names the input and the fix.
  *
  * @example
@@ -27,7 +46,7 @@ import { type AdapterProvider, gpuJsBackend, type GpuJsMode } from "./gpujs_back
  * // 'input "image" has NaN at flat index 7; clean the data first'
  * ```
  */
-export class InputError extends Error {
+export class InputError extends ArgumentError {
   /** The input's name. */
   readonly input: string;
   /** Builds the message from the input name and what is wrong. */
@@ -93,8 +112,11 @@ export const BACKEND_NAMES: readonly BackendName[] = [
 export interface CompileOptions {
   /** Which backend runs the graph; defaults to `auto`. */
   readonly backend?: BackendName;
-  /** Parameter values by PyTorch name; when absent they are initialized from `seed`. */
-  readonly weights?: Weights;
+  /**
+   * Parameter values by PyTorch name (a Map, such as `loadSafetensors(...).tensors`, or a plain
+   * object); when absent they are initialized from `seed`.
+   */
+  readonly weights?: Weights | Readonly<Record<string, TensorData>>;
   /** Seed for PyTorch-default initialization when `weights` is absent; defaults to 0. */
   readonly seed?: number;
   /** Where the weights came from, for error messages. */
@@ -305,11 +327,6 @@ async function chooseBackends(
       skipped,
     };
   }
-  if (!BACKEND_NAMES.includes(requested)) {
-    throw new Error(
-      `compile: unknown backend "${requested}"; use one of ${BACKEND_NAMES.join(", ")}`,
-    );
-  }
   const first = await usable(requested);
   const cpus = (await cpuChain()).filter((b) => b.name !== requested);
   if (first) return { chain: [first, ...cpus], reason: `requested ${requested}`, skipped };
@@ -321,7 +338,9 @@ async function chooseBackends(
 }
 
 function describeFailure(e: unknown): string {
-  if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+  // Deno's error classes exist only under Deno; browsers and Node take the generic branch.
+  const errors = (globalThis as { Deno?: typeof Deno }).Deno?.errors;
+  if (errors && (e instanceof errors.NotCapable || e instanceof errors.PermissionDenied)) {
     return `${(e as Error).message.split("\n")[0]} (run with the Deno flag it names, or -A)`;
   }
   if (e instanceof BackendRejection) return e.reason;
@@ -367,32 +386,30 @@ export async function compile<Out extends TShape>(
   graph: Graph<Out>,
   options: CompileOptions = {},
 ): Promise<CompiledGraph<Out>> {
-  const tileProblem = options.gemmTile && gemmTileProblem(options.gemmTile);
-  if (tileProblem) {
-    const { bm, bn, bk, tm, tn } = options.gemmTile as GpuGemmTile;
-    throw new Error(
-      `compile: gemmTile ${bm}x${bn}x${bk}/${tm}x${tn} cannot be used: ${tileProblem}; ` +
-        `GPU_GEMM_TILE is a valid one`,
-    );
-  }
-  if (
-    options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads > 0)
-  ) {
-    throw new Error(
-      `compile: threads must be a positive whole number, got ${options.threads}; ` +
-        `leave it out for one per core`,
-    );
-  }
-  const weights = options.weights ?? initParams(graph, options.seed ?? 0);
+  const warn = checkCompileOptions(graph, options);
+  const threads = clampThreads(options.threads, warn);
+  const settings = threads === options.threads ? options : { ...options, threads };
+  const weights = weightsMap(graph, options.weights) ?? initParams(graph, options.seed ?? 0);
   validateWeights(graph, weights, options.weightsSource);
-  const warn = options.onWarning ?? ((m: string) => console.warn(m));
-  const { chain, reason } = await chooseBackends(options.backend ?? "auto", options, warn);
+  const { chain, reason } = await chooseBackends(options.backend ?? "auto", settings, warn);
   const fallbacks: string[] = [];
   let active = 0;
   const batchSymbol = batchAxisSymbol(graph);
-  type Entry = { exe: Executable; want: Map<string, number>; chunk?: number };
+  type Entry = { exe: Executable; want: Map<string, number> };
   const cache = new Map<string, Entry>();
   let last: Executable | undefined;
+  // A result never shares memory with a weight (a caller writing into it would change later runs).
+  const weightBuffers = new Set<ArrayBufferLike>([...weights.values()].map((w) => w.data.buffer));
+
+  // Executables keep their inputs, intermediates and results in buffers of their own, so runs of
+  // one model go one at a time (bench/concurrency.ts: a queue serves as many images per second as
+  // one model per caller, without the memory).
+  let queue: Promise<unknown> = Promise.resolve();
+  const queued = <T>(job: () => Promise<T>): Promise<T> => {
+    const result = queue.then(job);
+    queue = result.catch(() => {});
+    return result;
+  };
 
   const fallBack = (why: string): void => {
     const from = chain[active].name;
@@ -406,24 +423,46 @@ export async function compile<Out extends TShape>(
     warn(message);
   };
 
-  const prepare = async (
+  // The concrete node of each requested name ("output" first), per input shapes and stages.
+  const resolved = new Map<string, Map<string, AnyNode>>();
+  const resolve = (
     shapes: Readonly<Record<string, readonly number[]>>,
     stages: readonly string[],
-  ): Promise<Entry> => {
-    const key = JSON.stringify([active, shapes, stages]);
-    const hit = cache.get(key);
+  ): Map<string, AnyNode> => {
+    const key = JSON.stringify([shapes, stages]);
+    const hit = resolved.get(key);
     if (hit) return hit;
     const concrete = specialize(graph, shapes).graph;
-    const want = new Map<string, number>([["output", concrete.output]]);
+    const nodes = new Map<string, AnyNode>([["output", concrete.nodes[concrete.output]]]);
     for (const s of stages) {
       const node = concrete.find(s);
       if (!node) {
-        throw new Error(
-          `run: no stage "${s}" in graph ${graph.name} (stages: ${graph.labels().join(", ")})`,
+        throw new ArgumentError(
+          `run: no stage "${s}" in graph ${graph.name} (stages: ${
+            graph.labels().join(", ") || "none"
+          })`,
         );
       }
-      want.set(s, node.id);
+      nodes.set(s, node);
     }
+    resolved.set(key, nodes);
+    return nodes;
+  };
+
+  // The names a backend computes: not inputs or parameters (returned as copies), not empty.
+  const computedNames = (nodes: Map<string, AnyNode>): string[] =>
+    [...nodes].filter(([, n]) => !isLeaf(n) && numel(n.shape as number[]) > 0).map(([k]) => k);
+
+  const prepare = async (
+    shapes: Readonly<Record<string, readonly number[]>>,
+    names: readonly string[],
+  ): Promise<Entry> => {
+    const key = JSON.stringify([active, shapes, names]);
+    const hit = cache.get(key);
+    if (hit) return hit;
+    const concrete = specialize(graph, shapes).graph;
+    const nodes = resolve(shapes, names.filter((n) => n !== "output"));
+    const want = new Map(names.map((n) => [n, (nodes.get(n) as AnyNode).id]));
     const entry = { exe: await chain[active].prepare(concrete, weights, [...want.values()]), want };
     cache.set(key, entry);
     return entry;
@@ -433,45 +472,92 @@ export async function compile<Out extends TShape>(
   // it; returns the batch ranges to run and their executables.
   const plan = async (
     shapes: Readonly<Record<string, readonly number[]>>,
-    stages: readonly string[],
+    names: readonly string[],
     from = 0,
   ): Promise<{ from: number; to: number; entry: Entry }[]> => {
     const batch = Object.values(shapes)[0]?.[0] ?? 1;
     try {
-      return [{ from, to: from + batch, entry: await prepare(shapes, stages) }];
+      return [{ from, to: from + batch, entry: await prepare(shapes, names) }];
     } catch (e) {
       if (!(e instanceof BackendRejection && e.sizeBound && batchSymbol && batch > 1)) throw e;
       const half = Math.ceil(batch / 2);
       const withBatch = (b: number) =>
         Object.fromEntries(Object.entries(shapes).map(([k, s]) => [k, [b, ...s.slice(1)]]));
       return [
-        ...await plan(withBatch(half), stages, from),
-        ...await plan(withBatch(batch - half), stages, from + half),
+        ...await plan(withBatch(half), names, from),
+        ...await plan(withBatch(batch - half), names, from + half),
       ];
     }
   };
 
   const runPlanned = async (
     inputs: Readonly<Record<string, TensorData>>,
-    stages: readonly string[],
+    names: readonly string[],
     into: Readonly<Record<string, Float32Array>>,
   ): Promise<Record<string, TensorData>> => {
-    const shapes = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.shape]));
-    const chunks = await plan(shapes, stages);
+    const chunks = await plan(shapesOf(inputs), names);
     const parts: Record<string, TensorData>[] = [];
     for (const { from, to, entry } of chunks) {
       last = entry.exe;
       const slice = chunks.length === 1 ? inputs : sliceBatch(inputs, from, to);
       const targets = chunks.length === 1 ? [...entry.want.keys()].map((n) => into[n]) : undefined;
-      if (!entry.exe.checksFinite) checkInputs(graph, slice);
+      if (!entry.exe.checksFinite) checkFinite(graph, slice);
       const values = await entry.exe.run(slice, targets).catch((e) => {
         // Names the input and index; the executable only knew that some value was bad.
-        if (e instanceof NonFiniteInput) checkInputs(graph, inputs);
+        if (e instanceof NonFiniteInput) checkFinite(graph, inputs);
         throw e;
       });
       parts.push(Object.fromEntries([...entry.want.keys()].map((n, i) => [n, values[i]])));
     }
     return parts.length === 1 ? parts[0] : concatBatch(parts, into);
+  };
+
+  // Runs on the active backend, falling back when the backend (never the caller) is at fault.
+  const onBackend = async <T>(job: () => Promise<T>): Promise<T> => {
+    for (;;) {
+      try {
+        return await job();
+      } catch (e) {
+        if (chain[active].name === "reference" || !isBackendFailure(e)) throw e;
+        fallBack(describeFailure(e));
+      }
+    }
+  };
+
+  const runResolved = async (
+    inputs: Readonly<Record<string, TensorData>>,
+    nodes: Map<string, AnyNode>,
+    into: Readonly<Record<string, Float32Array>>,
+  ): Promise<RunResult> => {
+    const values: Record<string, TensorData> = {};
+    for (const [name, node] of nodes) {
+      const shape = node.shape as number[];
+      if (node.op === "input") values[name] = copied(inputs[node.attrs.name], into[name]);
+      else if (node.op === "param") {
+        values[name] = copied(weights.get(node.attrs.name) as TensorData, into[name]);
+      } else if (numel(shape) === 0) {
+        values[name] = { shape, data: into[name] ?? new Float32Array(0) };
+      }
+    }
+    const names = computedNames(nodes);
+    if (names.length > 0) {
+      // An empty input with a non-empty result (a stage that does not depend on it) goes to the
+      // interpreter: device backends cannot bind empty buffers, and it is not their failure.
+      const empty = Object.values(inputs).some((v) => v.data.length === 0);
+      const computed = empty
+        ? await interpretEmpty(graph, weights, inputs, nodes, names)
+        : await onBackend(() => runPlanned(inputs, names, into));
+      Object.assign(values, computed);
+    }
+    const inputBuffers = new Set(Object.values(inputs).map((v) => v.data.buffer));
+    for (const [name, value] of Object.entries(values)) {
+      const own = into[name] === value.data;
+      if (!own && (weightBuffers.has(value.data.buffer) || inputBuffers.has(value.data.buffer))) {
+        values[name] = { shape: value.shape, data: value.data.slice() };
+      }
+    }
+    const { output, ...stages } = values;
+    return { output, stages };
   };
 
   return {
@@ -483,23 +569,17 @@ export async function compile<Out extends TShape>(
     fallbacks,
     async run(inputs, runOptions = {}) {
       checkInputs(graph, inputs, false);
-      const stages = runOptions.stages === "all" ? graph.labels() : [...(runOptions.stages ?? [])];
-      const into = checkInto(graph, inputs, runOptions.into ?? {});
-      for (;;) {
-        try {
-          const { output, ...rest } = await runPlanned(inputs, stages, into);
-          return { output, stages: rest };
-        } catch (e) {
-          if (chain[active].name === "reference" || !isBackendFailure(e)) throw e;
-          fallBack(describeFailure(e));
-        }
-      }
+      const { stages, into } = checkRunOptions(graph, runOptions);
+      const nodes = resolve(shapesOf(inputs), stages);
+      checkInto(nodes, into);
+      return await queued(() => runResolved(inputs, nodes, into));
     },
     async resident(shapes) {
-      const entry = await prepare(shapes, []);
+      checkShapes(graph, shapes);
+      const entry = await queued(() => prepare(shapes, ["output"]));
       const runs = entry.exe.resident;
       if (!runs) {
-        throw new Error(
+        throw new ArgumentError(
           `resident runs need a device backend (wgsl); this model runs on ${chain[active].name}`,
         );
       }
@@ -515,17 +595,15 @@ export async function compile<Out extends TShape>(
       };
     },
     async prepare(shapes, runOptions = {}) {
-      const stages = runOptions.stages === "all" ? graph.labels() : [...(runOptions.stages ?? [])];
-      for (;;) {
-        try {
-          const chunks = await plan(shapes, stages);
-          last = chunks[0].entry.exe;
-          return;
-        } catch (e) {
-          if (chain[active].name === "reference" || !isBackendFailure(e)) throw e;
-          fallBack(describeFailure(e));
-        }
-      }
+      checkShapes(graph, shapes);
+      const { stages } = checkRunOptions(graph, runOptions);
+      const names = computedNames(resolve(shapes, stages));
+      if (names.length === 0) return;
+      await queued(() =>
+        onBackend(async () => {
+          last = (await plan(shapes, names))[0].entry.exe;
+        })
+      );
     },
     explain(explainOptions) {
       if (!last) return `${graph.name}: not compiled yet (shapes are bound at the first run)`;
@@ -538,11 +616,218 @@ export async function compile<Out extends TShape>(
   };
 }
 
-// Errors about the user's data or graph are reported as they are; anything else a backend
-// throws (device lost, a kernel it cannot compile, a missing permission) triggers a fallback.
+function isLeaf(node: AnyNode): boolean {
+  return node.op === "input" || node.op === "param";
+}
+
+function shapesOf(
+  inputs: Readonly<Record<string, TensorData>>,
+): Record<string, readonly number[]> {
+  return Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.shape]));
+}
+
+// A copy (or the caller's `into`): returned tensors never alias an input or a weight.
+function copied(value: TensorData, into?: Float32Array): TensorData {
+  const data = into ?? new Float32Array(value.data.length);
+  data.set(value.data);
+  return { shape: [...value.shape], data };
+}
+
+async function interpretEmpty(
+  graph: Graph,
+  weights: Weights,
+  inputs: Readonly<Record<string, TensorData>>,
+  nodes: Map<string, AnyNode>,
+  names: readonly string[],
+): Promise<Record<string, TensorData>> {
+  const concrete = specialize(graph, shapesOf(inputs)).graph;
+  const ids = names.map((n) => (nodes.get(n) as AnyNode).id);
+  const exe = await referenceBackend.prepare(concrete, weights, ids);
+  const values = await exe.run(inputs);
+  return Object.fromEntries(names.map((n, i) => [n, values[i]]));
+}
+
+// Errors about the user's data, graph or options are reported as they are; anything else a
+// backend throws (device lost, a kernel it cannot compile, a missing permission) falls back.
 function isBackendFailure(e: unknown): boolean {
-  return !(e instanceof InputError) && !(e instanceof ShapeError) &&
-    !(e instanceof Error && e.message.startsWith("run: no stage"));
+  return !(e instanceof ArgumentError) && !(e instanceof ShapeError) &&
+    !(e instanceof WeightsError);
+}
+
+// How a wrong value looks in a message: its type, not its contents.
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return JSON.stringify(value.slice(0, 40));
+  if (typeof value !== "object") return String(value);
+  return `a ${value.constructor?.name ?? "plain object"}`;
+}
+
+function isRecord(value: unknown): boolean {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+// Checks everything about compile()'s arguments that a caller can get wrong, before any backend
+// is touched; returns the warning sink.
+function checkCompileOptions(graph: Graph, options: CompileOptions): (m: string) => void {
+  if (!(graph instanceof Graph)) {
+    throw new ArgumentError(
+      `compile: the first argument must be a Graph from graph(name, (g) => ...), got ${
+        describeValue(graph)
+      }`,
+    );
+  }
+  if (!isRecord(options)) {
+    throw new ArgumentError(
+      `compile: options must be an object such as { backend: "auto" }, got ${
+        describeValue(options)
+      }`,
+    );
+  }
+  const { backend, seed, onWarning, maxBufferBytes, gemmTile } = options;
+  if (backend !== undefined && !BACKEND_NAMES.includes(backend)) {
+    throw new ArgumentError(
+      `compile: unknown backend "${backend}"; use one of ${BACKEND_NAMES.join(", ")}`,
+    );
+  }
+  if (seed !== undefined && !Number.isSafeInteger(seed)) {
+    throw new ArgumentError(`compile: seed must be a whole number, got ${describeValue(seed)}`);
+  }
+  if (onWarning !== undefined && typeof onWarning !== "function") {
+    throw new ArgumentError(
+      `compile: onWarning must be a function, got ${describeValue(onWarning)}`,
+    );
+  }
+  if (
+    maxBufferBytes !== undefined &&
+    !(typeof maxBufferBytes === "number" && maxBufferBytes > 0)
+  ) {
+    throw new ArgumentError(
+      `compile: maxBufferBytes must be a positive number of bytes, got ${
+        describeValue(maxBufferBytes)
+      }`,
+    );
+  }
+  const tileProblem = gemmTile && gemmTileProblem(gemmTile);
+  if (tileProblem) {
+    const { bm, bn, bk, tm, tn } = gemmTile as GpuGemmTile;
+    throw new ArgumentError(
+      `compile: gemmTile ${bm}x${bn}x${bk}/${tm}x${tn} cannot be used: ${tileProblem}; ` +
+        `GPU_GEMM_TILE is a valid one`,
+    );
+  }
+  return onWarning ?? ((m: string) => console.warn(m));
+}
+
+// More threads than cores only adds workers (about 18 MiB each) and contention, so a larger
+// request is clamped to the hardware's concurrency with a warning.
+function clampThreads(threads: unknown, warn: (m: string) => void): number | undefined {
+  if (threads === undefined) return undefined;
+  if (!(typeof threads === "number" && Number.isInteger(threads) && threads > 0)) {
+    throw new ArgumentError(
+      `compile: threads must be a positive whole number, got ${describeValue(threads)}; ` +
+        `leave it out for one per core`,
+    );
+  }
+  const cores = Math.max(1, globalThis.navigator?.hardwareConcurrency ?? 1);
+  if (threads <= cores) return threads;
+  warn(
+    `tessera: threads ${threads} is more than the ${cores} cores here; using ${cores} ` +
+      `(extra threads only add workers, about 18 MiB each)`,
+  );
+  return cores;
+}
+
+// Weights as a Map or a plain object by name; each entry the graph uses must be tensor data.
+function weightsMap(graph: Graph, weights: CompileOptions["weights"]): Weights | undefined {
+  if (weights === undefined) return undefined;
+  if (!(weights instanceof Map) && !isRecord(weights)) {
+    throw new ArgumentError(
+      `compile: weights must be a Map (or object) of name -> { shape, data }, such as ` +
+        `loadSafetensors(...).tensors; got ${describeValue(weights)}`,
+    );
+  }
+  const map: Weights = weights instanceof Map
+    ? weights
+    : new Map(Object.entries(weights as Record<string, TensorData>));
+  for (const p of graph.params()) {
+    const w = map.get(p.attrs.name) as Partial<TensorData> | undefined;
+    if (w === undefined) continue;
+    if (!isRecord(w) || !Array.isArray(w.shape) || !(w.data instanceof Float32Array)) {
+      throw new ArgumentError(
+        `compile: weights "${p.attrs.name}" must be { shape: number[], data: Float32Array }, ` +
+          `got ${describeValue(w)}`,
+      );
+    }
+  }
+  return map;
+}
+
+function checkRunOptions(
+  graph: Graph,
+  runOptions: RunOptions,
+): { stages: string[]; into: Readonly<Record<string, Float32Array>> } {
+  if (!isRecord(runOptions)) {
+    throw new ArgumentError(
+      `run: options must be an object such as { stages: "all" }, got ${describeValue(runOptions)}`,
+    );
+  }
+  const { stages = [], into = {} } = runOptions;
+  if (stages !== "all" && !(Array.isArray(stages) && stages.every((s) => typeof s === "string"))) {
+    throw new ArgumentError(
+      `run: stages must be "all" or an array of stage labels (${
+        graph.labels().join(", ") || "none"
+      }), got ${describeValue(stages)}`,
+    );
+  }
+  if (!isRecord(into)) {
+    throw new ArgumentError(
+      `run: into must be an object of Float32Arrays by name (output or a stage), got ${
+        describeValue(into)
+      }`,
+    );
+  }
+  return { stages: stages === "all" ? graph.labels() : [...new Set(stages)], into };
+}
+
+// Input shapes for prepare()/resident(): one array of sizes per input, nothing extra.
+function checkShapes(graph: Graph, shapes: Readonly<Record<string, readonly number[]>>): void {
+  const names = graph.inputs().map((n) => n.attrs.name);
+  if (!isRecord(shapes)) {
+    throw new ArgumentError(
+      `shapes must be an object by input name, such as { ${names[0]}: [1, ...] }, got ${
+        describeValue(shapes)
+      }`,
+    );
+  }
+  for (const name of names) checkShape(name, shapes[name], true);
+  checkExtra(graph, shapes);
+}
+
+function checkShape(name: string, shape: unknown, required: boolean): void {
+  if (shape === undefined && required) {
+    throw new InputError(name, `has no shape; pass { ${name}: [sizes] }`);
+  }
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new InputError(
+      name,
+      `shape must be an array of whole numbers >= 0, got ${describeValue(shape)}${
+        Array.isArray(shape) ? ` [${shape.map(String).join(", ")}]` : ""
+      }`,
+    );
+  }
+}
+
+function checkExtra(graph: Graph, byName: Readonly<Record<string, unknown>>): void {
+  const names = graph.inputs().map((n) => n.attrs.name);
+  for (const key of Object.keys(byName)) {
+    if (!names.includes(key)) {
+      throw new InputError(
+        key,
+        `is not an input of graph ${graph.name} (its inputs: ${names.join(", ")}); remove it`,
+      );
+    }
+  }
 }
 
 function sliceBatch(
@@ -580,36 +865,26 @@ function concatBatch(
   );
 }
 
-// Result shapes per input shapes, so checking `into` costs nothing after the first run.
-const specializedForInto = new WeakMap<Graph, Map<string, Graph>>();
-
-// `into` buffers must match the result sizes these inputs give, or the run is refused up front.
+// `into` buffers must be for a requested result and match its size, or the run is refused.
 function checkInto(
-  graph: Graph,
-  inputs: Readonly<Record<string, TensorData>>,
+  nodes: Map<string, AnyNode>,
   into: Readonly<Record<string, Float32Array>>,
-): Readonly<Record<string, Float32Array>> {
-  if (Object.keys(into).length === 0) return into;
-  const shapes = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.shape]));
-  const key = JSON.stringify(shapes);
-  let concrete = specializedForInto.get(graph)?.get(key);
-  if (!concrete) {
-    concrete = specialize(graph, shapes).graph;
-    const perGraph = specializedForInto.get(graph) ?? new Map<string, Graph>();
-    perGraph.set(key, concrete);
-    specializedForInto.set(graph, perGraph);
-  }
+): void {
   for (const [name, buffer] of Object.entries(into)) {
-    const node = name === "output" ? concrete.nodes[concrete.output] : concrete.find(name);
-    if (!node) throw new Error(`run: into names "${name}", which is not output or a stage`);
+    const node = nodes.get(name);
+    if (!node) {
+      throw new ArgumentError(
+        `run: into names "${name}", which is not output or a requested stage; ` +
+          `add it to stages or remove it`,
+      );
+    }
     const size = numel(node.shape as number[]);
     if (!(buffer instanceof Float32Array) || buffer.length !== size) {
-      throw new Error(
+      throw new ArgumentError(
         `run: into.${name} must be a Float32Array of ${size} values for ${formatShape(node.shape)}`,
       );
     }
   }
-  return into;
 }
 
 // `finite: false` leaves the NaN scan to an executable that `checksFinite`.
@@ -618,24 +893,44 @@ function checkInputs(
   inputs: Readonly<Record<string, TensorData>>,
   finite = true,
 ): void {
-  for (const node of graph.inputs()) {
-    const name = node.attrs.name;
-    const value = inputs[name];
-    if (!value) {
+  const names = graph.inputs().map((n) => n.attrs.name);
+  if (!isRecord(inputs)) {
+    throw new ArgumentError(
+      `run: inputs must be an object by input name, such as { ${names[0]}: { shape, data } }, ` +
+        `got ${describeValue(inputs)}`,
+    );
+  }
+  for (const name of names) {
+    const value = inputs[name] as Partial<TensorData> | undefined;
+    if (value === undefined) {
       throw new InputError(name, `is missing; pass { ${name}: { shape, data } } to run()`);
     }
+    if (!isRecord(value)) {
+      throw new InputError(name, `must be { shape, data }, got ${describeValue(value)}`);
+    }
+    checkShape(name, value.shape, false);
     if (!(value.data instanceof Float32Array)) {
       throw new InputError(name, "must hold a Float32Array (convert with Float32Array.from)");
     }
-    if (value.data.length !== numel(value.shape)) {
+    const shape = value.shape as number[];
+    if (value.data.length !== numel(shape)) {
       throw new InputError(
         name,
-        `holds ${value.data.length} values but its shape ${formatShape(value.shape)} needs ${
-          numel(value.shape)
+        `holds ${value.data.length} values but its shape ${formatShape(shape)} needs ${
+          numel(shape)
         }`,
       );
     }
-    const bad = finite ? firstNonFinite(value.data) : -1;
+  }
+  checkExtra(graph, inputs);
+  if (finite) checkFinite(graph, inputs);
+}
+
+function checkFinite(graph: Graph, inputs: Readonly<Record<string, TensorData>>): void {
+  for (const node of graph.inputs()) {
+    const name = node.attrs.name;
+    const value = inputs[name];
+    const bad = firstNonFinite(value.data);
     if (bad >= 0) {
       throw new InputError(
         name,

@@ -23,9 +23,18 @@ export const referenceBackend: Backend = {
     return Promise.resolve({
       run(inputs, into) {
         const values = interpret(graph, inputs, weights);
+        // The interpreter hands back inputs and weights themselves (and views share them); a
+        // result must never be one, or a caller writing into it would change later runs.
+        const leaves = new Set(
+          graph.nodes.filter((n) => n.op === "input" || n.op === "param")
+            .map((n) => values[n.id].data.buffer),
+        );
         return Promise.resolve(want.map((id, i) => {
           const target = into?.[i];
-          if (!target) return values[id];
+          if (!target) {
+            const { shape, data } = values[id];
+            return { shape, data: leaves.has(data.buffer) ? data.slice() : data };
+          }
           target.set(values[id].data);
           return { shape: values[id].shape, data: target };
         }));

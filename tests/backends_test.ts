@@ -295,7 +295,7 @@ Deno.test("run(..., { into }) rejects a buffer of the wrong size before running"
   );
   await assert.rejects(
     () => model.run({ image: image([1, 3, 16, 16], 1) }, { into: { nope: new Float32Array(3) } }),
-    /not output or a stage/,
+    /not output or a requested stage/,
   );
 });
 
@@ -564,7 +564,8 @@ Deno.test("js and wasm: the threads option sets how many threads share each kern
   const inputs = { image: image([4, 3, 224, 224], 3) };
   const want = (await (await compile(g, { backend: "reference" })).run(inputs)).output;
   for (const backend of ["js", "wasm"] as const) {
-    for (const threads of [1, 3]) {
+    // Requests above the core count are clamped (reliability_test.ts), so 3 only where it fits.
+    for (const threads of [1, Math.min(3, navigator.hardwareConcurrency)]) {
       const model = await compile(g, { backend, threads });
       const got = (await model.run(inputs)).output;
       assert.ok(maxError(got.data, want.data) <= 1e-5, `${backend} x${threads}`);

@@ -505,9 +505,9 @@ Deno.test("compile(): weights missing a parameter or with a wrong shape throw We
   assert.deepEqual(output.shape, [1, 5, 4]);
 });
 
-// Bugs found while writing these tests (see the report); each test states the wanted behaviour.
+// Regression tests for bugs found while writing these tests, fixed since.
 Deno.test({
-  name: "BUG expand accepts invalid target dims (negative, fractional, NaN, empty name)",
+  name: "expand rejects invalid target dims (negative, fractional, NaN, empty name)",
 
   fn() {
     for (const dim of [-1, 2.5, NaN, ""]) {
@@ -517,7 +517,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BUG specialize: symbol names that are Object.prototype keys cannot be bound",
+  name: "specialize binds symbol names that are Object.prototype keys",
 
   fn() {
     for (const sym of ["toString", "constructor", "valueOf"]) {
@@ -528,24 +528,24 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BUG linear/conv2d: a failed call leaves orphan parameters in the graph",
+  name: "linear/conv2d: a failed call leaves no orphan parameters in the graph",
 
   fn() {
     const g = build((u) => {
       const x = u.input("x", [2, 5]);
       assert.throws(() => u.linear(x, { in: 3, out: 4, name: "l" }), ShapeError);
-      return u.linear(x, { in: 5, out: 4, name: "l" }); // today: "l.weight" is already used
+      return u.linear(x, { in: 5, out: 4, name: "l" }); // the name is free again
     });
     assert.deepEqual(g.params().map((p) => p.attrs.name), ["l.weight", "l.bias"]);
   },
 });
 
 Deno.test({
-  name: "BUG flatten/concat: negative axes are normalized twice, so -rank-1.. -2*rank pass",
+  name: "flatten/concat: negative axes below -rank are rejected (normalized once)",
 
   fn() {
-    // Today flatten(x, -4, -1) on rank 3 is flatten(2, 2) (shape unchanged), and concat on
-    // axis -3 of rank-2 tensors joins along axis 1.
+    // Normalizing twice once made flatten(x, -4, -1) on rank 3 flatten(2, 2), and concat on
+    // axis -3 of rank-2 tensors join along axis 1.
     throwsShape(() => build((u) => u.flatten(u.input("x", [2, 3, 4]), -4, -1)), { op: "flatten" });
     throwsShape(() => build((u) => u.flatten(u.input("x", [2, 3, 4]), -6, -4)), { op: "flatten" });
     throwsShape(() => build((u) => u.flatten(u.input("x", [2, 3, 4]), 1, -5)), { op: "flatten" });
@@ -556,7 +556,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "BUG prependToken: the runtime rule accepts tokens that are not [1, 1, width]",
+  name: "prependToken: the runtime rule rejects tokens that are not [1, 1, width]",
 
   fn() {
     // The type rule (PrependCheck) rejects both; at run time `expand` broadcasts them.
