@@ -576,6 +576,15 @@ export async function compile<Out extends TShape>(
     },
     async resident(shapes) {
       checkShapes(graph, shapes);
+      const empty = Object.entries(shapes).find(([, s]) => numel(s) === 0);
+      if (empty) {
+        // A device cannot bind an empty buffer, and there is nothing to keep resident.
+        throw new InputError(
+          empty[0],
+          `has shape ${formatShape(empty[1])} with no values; resident runs need a non-empty ` +
+            `batch (run() returns empty results for it)`,
+        );
+      }
       const entry = await queued(() => prepare(shapes, ["output"]));
       const runs = entry.exe.resident;
       if (!runs) {

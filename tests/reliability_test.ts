@@ -93,10 +93,7 @@ for (const { name, tolerance, ignore } of BACKENDS) {
         assert.deepEqual(warnings, []);
         // Nothing was compiled for the empty batch: no backend was called.
         assert.match(model.explain(), /not compiled yet/);
-        // The model still runs real batches on the same backend.
-        const full = await model.run({ image: image([1, 3, 32, 32], 7) });
-        assert.deepEqual(full.output.shape, [1, ...g.outShape.slice(1)]);
-        assert.equal(model.backend, name);
+        await assert.rejects(() => model.resident({ image: [0, 3, 32, 32] }), InputError);
         model.dispose();
       }
     },
