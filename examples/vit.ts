@@ -34,10 +34,8 @@ import {
   imageToTensorData,
   initParams,
   loadImage,
-  loadSafetensors,
   patchEmbedding,
   type RunResult,
-  type SafetensorsFile,
   saveSafetensors,
   seedPipeline,
   seedTokenizer,
@@ -45,6 +43,8 @@ import {
   type Weights,
   WeightsError,
 } from "../mod.ts";
+import { openSafetensors, type SafetensorsReader } from "../io/safetensors.ts";
+import { fileErrorReason, notRegularReason } from "../io/files.ts";
 
 const USAGE = `usage:
   deno run examples/vit.ts [--backend NAME] [--explain[=source]]
@@ -78,6 +78,15 @@ interface Options {
 interface Inferred {
   variant: "seed" | "seed-generalized" | "standard";
   graph: Graph;
+}
+
+/** Input files by flag (`["--image", path]`): an output must never be one of them. */
+type Inputs = readonly (readonly [string, string | undefined])[];
+
+/** Tensor names and shapes, as a checkpoint's header gives them before any data is read. */
+interface Shapes {
+  readonly tensors: ReadonlyMap<string, { readonly shape: readonly number[] }>;
+  readonly source?: string;
 }
 
 /** A usage mistake: reported as one line, like every other error. */
@@ -181,7 +190,7 @@ async function runDemo(options: Options): Promise<void> {
 
 /** `tensor`'s shape if it exists in `file` with the given rank, else undefined. */
 function shapeOf(
-  file: SafetensorsFile,
+  file: Shapes,
   name: string,
   rank: number,
 ): readonly number[] | undefined {
@@ -197,8 +206,8 @@ function shapeOf(
   return t.shape;
 }
 
-/** The image batch (B, C, H, W) stored under `input` in the --input file. */
-function imageOf(file: SafetensorsFile): TensorData {
+/** The image batch (B, C, H, W) stored under `input` in the --input file; reads only it. */
+async function imageOf(file: SafetensorsReader): Promise<TensorData> {
   const image = file.tensors.get("input");
   if (!image) {
     const have = [...file.tensors.keys()].slice(0, 8).join(", ") || "none";
@@ -214,14 +223,14 @@ function imageOf(file: SafetensorsFile): TensorData {
       { file: file.source, tensor: "input" },
     );
   }
-  return image;
+  return (await file.read(["input"])).tensors.get("input") as TensorData;
 }
 
 /**
  * Reads the variant and every size from PyTorch tensor names and shapes: C, P and D from the
  * weights, H and W from the image. The full shape check is `compile()`'s weight validation.
  */
-function inferConfig(weights: SafetensorsFile, image: TensorData, inputFile: string): Inferred {
+function inferConfig(weights: Shapes, image: TensorData, inputFile: string): Inferred {
   const [, channels, height, width] = image.shape;
   const seedConv = shapeOf(weights, "patch_extractor.patch_extractor.weight", 4);
   const stdConv = shapeOf(weights, "patch_embed.proj.weight", 4);
@@ -292,10 +301,10 @@ function inferConfig(weights: SafetensorsFile, image: TensorData, inputFile: str
   );
 }
 
-/** Loads the --input file; its load errors point at --input rather than --weights. */
-async function loadInput(path: string): Promise<SafetensorsFile> {
+/** Opens the --input file; its errors point at --input rather than --weights. */
+async function openInput(path: string): Promise<SafetensorsReader> {
   try {
-    return await loadSafetensors(path);
+    return await openSafetensors(path);
   } catch (err) {
     if (!(err instanceof WeightsError)) throw err;
     const detail = err.message.slice(err.file === undefined ? 0 : `${err.file}: `.length);
@@ -316,13 +325,24 @@ async function runCli(options: Options): Promise<void> {
   const { weights: weightsPath, input: inputPath, output: outputPath } = options as Required<
     Options
   >;
-  const weights = await loadSafetensors(weightsPath);
-  const inputs = inputPath === weightsPath ? weights : await loadInput(inputPath);
-  const image = imageOf(inputs);
-  const { variant, graph } = inferConfig(weights, image, inputPath);
+  await refuseOverwrite(outputPath, [["--weights", weightsPath], ["--input", inputPath]]);
+  const checkpoint = await openSafetensors(weightsPath);
+  let image: TensorData, variant: Inferred["variant"], graph: Graph, weights: Weights;
+  try {
+    const inputs = inputPath === weightsPath ? checkpoint : await openInput(inputPath);
+    try {
+      image = await imageOf(inputs);
+    } finally {
+      if (inputs !== checkpoint) inputs.close();
+    }
+    ({ variant, graph } = inferConfig(checkpoint, image, inputPath));
+    weights = await readParams(checkpoint, graph);
+  } finally {
+    checkpoint.close();
+  }
   const model = await compile(graph, {
     backend: options.backend,
-    weights: weights.tensors,
+    weights,
     weightsSource: weightsPath,
   });
   const result = await model.run(
@@ -337,6 +357,75 @@ async function runCli(options: Options): Promise<void> {
   );
   printExplain(model, options.explain);
   model.dispose();
+}
+
+/** Reads from the checkpoint only the tensors the graph's parameters need. */
+async function readParams(checkpoint: SafetensorsReader, graph: Graph): Promise<Weights> {
+  return (await checkpoint.read(graph.params().map((p) => p.attrs.name))).tensors;
+}
+
+/** Whether two stats are one file (hard links and symlinks included). */
+async function sameFile(
+  a: Deno.FileInfo,
+  b: Deno.FileInfo,
+  pa: string,
+  pb: string,
+): Promise<boolean> {
+  if (a.ino !== null && b.ino !== null) return a.dev === b.dev && a.ino === b.ino;
+  // No inode numbers (some Windows file systems): fall back to the resolved paths.
+  return await Deno.realPath(pa) === await Deno.realPath(pb);
+}
+
+/**
+ * Refuses an --output that is one of the input files (the same path, a symlink or a hard link
+ * to it), comparing device and inode: writing it would replace the input. An output that does
+ * not exist yet cannot be one.
+ */
+async function refuseOverwrite(
+  output: string,
+  inputs: Inputs,
+  flag = "--output",
+): Promise<void> {
+  let out: Deno.FileInfo;
+  try {
+    out = await Deno.stat(output);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return;
+    if (err instanceof Deno.errors.NotCapable) {
+      throw new UsageError(
+        `${flag} ${output}: no read permission to check it is not an input file ` +
+          "(run deno with --allow-read)",
+      );
+    }
+    return; // Not statable for another reason: the write itself will report it.
+  }
+  for (const [inputFlag, path] of inputs) {
+    if (path === undefined) continue;
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(path);
+    } catch {
+      continue; // Reading it reports the problem.
+    }
+    if (await sameFile(out, info, output, path)) {
+      throw new UsageError(
+        `${flag} ${output} is the same file as ${inputFlag} ${path}; writing it would ` +
+          `replace the input (choose another ${flag} path)`,
+      );
+    }
+  }
+}
+
+/** Refuses an --image that is not a regular file before it is opened (a FIFO would block). */
+async function refuseIrregularImage(path: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch {
+    return; // loadImage reports a missing or unreadable file.
+  }
+  const why = notRegularReason(info, { pathFlag: "--image", kind: ".png or .jpg file" });
+  if (why !== undefined) throw new UsageError(`${path}: ${why}`);
 }
 
 /**
@@ -374,7 +463,7 @@ function checkImageFlags(options: Options): void {
 }
 
 /** The seed checkpoint's patch size and embedding width, from its tensor shapes. */
-function seedSizesOf(weights: SafetensorsFile): { patch: number; embedding: number } {
+function seedSizesOf(weights: Shapes): { patch: number; embedding: number } {
   const convName = "patch_extractor.patch_extractor.weight";
   const conv = shapeOf(weights, convName, 4);
   if (!conv) {
@@ -410,11 +499,11 @@ function seedSizesOf(weights: SafetensorsFile): { patch: number; embedding: numb
   return { patch, embedding: linear[0] };
 }
 
-/** The --weights checkpoint (read permission checked first), or undefined for the default. */
-async function loadImageWeights(path: string | undefined): Promise<SafetensorsFile | undefined> {
+/** The --weights checkpoint, header only (read permission checked first), or undefined. */
+async function openImageWeights(path: string | undefined): Promise<SafetensorsReader | undefined> {
   if (path === undefined) return undefined;
   await requirePermission("read", path);
-  return await loadSafetensors(path);
+  return await openSafetensors(path);
 }
 
 /** The one line saying which resize was used, and what newer torchvision does. */
@@ -434,7 +523,10 @@ function printPatchCounts(size: number, patch: number): void {
   console.log(`Number of Patches per Row : ${size / patch}`);
 }
 
-/** Writes the seven figures and report.html into `dir`; returns the paths written. */
+/**
+ * Writes the seven figures and report.html into `dir`, all or none; returns the paths written.
+ * File-system errors become one line naming --out.
+ */
 async function saveFigures(
   dir: string,
   graph: Graph,
@@ -442,23 +534,22 @@ async function saveFigures(
   pos: TensorData,
   patch: number,
   title: string,
+  inputs: Inputs,
 ): Promise<string[]> {
   // Loaded on demand: the diagram pulls in Graphviz and resvg, which the other modes never use.
-  const { writeFigures, writeReport } = await import("../viz/report.ts");
+  const { REPORT_FILES, saveReport } = await import("../viz/report.ts");
+  for (const file of REPORT_FILES) await refuseOverwrite(join(dir, file), inputs, "--out");
   const { resized: image, patches, tokens, embeddings } = stages;
-  const figures = await writeFigures(dir, {
-    image,
-    patches,
-    tokens,
-    embeddings,
-    pos,
-    patch,
-    graph,
-  });
-  await writeReport(dir, { title, summary: graph.summary(), figures });
-  const files = figures.map((f) => f.file);
-  if (!files.includes("07_graph.svg")) files.push("07_graph.svg"); // written beside the PNG
-  return [...files, "report.html"].map((file) => join(dir, file));
+  const drawn = { image, patches, tokens, embeddings, pos, patch, graph };
+  try {
+    return (await saveReport(dir, drawn, { title })).map((file) => join(dir, file));
+  } catch (err) {
+    const fsError = Object.values(Deno.errors).some((kind) => err instanceof kind) ||
+      typeof (err as { code?: unknown }).code === "string";
+    if (!fsError) throw err;
+    const why = fileErrorReason(err, "write", { pathFlag: "--out", kind: "directory" });
+    throw new UsageError(`--out ${dir}: ${why}; nothing was saved`);
+  }
 }
 
 /** Prints each stage's shape torch-style, the input pixels first. */
@@ -490,6 +581,7 @@ async function reportFigures(
   weights: Weights,
   patch: number,
   title: string,
+  inputs: Inputs,
 ): Promise<void> {
   const missing = await missingFigureFlags(dir);
   if (missing.length > 0) {
@@ -497,7 +589,7 @@ async function reportFigures(
     return;
   }
   const pos = weights.get(POS_NAME) as TensorData; // compile() checked every parameter
-  for (const path of await saveFigures(dir, graph, result.stages, pos, patch, title)) {
+  for (const path of await saveFigures(dir, graph, result.stages, pos, patch, title, inputs)) {
     console.log(`wrote ${path}`);
   }
 }
@@ -508,23 +600,34 @@ async function runImage(options: Options & { image: string }): Promise<void> {
   const { image: imagePath, out, output } = options;
   await requirePermission("read", imagePath);
   // The safetensors file is written beside itself first, then renamed: its folder needs access.
-  if (output !== undefined) await requirePermission("write", dirname(output), output);
+  const inputs: Inputs = [["--image", imagePath], ["--weights", options.weights]];
+  if (output !== undefined) {
+    await requirePermission("write", dirname(output), output);
+    await refuseOverwrite(output, inputs);
+  }
+  await refuseIrregularImage(imagePath);
   const decoded = await loadImage(imagePath);
   const pixels = imageToTensorData(decoded);
-  const checkpoint = await loadImageWeights(options.weights);
-  const { patch, embedding } = checkpoint
-    ? seedSizesOf(checkpoint)
-    : { patch: SEED_PATCH, embedding: SEED_EMBEDDING };
+  const checkpoint = await openImageWeights(options.weights);
   const antialias = options.antialias === "on";
-  const graph = seedPipeline({
-    imageHeight: decoded.height,
-    imageWidth: decoded.width,
-    size: SEED_SIZE,
-    patch,
-    embedding,
-    antialias,
-  });
-  const weights: Weights = checkpoint?.tensors ?? initParams(graph, 0);
+  let graph: Graph, weights: Weights, patch: number;
+  try {
+    const sizes = checkpoint
+      ? seedSizesOf(checkpoint)
+      : { patch: SEED_PATCH, embedding: SEED_EMBEDDING };
+    patch = sizes.patch;
+    graph = seedPipeline({
+      imageHeight: decoded.height,
+      imageWidth: decoded.width,
+      size: SEED_SIZE,
+      patch,
+      embedding: sizes.embedding,
+      antialias,
+    });
+    weights = checkpoint ? await readParams(checkpoint, graph) : initParams(graph, 0);
+  } finally {
+    checkpoint?.close();
+  }
   const model = await compile(graph, {
     backend: options.backend,
     weights,
@@ -544,7 +647,8 @@ async function runImage(options: Options & { image: string }): Promise<void> {
       await saveImageTensors({ ...options, output }, result, meta);
     }
     if (out !== undefined) {
-      await reportFigures(out, graph, result, weights, patch, `ViT tokenizer: ${imagePath}`);
+      const title = `ViT tokenizer: ${imagePath}`;
+      await reportFigures(out, graph, result, weights, patch, title, inputs);
     }
   } finally {
     model.dispose();

@@ -1,8 +1,16 @@
 /**
  * File plumbing shared by the readers and writers in `io/`: one-line messages for file-system
- * errors (naming the Deno flag that fixes a permission problem), and atomic writes.
+ * errors (naming the Deno flag that fixes a permission problem), regular-file checks, and atomic
+ * writes of files and folders.
+ *
+ * Every temporary lies beside its target and has `.tessera-tmp-` in its name
+ * (`.<name>.tessera-tmp-<random>` for a file, `<dir>/.tessera-tmp-<random>/` for a folder's
+ * contents). It is removed on error and on SIGINT/SIGTERM; only a hard kill (SIGKILL, power
+ * loss) can leave one, and any such leftover is safe to delete.
  * @module
  */
+
+import { basename, dirname, join } from "node:path";
 
 /**
  * Hints that make a message specific to the kind of file.
@@ -50,14 +58,155 @@ export function fileErrorReason(err: unknown, op: "read" | "write", hints: FileH
   if (err instanceof Deno.errors.IsADirectory) {
     return `is a directory, not a file (point at a ${hints.kind})`;
   }
+  if (err instanceof Deno.errors.AlreadyExists) {
+    return "it exists and is not a directory (remove it or choose another path)";
+  }
+  if (err instanceof Deno.errors.NotADirectory) {
+    return "a parent of the path is a file, not a directory (fix the path)";
+  }
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === "ENOSPC" || code === "EDQUOT") {
+    return "no space left on the device (free some space or save to another disk)";
+  }
+  if (code === "EROFS") return "the file system is read-only (save to a writable disk)";
   const why = err instanceof Error ? err.message : String(err);
   return `cannot ${op} the file: ${why.replace(/\s+/g, " ")}`;
 }
 
 /**
- * Writes `bytes` to a fresh temp file beside `file`, then renames it over `file`, so a failed
- * write never leaves a half-written or clobbered file. Rethrows the file-system error after
- * removing the temp file.
+ * Why `info` is not a regular file, with the fix (`is a FIFO (named pipe), not a regular file
+ * (point --weights at a .safetensors file)`), or undefined when it is one. Stat a path before
+ * opening it: `Deno.stat` never opens it, so a FIFO cannot block and `/dev/zero` is never read.
+ *
+ * @example
+ * ```ts
+ * import { notRegularReason } from "./files.ts";
+ * const info = await Deno.stat("/dev/null");
+ * notRegularReason(info, { pathFlag: "--weights", kind: ".safetensors file" });
+ * // "is a character device, not a regular file (point --weights at a .safetensors file)"
+ * ```
+ */
+export function notRegularReason(info: Deno.FileInfo, hints: FileHints): string | undefined {
+  if (info.isFile) return undefined;
+  if (info.isDirectory) return `is a directory, not a file (point at a ${hints.kind})`;
+  const what = info.isFifo
+    ? "a FIFO (named pipe)"
+    : info.isCharDevice
+    ? "a character device"
+    : info.isBlockDevice
+    ? "a block device"
+    : info.isSocket
+    ? "a socket"
+    : "not a file";
+  return `is ${what}, not a regular file (point ${hints.pathFlag} at a ${hints.kind})`;
+}
+
+function randomSuffix(): string {
+  return crypto.getRandomValues(new Uint32Array(2)).reduce((s, v) => s + v.toString(36), "");
+}
+
+/**
+ * A fresh temporary name beside `path`: `<dir>/.<name>.tessera-tmp-<random>`. Hidden, and
+ * recognizable as Tessera's in a listing, so a leftover from a killed process is easy to spot.
+ *
+ * @example
+ * ```ts
+ * import { tempSibling } from "./files.ts";
+ * tempSibling("out/w.safetensors"); // e.g. "out/.w.safetensors.tessera-tmp-1x2y3z"
+ * ```
+ */
+export function tempSibling(path: string): string {
+  return join(dirname(path), `.${basename(path)}${TEMP_MARKER}${randomSuffix()}`);
+}
+
+/**
+ * What every temporary name contains.
+ *
+ * @example
+ * ```ts
+ * import { TEMP_MARKER } from "./files.ts";
+ * [".w.safetensors.tessera-tmp-ab12", "w.safetensors"].filter((n) => n.includes(TEMP_MARKER));
+ * ```
+ */
+export const TEMP_MARKER = ".tessera-tmp-";
+
+// Temporaries of the writes in progress; a signal removes them before the process exits.
+const pending = new Set<string>();
+const SIGNALS: readonly [Deno.Signal, number][] = [["SIGINT", 130], ["SIGTERM", 143]];
+const listeners: [Deno.Signal, () => void][] = [];
+
+function onSignal(code: number): void {
+  for (const path of pending) {
+    try {
+      Deno.removeSync(path, { recursive: true });
+    } catch {
+      // Already gone, or not ours to remove: exit anyway.
+    }
+  }
+  Deno.exit(code);
+}
+
+/**
+ * Removes `path` (a file or a folder) if SIGINT or SIGTERM arrives before the returned function
+ * is called; the process then exits with 130 or 143, as the signal would have. Deno's default
+ * for these signals (exit at once) would leave the temporary behind.
+ *
+ * @example
+ * ```ts
+ * import { removeOnSignal } from "./files.ts";
+ * const tmp = await Deno.makeTempFile();
+ * const release = removeOnSignal(tmp);
+ * try {
+ *   await Deno.writeTextFile(tmp, "partial");
+ * } finally {
+ *   release();
+ *   await Deno.remove(tmp);
+ * }
+ * ```
+ */
+export function removeOnSignal(path: string): () => void {
+  pending.add(path);
+  if (listeners.length === 0) {
+    for (const [signal, code] of SIGNALS) {
+      const listener = (): void => onSignal(code);
+      try {
+        Deno.addSignalListener(signal, listener);
+        listeners.push([signal, listener]);
+      } catch {
+        // Windows has no SIGTERM: that temporary is then left to the error path alone.
+      }
+    }
+  }
+  return () => {
+    pending.delete(path);
+    if (pending.size > 0) return;
+    for (const [signal, listener] of listeners.splice(0)) {
+      Deno.removeSignalListener(signal, listener);
+    }
+  };
+}
+
+/** The permission bits of an existing regular file, to carry over to its replacement. */
+async function existingMode(file: string): Promise<number | undefined> {
+  if (Deno.build.os === "windows") return undefined;
+  try {
+    const info = await Deno.stat(file);
+    return info.isFile && info.mode !== null ? info.mode & 0o777 : undefined;
+  } catch {
+    // Missing, or not statable (no --allow-read): the new file gets the default mode.
+    return undefined;
+  }
+}
+
+async function writeAll(out: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let done = 0; done < bytes.length;) done += await out.write(bytes.subarray(done));
+}
+
+/**
+ * Writes `data` (bytes, or chunks of them) to a fresh temporary beside `file` (see
+ * {@linkcode tempSibling}), then renames it over `file`, so a failed or interrupted write never
+ * leaves a half-written or clobbered file. Replacing a file keeps its permission bits. The
+ * temporary is removed when the write fails (the error is rethrown) and on SIGINT/SIGTERM.
  *
  * @example
  * ```ts
@@ -65,17 +214,127 @@ export function fileErrorReason(err: unknown, op: "read" | "write", hints: FileH
  * await writeFileAtomic(await Deno.makeTempFile(), new Uint8Array([1, 2, 3]));
  * ```
  */
-export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<void> {
-  const suffix = crypto.getRandomValues(new Uint32Array(2)).reduce(
-    (s, v) => s + v.toString(36),
-    "",
-  );
-  const tmp = `${file}.tmp-${suffix}`;
+export async function writeFileAtomic(
+  file: string,
+  data: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+): Promise<void> {
+  const mode = await existingMode(file);
+  const tmp = tempSibling(file);
+  const release = removeOnSignal(tmp);
   try {
-    await Deno.writeFile(tmp, bytes, { createNew: true });
+    const out = await Deno.open(tmp, { write: true, createNew: true });
+    try {
+      const chunks = data instanceof Uint8Array ? [data] : data;
+      for await (const chunk of chunks) await writeAll(out, chunk);
+    } finally {
+      out.close();
+    }
+    if (mode !== undefined) await Deno.chmod(tmp, mode);
     await Deno.rename(tmp, file);
   } catch (err) {
     await Deno.remove(tmp).catch(() => {});
+    throw err;
+  } finally {
+    release();
+  }
+}
+
+/** Creates `dir` and any missing parents; returns the topmost folder it created, if any. */
+async function makeDirs(dir: string): Promise<string | undefined> {
+  let top: string | undefined;
+  for (let at = dir; at !== dirname(at); at = dirname(at)) {
+    try {
+      await Deno.stat(at);
+      break;
+    } catch (err) {
+      // Not statable without --allow-read: treat it as existing, so it is never removed.
+      if (!(err instanceof Deno.errors.NotFound)) break;
+      top = at;
+    }
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  const info = await Deno.stat(dir);
+  if (!info.isDirectory) throw new Deno.errors.AlreadyExists(`not a directory: ${dir}`);
+  return top;
+}
+
+/**
+ * Writes a set of files into `dir` all together or not at all. `fill` writes them into a fresh
+ * temporary folder inside `dir` (`<dir>/.tessera-tmp-<random>/`, on the same disk, so it works
+ * under `--allow-write=<dir>` and when `dir` is a mount point); only when it has succeeded are
+ * they renamed into place, replacing files of the same names, in one synchronous step that no
+ * signal can split. On failure the temporary, and any folders this call created, are removed
+ * and the error is rethrown; files already in `dir` are left as they were.
+ *
+ * @returns The names moved into `dir`, sorted.
+ *
+ * @example
+ * ```ts
+ * import { writeDirAtomic } from "./files.ts";
+ * const dir = `${await Deno.makeTempDir()}/report`;
+ * await writeDirAtomic(dir, async (tmp) => {
+ *   await Deno.writeTextFile(`${tmp}/a.txt`, "a");
+ *   await Deno.writeTextFile(`${tmp}/b.txt`, "b");
+ * }); // ["a.txt", "b.txt"]
+ * ```
+ */
+export async function writeDirAtomic(
+  dir: string,
+  fill: (tmp: string) => Promise<void>,
+): Promise<string[]> {
+  const created = await makeDirs(dir);
+  const tmp = join(dir, `${TEMP_MARKER}${randomSuffix()}`);
+  const release = removeOnSignal(created ?? tmp);
+  let names: string[];
+  try {
+    await Deno.mkdir(tmp);
+    await fill(tmp);
+    names = [];
+    for await (const entry of Deno.readDir(tmp)) names.push(entry.name);
+    names.sort();
+    commit(tmp, dir, names);
+  } catch (err) {
+    await Deno.remove(created ?? tmp, { recursive: true }).catch(() => {});
+    throw err;
+  } finally {
+    release();
+  }
+  // In place: only the temporary, holding the files replaced, is left to remove.
+  const releaseTmp = removeOnSignal(tmp);
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  releaseTmp();
+  return names;
+}
+
+/**
+ * Moves `names` from `tmp` into `dir`. The files they replace are first moved into `tmp` (as
+ * `.old-<name>`), so a failed rename can put everything back. Synchronous on purpose.
+ */
+function commit(tmp: string, dir: string, names: readonly string[]): void {
+  const done: [string, boolean][] = [];
+  try {
+    for (const name of names) {
+      const target = join(dir, name);
+      let replaced = false;
+      try {
+        replaced = !Deno.lstatSync(target).isDirectory;
+      } catch (err) {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      }
+      if (replaced) Deno.renameSync(target, join(tmp, `.old-${name}`));
+      done.push([name, replaced]);
+      Deno.renameSync(join(tmp, name), target);
+    }
+  } catch (err) {
+    for (const [name, replaced] of done.reverse()) {
+      const target = join(dir, name);
+      try {
+        Deno.renameSync(target, join(tmp, name));
+      } catch {
+        // This one never moved in.
+      }
+      if (replaced) Deno.renameSync(join(tmp, `.old-${name}`), target);
+    }
     throw err;
   }
 }

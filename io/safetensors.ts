@@ -9,7 +9,7 @@
  * @module
  */
 
-import { fileErrorReason, writeFileAtomic } from "./files.ts";
+import { fileErrorReason, notRegularReason, writeFileAtomic } from "./files.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
 
 // Re-exported so this module's public signatures reference a public type.
@@ -227,34 +227,16 @@ function readF32(bytes: Uint8Array, offset: number, count: number): Float32Array
   return out;
 }
 
-/**
- * Parse the bytes of a safetensors file holding F32 tensors. The tensor data is copied, so the
- * result does not alias `bytes`.
- *
- * @param bytes The whole file.
- * @param source File name used in error messages.
- * @returns The tensors (in header order) and the metadata.
- * @throws {WeightsError} When the file is truncated, corrupt, inconsistent or not F32.
- *
- * @example
- * ```ts
- * import { encodeSafetensors, parseSafetensors } from "./safetensors.ts";
- * const bytes = encodeSafetensors({ w: { shape: [2], data: new Float32Array([1, 2]) } });
- * const file = parseSafetensors(bytes, "w.safetensors");
- * file.tensors.get("w")?.data; // Float32Array [1, 2]
- * ```
- */
-export function parseSafetensors(bytes: Uint8Array, source?: string): SafetensorsFile {
-  const file = source;
-  if (bytes.length < 8) {
+/** The 8-byte header length, checked against the limit and the file's size. */
+function headerLength(prefix: Uint8Array, size: number, file: string | undefined): number {
+  if (size < 8) {
     throw new WeightsError(
-      `file is ${bytes.length} bytes, too short to hold the 8-byte safetensors header length ` +
+      `file is ${size} bytes, too short to hold the 8-byte safetensors header length ` +
         "(the file is truncated or empty; re-download or re-export it)",
       { file },
     );
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen = view.getBigUint64(0, true);
+  const headerLen = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (headerLen > BigInt(MAX_HEADER_BYTES)) {
     throw new WeightsError(
       `header length ${headerLen} bytes is absurd (limit ${MAX_HEADER_BYTES}); this is not a ` +
@@ -263,17 +245,32 @@ export function parseSafetensors(bytes: Uint8Array, source?: string): Safetensor
     );
   }
   const n = Number(headerLen);
-  if (8 + n > bytes.length) {
+  if (8 + n > size) {
     throw new WeightsError(
-      `header length ${n} bytes runs past the end of the ${bytes.length}-byte file ` +
+      `header length ${n} bytes runs past the end of the ${size}-byte file ` +
         "(the file is truncated or not safetensors; re-download or re-export it)",
       { file },
     );
   }
+  return n;
+}
 
+/** A parsed, validated header: every entry fits in a data section of `size - 8 - n` bytes. */
+interface Header {
+  metadata: Record<string, string>;
+  entries: Entry[];
+  dataStart: number;
+}
+
+function parseHeader(
+  json: Uint8Array,
+  size: number,
+  file: string | undefined,
+): Header {
+  const n = json.length;
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(json);
   } catch (cause) {
     throw new WeightsError(
       "header is not valid UTF-8 (the file is corrupt or not safetensors; re-export it)",
@@ -327,7 +324,7 @@ export function parseSafetensors(bytes: Uint8Array, source?: string): Safetensor
   }
 
   const dataStart = 8 + n;
-  const dataLen = bytes.length - dataStart;
+  const dataLen = size - dataStart;
   const byStart = entries.filter((e) => e.end > e.start).sort((a, b) => a.start - b.start);
   for (let i = 1; i < byStart.length; i++) {
     const prev = byStart[i - 1];
@@ -361,7 +358,35 @@ export function parseSafetensors(bytes: Uint8Array, source?: string): Safetensor
       { file, tensor: bad.name },
     );
   }
+  return { metadata, entries, dataStart };
+}
 
+/**
+ * Parse the bytes of a safetensors file holding F32 tensors. The tensor data is copied, so the
+ * result does not alias `bytes`. To read a file, prefer {@linkcode openSafetensors}, which reads
+ * only the tensors asked for.
+ *
+ * @param bytes The whole file.
+ * @param source File name used in error messages.
+ * @returns The tensors (in header order) and the metadata.
+ * @throws {WeightsError} When the file is truncated, corrupt, inconsistent or not F32.
+ *
+ * @example
+ * ```ts
+ * import { encodeSafetensors, parseSafetensors } from "./safetensors.ts";
+ * const bytes = encodeSafetensors({ w: { shape: [2], data: new Float32Array([1, 2]) } });
+ * const file = parseSafetensors(bytes, "w.safetensors");
+ * file.tensors.get("w")?.data; // Float32Array [1, 2]
+ * ```
+ */
+export function parseSafetensors(bytes: Uint8Array, source?: string): SafetensorsFile {
+  const file = source;
+  const n = headerLength(bytes, bytes.length, file);
+  const { metadata, entries, dataStart } = parseHeader(
+    bytes.subarray(8, 8 + n),
+    bytes.length,
+    file,
+  );
   const tensors = new Map<string, TensorData>();
   for (const e of entries) {
     tensors.set(e.name, {
@@ -454,17 +479,215 @@ export function encodeSafetensors(
   return out;
 }
 
+const READ_HINTS = { pathFlag: "--weights", kind: ".safetensors file" } as const;
+
 function ioError(err: unknown, file: string, op: "read" | "write"): WeightsError {
-  const hints = { pathFlag: "--weights", kind: ".safetensors file" };
+  const hints = op === "read" ? READ_HINTS : { pathFlag: "--output", kind: ".safetensors file" };
   return new WeightsError(fileErrorReason(err, op, hints), { file, cause: err });
 }
 
 /**
- * Read and parse a safetensors file of F32 tensors.
+ * What a safetensors header says about one tensor, before its data is read.
+ *
+ * @example
+ * ```ts
+ * import type { SafetensorsTensorInfo } from "./safetensors.ts";
+ * const info: SafetensorsTensorInfo = { shape: [3], dtype: "F32", byteLength: 12 };
+ * ```
+ */
+export interface SafetensorsTensorInfo {
+  /** The dims. */
+  readonly shape: readonly number[];
+  /** Always `"F32"`: other dtypes are rejected when the header is read. */
+  readonly dtype: "F32";
+  /** How many bytes of data reading it costs. */
+  readonly byteLength: number;
+}
+
+/**
+ * An open safetensors file whose header has been read and checked: names, shapes and metadata
+ * are known, and {@linkcode SafetensorsReader.read} reads only the byte ranges of the tensors
+ * asked for, so a graph that needs 1% of a big checkpoint reads about 1% of it.
+ *
+ * @example
+ * ```ts ignore
+ * import { openSafetensors } from "./safetensors.ts";
+ * const reader = await openSafetensors("model.safetensors");
+ * try {
+ *   const { tensors } = await reader.read(["pos_embed"]);
+ * } finally {
+ *   reader.close();
+ * }
+ * ```
+ */
+export interface SafetensorsReader {
+  /** The path, for error messages. */
+  readonly source: string;
+  /** The header's `__metadata__` entries (empty when absent). */
+  readonly metadata: Record<string, string>;
+  /** Every tensor's header entry, in header order. */
+  readonly tensors: ReadonlyMap<string, SafetensorsTensorInfo>;
+  /** The file's size in bytes. */
+  readonly size: number;
+  /**
+   * Reads the named tensors (all of them when `names` is omitted), in the order asked for.
+   * @throws {WeightsError} When a name is not in the file (naming the closest) or the file
+   *   changed on disk since it was opened.
+   */
+  read(names?: Iterable<string>): Promise<SafetensorsFile>;
+  /** Closes the file; reads after this throw. */
+  close(): void;
+}
+
+/** Fills `into` from the file at `offset`; a short file means it changed since it was opened. */
+async function readAt(
+  f: Deno.FsFile,
+  offset: number,
+  into: Uint8Array,
+  file: string,
+): Promise<void> {
+  try {
+    await f.seek(offset, Deno.SeekMode.Start);
+    for (let done = 0; done < into.length;) {
+      const got = await f.read(into.subarray(done));
+      if (got === null) {
+        throw new WeightsError(
+          `the file ended at byte ${offset + done} while reading up to byte ` +
+            `${offset + into.length}: it changed on disk while being read (read it again)`,
+          { file },
+        );
+      }
+      done += got;
+    }
+  } catch (err) {
+    throw err instanceof WeightsError ? err : ioError(err, file, "read");
+  }
+}
+
+/** Opens `path` for reading, refusing anything but a regular file before it is opened. */
+async function openRegular(path: string | URL, file: string): Promise<Deno.FsFile> {
+  let f: Deno.FsFile;
+  try {
+    // stat() does not open the path: a FIFO cannot block, /dev/zero is never read.
+    const why = notRegularReason(await Deno.stat(path), READ_HINTS);
+    if (why !== undefined) throw new WeightsError(why, { file });
+    f = await Deno.open(path, { read: true });
+  } catch (err) {
+    throw err instanceof WeightsError ? err : ioError(err, file, "read");
+  }
+  return f;
+}
+
+/**
+ * Open a safetensors file of F32 tensors and read its header only: 8 bytes of length (bounded,
+ * and checked against the file's size) and the JSON, validated as {@linkcode parseSafetensors}
+ * does. A path that is not a regular file (a directory, a FIFO, `/dev/zero`) is refused before
+ * it is opened. Close the reader when done.
+ *
+ * @param path File path or `file:` URL.
+ * @returns A reader holding the file open.
+ * @throws {WeightsError} When the file is missing, unreadable, not a regular file or invalid.
+ *
+ * @example
+ * ```ts
+ * import { encodeSafetensors, openSafetensors } from "./safetensors.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+ * await Deno.writeFile(path, encodeSafetensors({
+ *   small: { shape: [2], data: new Float32Array([1, 2]) },
+ *   big: { shape: [1000], data: new Float32Array(1000) },
+ * }));
+ * const reader = await openSafetensors(path);
+ * try {
+ *   reader.tensors.get("big")?.shape; // [1000], without reading its data
+ *   const { tensors } = await reader.read(["small"]); // reads 8 bytes of data
+ *   tensors.get("small")?.data; // Float32Array [1, 2]
+ * } finally {
+ *   reader.close();
+ * }
+ * ```
+ */
+export async function openSafetensors(path: string | URL): Promise<SafetensorsReader> {
+  const file = displayPath(path);
+  const f = await openRegular(path, file);
+  try {
+    let opened: Deno.FileInfo;
+    try {
+      opened = await f.stat();
+    } catch (err) {
+      throw ioError(err, file, "read");
+    }
+    // The path may have been swapped between the stat and the open: check what was opened.
+    const why = notRegularReason(opened, READ_HINTS);
+    if (why !== undefined) throw new WeightsError(why, { file });
+    const size = opened.size;
+    const prefix = new Uint8Array(Math.min(8, size));
+    await readAt(f, 0, prefix, file);
+    const json = new Uint8Array(headerLength(prefix, size, file));
+    await readAt(f, 8, json, file);
+    return makeReader(f, file, size, parseHeader(json, size, file));
+  } catch (err) {
+    f.close();
+    throw err;
+  }
+}
+
+function makeReader(f: Deno.FsFile, file: string, size: number, header: Header): SafetensorsReader {
+  const byName = new Map(header.entries.map((e) => [e.name, e]));
+  const tensors = new Map<string, SafetensorsTensorInfo>();
+  for (const e of header.entries) {
+    tensors.set(e.name, { shape: e.shape, dtype: "F32", byteLength: e.end - e.start });
+  }
+  let closed = false;
+  // Reads share the file position: run them one at a time.
+  let queue: Promise<unknown> = Promise.resolve();
+
+  async function readNow(names: Iterable<string> | undefined): Promise<SafetensorsFile> {
+    if (closed) throw new Error(`${file}: read() after close()`);
+    const wanted = names === undefined ? header.entries : [...new Set(names)].map((name) => {
+      const e = byName.get(name);
+      if (e === undefined) throw notFoundError([...byName.keys()], name, file);
+      return e;
+    });
+    const out = new Map<string, TensorData>();
+    for (const e of wanted) {
+      const data = new Float32Array((e.end - e.start) / 4);
+      // Straight into the tensor's own buffer: no second copy of the data.
+      await readAt(f, header.dataStart + e.start, new Uint8Array(data.buffer), file);
+      if (!LITTLE_ENDIAN_HOST) {
+        const view = new DataView(data.buffer);
+        for (let i = 0; i < data.length; i++) data[i] = view.getFloat32(i * 4, true);
+      }
+      out.set(e.name, { shape: [...e.shape], data });
+    }
+    return { tensors: out, metadata: { ...header.metadata }, source: file };
+  }
+
+  return {
+    source: file,
+    metadata: header.metadata,
+    tensors,
+    size,
+    read(names?: Iterable<string>): Promise<SafetensorsFile> {
+      const run = queue.then(() => readNow(names));
+      queue = run.catch(() => {});
+      return run;
+    },
+    close(): void {
+      if (closed) return;
+      closed = true;
+      f.close();
+    },
+  };
+}
+
+/**
+ * Read a safetensors file of F32 tensors: the header first, then every tensor's bytes straight
+ * into its own array (the file is never held whole in memory). To read only some tensors, use
+ * {@linkcode openSafetensors}.
  *
  * @param path File path or `file:` URL.
  * @returns The tensors and metadata; `source` is set to the path for later error messages.
- * @throws {WeightsError} When the file is missing, unreadable or invalid.
+ * @throws {WeightsError} When the file is missing, unreadable, not a regular file or invalid.
  *
  * @example
  * ```ts ignore
@@ -474,14 +697,12 @@ function ioError(err: unknown, file: string, op: "read" | "write"): WeightsError
  * ```
  */
 export async function loadSafetensors(path: string | URL): Promise<SafetensorsFile> {
-  const file = displayPath(path);
-  let bytes: Uint8Array;
+  const reader = await openSafetensors(path);
   try {
-    bytes = await Deno.readFile(path);
-  } catch (err) {
-    throw ioError(err, file, "read");
+    return await reader.read();
+  } finally {
+    reader.close();
   }
-  return parseSafetensors(bytes, file);
 }
 
 /**
@@ -533,6 +754,26 @@ function editDistance(a: string, b: string): number {
   return prev[b.length];
 }
 
+/** A missing tensor, with the closest name and a few of those the file has. */
+function notFoundError(names: readonly string[], name: string, where?: string): WeightsError {
+  if (names.length === 0) {
+    return new WeightsError(
+      `tensor ${q(name)} not found: the file has no tensors (check the --weights path)`,
+      { file: where, tensor: name },
+    );
+  }
+  const closest = names.reduce((best, cand) =>
+    editDistance(cand, name) < editDistance(best, name) ? cand : best
+  );
+  const shown = names.slice(0, 8).map(q).join(", ");
+  const more = names.length > 8 ? `, ... (${names.length} in all)` : "";
+  return new WeightsError(
+    `tensor ${q(name)} not found; did you mean ${q(closest)}? available: ${shown}${more} ` +
+      "(check the checkpoint matches the model variant)",
+    { file: where, tensor: name },
+  );
+}
+
 /**
  * Get a tensor by name, optionally checking its shape.
  *
@@ -561,25 +802,7 @@ export function requireTensor(
 ): TensorData {
   const where = source ?? file.source;
   const t = file.tensors.get(name);
-  if (t === undefined) {
-    const names = [...file.tensors.keys()];
-    if (names.length === 0) {
-      throw new WeightsError(
-        `tensor ${q(name)} not found: the file has no tensors (check the --weights path)`,
-        { file: where, tensor: name },
-      );
-    }
-    const closest = names.reduce((best, cand) =>
-      editDistance(cand, name) < editDistance(best, name) ? cand : best
-    );
-    const shown = names.slice(0, 8).map(q).join(", ");
-    const more = names.length > 8 ? `, ... (${names.length} in all)` : "";
-    throw new WeightsError(
-      `tensor ${q(name)} not found; did you mean ${q(closest)}? available: ${shown}${more} ` +
-        "(check the checkpoint matches the model variant)",
-      { file: where, tensor: name },
-    );
-  }
+  if (t === undefined) throw notFoundError([...file.tensors.keys()], name, where);
   if (shape !== undefined) {
     const same = shape.length === t.shape.length && shape.every((d, i) => d === t.shape[i]);
     if (!same) {

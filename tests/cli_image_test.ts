@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { loadSafetensors, type TensorData } from "../mod.ts";
 import { maxError } from "./helpers.ts";
-import { assertOneLineError, vit } from "./cli_helpers.ts";
+import { assertOneLineError, CAN_MKFIFO, CAN_UNSHARE, vit } from "./cli_helpers.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);
 const IMAGE = "tests/fixtures/image_300x200.png";
@@ -165,4 +165,148 @@ Deno.test("--image with seed --weights runs them; timm weights are one line", as
   });
   const timm = new URL("standard_vitb16.safetensors", FIXTURES).pathname;
   assertOneLineError(await vit(["-A"], ["--image", IMAGE, "--weights", timm]), timm, "timm");
+});
+
+/** Every name in `dir` (and below), sorted: what a run left behind. */
+async function listing(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    names.push(e.name);
+    if (e.isDirectory) {
+      names.push(...(await listing(`${dir}/${e.name}`)).map((n) => `${e.name}/${n}`));
+    }
+  }
+  return names.sort();
+}
+
+Deno.test("--output naming --image or --weights, or a link to one, is refused", async () => {
+  const seed = new URL("seed_224.safetensors", FIXTURES).pathname;
+  await withTempDir(async (dir) => {
+    const image = `${dir}/in.png`;
+    const weights = `${dir}/w.safetensors`;
+    await Deno.copyFile(IMAGE, image);
+    await Deno.copyFile(seed, weights);
+    await Deno.symlink(image, `${dir}/link.png`);
+    await Deno.link(weights, `${dir}/hard.safetensors`);
+    const bytes = [await Deno.readFile(image), await Deno.readFile(weights)];
+    const names = await listing(dir);
+    for (
+      const [output, flag] of [
+        [image, "--image"],
+        [`${dir}/link.png`, "--image"],
+        [weights, "--weights"],
+        [`${dir}/hard.safetensors`, "--weights"],
+      ]
+    ) {
+      const args = ["--image", image, "--weights", weights, "--output", output, "--backend", "js"];
+      const ran = await vit(["-A"], args);
+      assertOneLineError(ran, `--output ${output}`, `${flag} `, "choose another --output");
+      assert.deepEqual(await Deno.readFile(image), bytes[0], `${output}: the image changed`);
+      assert.deepEqual(await Deno.readFile(weights), bytes[1], `${output}: the weights changed`);
+      assert.deepEqual(await listing(dir), names, `${output}: files were left`);
+    }
+  });
+});
+
+Deno.test("an --image that is a device or a FIFO is one line, never opened", async () => {
+  await withTempDir(async (dir) => {
+    const opts = { timeoutMs: 30_000 };
+    const ran = await vit(["-A"], ["--image", "/dev/null", "--backend", "js"], opts);
+    assertOneLineError(ran, "/dev/null", "character device", "not a regular file", "--image");
+    if (!CAN_MKFIFO) return;
+    const fifo = `${dir}/pipe.png`;
+    assert.equal((await new Deno.Command("mkfifo", { args: [fifo] }).output()).code, 0);
+    const piped = await vit(["-A"], ["--image", fifo, "--backend", "js"], opts);
+    assertOneLineError(piped, fifo, "FIFO", "not a regular file", "--image");
+  });
+});
+
+Deno.test("--out onto an existing file, or below one, is one line naming --out", async () => {
+  await withTempDir(async (dir) => {
+    const file = `${dir}/taken`;
+    await Deno.writeTextFile(file, "keep me");
+    for (const out of [file, `${file}/report`]) {
+      const ran = await vit(["-A"], ["--image", IMAGE, "--out", out, "--backend", "js"]);
+      assertOneLineError(ran, `--out ${out}:`, "not a directory", "nothing was saved");
+      assert.equal(await Deno.readTextFile(file), "keep me");
+      assert.deepEqual(await listing(dir), ["taken"]);
+    }
+  });
+});
+
+Deno.test({
+  name: "--out in a read-only folder is one line naming --out, and leaves nothing",
+  // Root ignores permission bits: run as an unprivileged user in a user namespace.
+  ignore: !CAN_UNSHARE,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const ro = `${dir}/ro`;
+      await Deno.mkdir(ro);
+      await Deno.writeTextFile(`${ro}/old.txt`, "old");
+      await Deno.chmod(ro, 0o555);
+      const prefix = ["unshare", "--map-user=65534", "--map-group=65534"];
+      for (const out of [ro, `${ro}/report`]) {
+        const ran = await vit(["-A"], ["--image", IMAGE, "--out", out, "--backend", "js"], {
+          prefix,
+        });
+        assertOneLineError(ran, `--out ${out}:`, "denied write access", "nothing was saved");
+        assert.deepEqual(await listing(ro), ["old.txt"]);
+      }
+      await Deno.chmod(ro, 0o755);
+    });
+  },
+});
+
+Deno.test({
+  name: "--out on a full or read-only disk saves no figure at all, in one line naming --out",
+  // A tiny tmpfs, mounted in a private mount namespace: nothing outside the run sees it.
+  ignore: !CAN_UNSHARE,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      // The figures and report take about 1.7 MB; the first five about 350 kB.
+      for (
+        const [options, reason] of [
+          ["size=400k", "no space left"],
+          ["ro,size=400k", "read-only"],
+        ]
+      ) {
+        const script = `mount -t tmpfs -o ${options} tmpfs "$0" || exit 99; "$@"; code=$?; ` +
+          `echo "left: $(cd "$0" && ls -A | tr '\\n' ' ')"; exit $code`;
+        const out = `${dir}/report`;
+        const ran = await vit(["-A"], ["--image", IMAGE, "--out", out, "--backend", "js"], {
+          prefix: ["unshare", "-r", "-m", "sh", "-c", script, dir],
+        });
+        assertOneLineError(ran, `--out ${out}:`, reason, "nothing was saved");
+        assert.match(ran.stdout, /^left: *$/m, `files were left:\n${ran.stdout}`);
+      }
+    });
+  },
+});
+
+Deno.test("--out into an existing folder replaces the report, keeps other files", async () => {
+  await withTempDir(async (dir) => {
+    const out = `${dir}/report`;
+    await Deno.mkdir(out);
+    await Deno.writeTextFile(`${out}/notes.txt`, "mine");
+    await Deno.writeTextFile(`${out}/report.html`, "stale");
+    await Deno.chmod(`${out}/report.html`, 0o600);
+    const ran = await vit(["-A"], ["--image", IMAGE, "--out", out, "--backend", "js"]);
+    assert.equal(ran.code, 0, ran.stderr);
+    const names = await listing(out);
+    assert.deepEqual(names, [...FIGURES, "07_graph.svg", "notes.txt", "report.html"].sort());
+    assert.equal(await Deno.readTextFile(`${out}/notes.txt`), "mine");
+    assert.ok((await Deno.readTextFile(`${out}/report.html`)).includes("Patch grid"));
+  });
+});
+
+Deno.test("--out is refused where a figure would replace the --image file", async () => {
+  await withTempDir(async (dir) => {
+    const image = `${dir}/01_resized.png`;
+    await Deno.copyFile(IMAGE, image);
+    const bytes = await Deno.readFile(image);
+    const ran = await vit(["-A"], ["--image", image, "--out", dir, "--backend", "js"]);
+    assertOneLineError(ran, `--out ${image}`, `--image ${image}`, "choose another --out");
+    assert.deepEqual(await Deno.readFile(image), bytes);
+    assert.deepEqual(await listing(dir), ["01_resized.png"]);
+  });
 });

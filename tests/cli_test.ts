@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { encodeSafetensors, loadSafetensors, type TensorData } from "../mod.ts";
 import { maxError } from "./helpers.ts";
-import { assertOneLineError, vit } from "./cli_helpers.ts";
+import { assertOneLineError, CAN_MKFIFO, vit } from "./cli_helpers.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);
 const fixture = (name: string): string => new URL(`${name}.safetensors`, FIXTURES).pathname;
@@ -171,4 +171,166 @@ Deno.test("--explain prints what ran", async () => {
   assert.equal(ran.code, 0, ran.stderr);
   const after = ran.stdout.slice(ran.stdout.indexOf("\nbackend: ")).trim().split("\n");
   assert.ok(after.length > 1, `no explain text after the backend line:\n${ran.stdout}`);
+});
+
+/** Every entry of `dir` with its bytes (links included, by name). */
+async function snapshot(dir: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for await (const e of Deno.readDir(dir)) {
+    const bytes = e.isFile || e.isSymlink ? await Deno.readFile(`${dir}/${e.name}`) : undefined;
+    out.set(e.name, bytes ? `${bytes.length}:${bytes.join(",")}` : "dir");
+  }
+  return out;
+}
+
+Deno.test("CLI: --output naming --weights or --input, or a link to one, is refused", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const weights = `${dir}/w.safetensors`;
+    const input = `${dir}/i.safetensors`;
+    await Deno.copyFile(fixture("seed_small"), weights);
+    await Deno.copyFile(fixture("seed_small"), input);
+    await Deno.symlink(weights, `${dir}/link_to_w.safetensors`);
+    await Deno.link(input, `${dir}/hard_to_i.safetensors`);
+    const before = await snapshot(dir);
+    for (
+      const [output, flag] of [
+        [weights, "--weights"],
+        [input, "--input"],
+        [`${dir}/link_to_w.safetensors`, "--weights"],
+        [`${dir}/hard_to_i.safetensors`, "--input"],
+        // A different spelling of the same path is the same file too.
+        [`${dir}/./w.safetensors`, "--weights"],
+      ]
+    ) {
+      const ran = await vit(["-A"], ["--weights", weights, "--input", input, "--output", output]);
+      assertOneLineError(ran, `--output ${output}`, `${flag} `, "choose another --output");
+      assert.deepEqual(await snapshot(dir), before, `${output} changed the folder`);
+    }
+    // A file that is not an input this time may be replaced: the check compares files, not names.
+    const ok = await vit(["-A"], ["--weights", weights, "--input", weights, "--output", input]);
+    assert.equal(ok.code, 0, ok.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("CLI: a --weights or --input that is not a regular file is one line", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = `${dir}/o.safetensors`;
+    const good = fixture("seed_small");
+    // /dev/null first: before the fix /dev/zero would be read until memory ran out.
+    for (const device of ["/dev/null", "/dev/zero"]) {
+      const ran = await vit(["-A"], ["--weights", device, "--input", good, "--output", out], {
+        timeoutMs: 30_000,
+      });
+      assertOneLineError(ran, device, "character device", "not a regular file", "--weights");
+      const input = await vit(["-A"], ["--weights", good, "--input", device, "--output", out], {
+        timeoutMs: 30_000,
+      });
+      assertOneLineError(input, device, "not a regular file", "--input");
+    }
+    assertOneLineError(
+      await vit(["-A"], ["--weights", dir, "--input", good, "--output", out]),
+      dir,
+      "directory",
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "CLI: a FIFO as --weights or --input is refused at once, never opened",
+  ignore: !CAN_MKFIFO,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const fifo = `${dir}/pipe.safetensors`;
+      const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+      assert.equal(made.code, 0);
+      const good = fixture("seed_small");
+      const out = `${dir}/o.safetensors`;
+      const opts = { timeoutMs: 30_000 };
+      const ran = await vit(["-A"], ["--weights", fifo, "--input", good, "--output", out], opts);
+      assertOneLineError(ran, fifo, "FIFO", "not a regular file", "--weights");
+      const input = await vit(["-A"], ["--weights", good, "--input", fifo, "--output", out], opts);
+      assertOneLineError(input, fifo, "FIFO", "--input");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** Peak RSS (VmHWM, bytes) of a child, polled from /proc until it exits. */
+async function peakRss(child: Deno.ChildProcess): Promise<number> {
+  let peak = 0;
+  let done = false;
+  const status = child.status.then((s) => {
+    done = true;
+    return s;
+  });
+  while (!done) {
+    try {
+      const text = await Deno.readTextFile(`/proc/${child.pid}/status`);
+      const kb = Number(/VmHWM:\s+(\d+) kB/.exec(text)?.[1] ?? 0);
+      peak = Math.max(peak, kb * 1024);
+    } catch {
+      // Exited between the check and the read.
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  assert.equal((await status).code, 0, "the CLI run failed");
+  return peak;
+}
+
+Deno.test({
+  name: "CLI: a 1 GiB checkpoint of which the graph needs 30 KiB is read only where needed",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      // A sparse file: an unused 1 GiB tensor first (no disk blocks), then the real weights.
+      const source = await loadSafetensors(fixture("seed_small"));
+      const unused = 2 ** 30;
+      const header: Record<string, unknown> = {
+        "unused.huge": { dtype: "F32", shape: [unused / 4], data_offsets: [0, unused] },
+      };
+      let at = unused;
+      for (const [name, t] of source.tensors) {
+        header[name] = { dtype: "F32", shape: t.shape, data_offsets: [at, at + t.data.byteLength] };
+        at += t.data.byteLength;
+      }
+      const json = new TextEncoder().encode(JSON.stringify(header));
+      const big = `${dir}/big.safetensors`;
+      const f = await Deno.open(big, { write: true, createNew: true });
+      const length = new Uint8Array(8);
+      new DataView(length.buffer).setBigUint64(0, BigInt(json.length), true);
+      await f.write(length);
+      await f.write(json);
+      await f.seek(8 + json.length + unused, Deno.SeekMode.Start);
+      for (const t of source.tensors.values()) {
+        await f.write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+      }
+      f.close();
+
+      const out = `${dir}/o.safetensors`;
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "examples/vit.ts", "--weights", big, "--input", big, "--output", out],
+        cwd: new URL("../", import.meta.url),
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      const peak = await peakRss(child);
+      // Reading the file whole would take over 1 GiB (before the fix: 2 GiB, file plus copies).
+      assert.ok(peak < 512 * 2 ** 20, `peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB`);
+      const want = source.tensors.get("output") as TensorData;
+      const got = (await loadSafetensors(out)).tensors.get("output") as TensorData;
+      assert.ok(maxError(got.data, want.data) <= 1e-5);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

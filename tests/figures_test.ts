@@ -1,6 +1,6 @@
 // Figures: exact pixel sizes, patch-grid gaps, token cells, viridis, and the Graphviz diagram.
 import assert from "node:assert/strict";
-import { seedTokenizer, type TensorData } from "../mod.ts";
+import { compile, initParams, seedTokenizer, type TensorData } from "../mod.ts";
 import {
   embeddingHeatmapFigure,
   patchExtractionFigure,
@@ -13,6 +13,7 @@ import {
 } from "../viz/figures.ts";
 import { graphToDot, rasterizeSvg, renderGraphSvg } from "../viz/graph_diagram.ts";
 import { formatShape } from "../graph/shape.ts";
+import { type FigureInputs, saveReport } from "../viz/report.ts";
 
 /** A [1, 3, H, W] image whose pixels all differ and none is white (values stay below 0.95). */
 function testImage(height: number, width: number): TensorData {
@@ -204,4 +205,136 @@ Deno.test("renderGraphSvg lays out every node; rasterizeSvg makes a PNG", async 
   const width = new DataView(png.buffer, png.byteOffset).getUint32(16);
   // resvg sizes like a browser: 1pt = 4/3 px.
   assert.deepEqual(width, Math.round((Number(/<svg width="(\d+)pt"/.exec(svg)?.[1]) * 4) / 3));
+});
+
+/** The figure inputs of a small seed tokenizer run. */
+async function smallRun(): Promise<FigureInputs> {
+  const graph = seedTokenizer({ height: 32, width: 32, patch: 8, embedding: 16 });
+  const model = await compile(graph, { backend: "reference" });
+  const image = testImage(32, 32);
+  const { stages } = await model.run({ image }, { stages: "all" });
+  model.dispose();
+  const pos = initParams(graph).get("positional_embedding.positional_embedding")!;
+  const { patches, tokens, embeddings } = stages;
+  return { image, patches, tokens, embeddings, pos, patch: 8, graph };
+}
+
+/** Every name below `dir`, sorted, folders as `name/`. */
+function tree(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync(dir)) {
+    out.push(e.isDirectory ? `${e.name}/` : e.name);
+    if (e.isDirectory) out.push(...tree(`${dir}/${e.name}`).map((n) => `${e.name}/${n}`));
+  }
+  return out.sort();
+}
+
+/** A writer that fails like a full disk on its `n`th file. */
+function failingOn(n: number): (path: string, bytes: Uint8Array) => Promise<void> {
+  let count = 0;
+  return async (path, bytes) => {
+    if (++count === n) {
+      throw Object.assign(new Error(`No space left on device (os error 28): ${path}`), {
+        code: "ENOSPC",
+      });
+    }
+    await Deno.writeFile(path, bytes);
+  };
+}
+
+Deno.test("saveReport writes the figures and report all together or not at all", async () => {
+  const inputs = await smallRun();
+  const dir = await Deno.makeTempDir();
+  try {
+    // A new folder, two levels deep: a write failing midway leaves neither level behind.
+    const fresh = `${dir}/a/report`;
+    await assert.rejects(
+      () => saveReport(fresh, inputs, { title: "t", writeFile: failingOn(5) }),
+      /No space left/,
+    );
+    assert.deepEqual(tree(dir), []);
+
+    const names = await saveReport(fresh, inputs, { title: "t" });
+    assert.deepEqual(names, [
+      "01_resized.png",
+      "02_patch_grid.png",
+      "03_patch_extraction.png",
+      "04_token_strip.png",
+      "05_embedding_heatmap.png",
+      "06_positional_similarity.png",
+      "07_graph.png",
+      "07_graph.svg",
+      "report.html",
+    ]);
+    assert.deepEqual(tree(dir), ["a/", "a/report/", ...names.map((n) => `a/report/${n}`)]);
+
+    // Over an earlier report: a failure midway keeps every old file as it was.
+    await Deno.writeTextFile(`${fresh}/notes.txt`, "mine");
+    const before = new Map(names.map((n) => [n, Deno.readFileSync(`${fresh}/${n}`)]));
+    for (const n of [1, 5, 9]) {
+      const title = "a different title";
+      await assert.rejects(() => saveReport(fresh, inputs, { title, writeFile: failingOn(n) }));
+      assert.deepEqual(tree(fresh), [...names, "notes.txt"].sort());
+      for (const [name, bytes] of before) {
+        assert.deepEqual(Deno.readFileSync(`${fresh}/${name}`), bytes, name);
+      }
+    }
+    await saveReport(fresh, inputs, { title: "a different title" });
+    assert.deepEqual(tree(fresh), [...names, "notes.txt"].sort());
+    assert.ok(Deno.readTextFileSync(`${fresh}/report.html`).includes("a different title"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "saveReport interrupted by SIGTERM leaves no folder and no temporary",
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const here = (path: string): string => JSON.stringify(new URL(path, import.meta.url).href);
+      // The fourth file never finishes: the run is caught with three figures written.
+      const script = `import { compile, initParams, seedTokenizer } from ${here("../mod.ts")};
+        import { saveReport } from ${here("../viz/report.ts")};
+        const graph = seedTokenizer({ height: 32, width: 32, patch: 8, embedding: 16 });
+        const model = await compile(graph, { backend: "reference" });
+        const image = { shape: [1, 3, 32, 32], data: new Float32Array(3 * 32 * 32).fill(0.5) };
+        const { stages } = await model.run({ image }, { stages: "all" });
+        const pos = initParams(graph).get("positional_embedding.positional_embedding");
+        let count = 0;
+        const writeFile = async (path, bytes) => {
+          if (++count === 4) {
+            console.log("writing");
+            await new Promise((r) => setTimeout(r, 60_000));
+          }
+          await Deno.writeFile(path, bytes);
+        };
+        await saveReport(${JSON.stringify(`${dir}/report`)}, {
+          image, patches: stages.patches, tokens: stages.tokens, embeddings: stages.embeddings,
+          pos, patch: 8, graph,
+        }, { title: "t", writeFile });`;
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["eval", script],
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let said = "";
+      while (!said.includes("writing")) {
+        const { value, done } = await lines.read();
+        if (done) break;
+        said += value;
+      }
+      const during = tree(dir);
+      assert.ok(during.some((n) => /^report\/\.tessera-tmp-[0-9a-z]+\/$/.test(n)), `${during}`);
+      child.kill("SIGTERM");
+      const status = await child.status;
+      await lines.cancel();
+      assert.equal(status.code, 143);
+      assert.deepEqual(tree(dir), []);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   encodeSafetensors,
   loadSafetensors,
+  openSafetensors,
   parseSafetensors,
   requireTensor,
   type SafetensorsFile,
@@ -413,3 +414,229 @@ Deno.test("failed save over an existing file leaves the old file intact", async 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** A sparse file: `tensors` after an unused F32 tensor of `unusedBytes` that takes no disk. */
+async function sparseFile(
+  path: string,
+  unusedBytes: number,
+  tensors: Map<string, TensorData>,
+): Promise<void> {
+  const header: Record<string, unknown> = {
+    unused: { dtype: "F32", shape: [unusedBytes / 4], data_offsets: [0, unusedBytes] },
+  };
+  let at = unusedBytes;
+  for (const [name, t] of tensors) {
+    header[name] = { dtype: "F32", shape: t.shape, data_offsets: [at, at + t.data.byteLength] };
+    at += t.data.byteLength;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const f = await Deno.open(path, { write: true, createNew: true });
+  try {
+    const length = new Uint8Array(8);
+    new DataView(length.buffer).setBigUint64(0, BigInt(json.length), true);
+    await f.write(length);
+    await f.write(json);
+    await f.seek(8 + json.length + unusedBytes, Deno.SeekMode.Start);
+    for (const t of tensors.values()) await f.write(bytesOf(t));
+  } finally {
+    f.close();
+  }
+}
+
+Deno.test("openSafetensors reads the header, then only the tensors asked for", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/big.safetensors`;
+    const gib = 2 ** 30;
+    await sparseFile(path, gib, sample());
+    const rssBefore = Deno.memoryUsage().rss;
+    const reader = await openSafetensors(path);
+    try {
+      assert.equal(reader.source, path);
+      assert.deepEqual([...reader.tensors.keys()], ["unused", ...sample().keys()]);
+      assert.deepEqual(reader.tensors.get("unused"), {
+        shape: [gib / 4],
+        dtype: "F32",
+        byteLength: gib,
+      });
+      assert.ok(reader.size > gib);
+      // In the order asked for; the 1 GiB tensor is never read.
+      const got = await reader.read(["odd", "input", "odd"]);
+      assert.deepEqual([...got.tensors.keys()], ["odd", "input"]);
+      assertSameFile(
+        got,
+        new Map([["odd", sample().get("odd")!], ["input", sample().get("input")!]]),
+      );
+      assert.equal(got.source, path);
+      assert.ok(Deno.memoryUsage().rss - rssBefore < 256 * 2 ** 20, "the big tensor was read");
+      const e = await assertRejectsWeights(
+        () => reader.read(["inptu"]),
+        `${path}: tensor "inptu" not found`,
+        'did you mean "input"?',
+      );
+      assert.equal(e.tensor, "inptu");
+    } finally {
+      reader.close();
+    }
+    await assert.rejects(() => reader.read(["input"]), /after close/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadSafetensors still reads every tensor, from the header's ranges", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/w.safetensors`;
+    await sparseFile(path, 64, sample());
+    const file = await loadSafetensors(path);
+    assert.deepEqual([...file.tensors.keys()], ["unused", ...sample().keys()]);
+    assert.deepEqual([...file.tensors.get("unused")!.data], new Array(16).fill(0));
+    const rest = new Map(file.tensors);
+    rest.delete("unused");
+    assertSameFile({ ...file, tensors: rest }, sample());
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a device, a FIFO or a folder is refused before it is opened", async () => {
+  // /dev/null first: before the fix /dev/zero was read until memory ran out.
+  for (const device of ["/dev/null", "/dev/zero"]) {
+    const e = await assertRejectsWeights(
+      () => loadSafetensors(device),
+      `${device}: is a character device, not a regular file`,
+      "--weights",
+    );
+    assert.equal(e.file, device);
+  }
+  await assertRejectsWeights(() => openSafetensors(Deno.cwd()), "directory");
+  if (Deno.build.os === "windows") return;
+  const dir = await Deno.makeTempDir();
+  try {
+    const fifo = `${dir}/pipe.safetensors`;
+    assert.equal((await new Deno.Command("mkfifo", { args: [fifo] }).output()).code, 0);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const blocked = new Promise<"blocked">((resolve) => {
+      timer = setTimeout(() => resolve("blocked"), 5000);
+    });
+    const load = loadSafetensors(fifo).then(() => "loaded", (e: unknown) => e);
+    const first = await Promise.race([load, blocked]);
+    clearTimeout(timer);
+    if (first === "blocked") {
+      // Opening the other end unblocks the reader, so the test can fail instead of hanging.
+      (await Deno.open(fifo, { write: true })).close();
+      await load;
+      assert.fail("loadSafetensors opened the FIFO and blocked");
+    }
+    assert.ok(first instanceof WeightsError, `expected a WeightsError, got ${first}`);
+    assert.ok(first.message.includes(`${fifo}: is a FIFO (named pipe), not a regular file`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a header length beyond the limit or the file is refused before it is read", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/w.safetensors`;
+    const bytes = new Uint8Array(16);
+    new DataView(bytes.buffer).setBigUint64(0, 1n << 40n, true);
+    await Deno.writeFile(path, bytes);
+    await assertRejectsWeights(() => openSafetensors(path), `${path}: header length`, "absurd");
+    new DataView(bytes.buffer).setBigUint64(0, 1000n, true);
+    await Deno.writeFile(path, bytes);
+    await assertRejectsWeights(
+      () => openSafetensors(path),
+      "header length 1000 bytes runs past the end of the 16-byte file",
+    );
+    await Deno.writeFile(path, new Uint8Array(3));
+    await assertRejectsWeights(() => openSafetensors(path), "3 bytes", "too short");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a file cut short after it was opened is one line, not garbage", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/w.safetensors`;
+    await Deno.writeFile(path, encodeSafetensors(sample()));
+    const reader = await openSafetensors(path);
+    try {
+      await Deno.truncate(path, reader.size - 8);
+      await assertRejectsWeights(() => reader.read(), path, "changed on disk");
+    } finally {
+      reader.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name: "saving over an existing file keeps its permission bits",
+  ignore: Deno.build.os === "windows",
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const path = `${dir}/w.safetensors`;
+      await saveSafetensors(path, sample());
+      for (const mode of [0o600, 0o640, 0o755]) {
+        await Deno.chmod(path, mode);
+        await saveSafetensors(path, sample(), { mode: mode.toString(8) });
+        assert.equal((await Deno.stat(path)).mode! & 0o777, mode);
+        assert.equal((await loadSafetensors(path)).metadata.mode, mode.toString(8));
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+for (const [signal, code] of [["SIGTERM", 143], ["SIGINT", 130]] as const) {
+  Deno.test({
+    name: `a write interrupted by ${signal} leaves no temporary, and the old file intact`,
+    ignore: Deno.build.os === "windows",
+    fn: async () => {
+      const dir = await Deno.makeTempDir();
+      try {
+        const target = `${dir}/w.safetensors`;
+        await Deno.writeTextFile(target, "old");
+        const files = new URL("../io/files.ts", import.meta.url).href;
+        // The second chunk never comes: the write is caught halfway, temporary open.
+        const script = `import { writeFileAtomic } from ${JSON.stringify(files)};
+          async function* chunks() {
+            yield new Uint8Array(4096);
+            console.log("writing");
+            await new Promise((r) => setTimeout(r, 60_000));
+            yield new Uint8Array(1);
+          }
+          await writeFileAtomic(${JSON.stringify(target)}, chunks());`;
+        const child = new Deno.Command(Deno.execPath(), {
+          args: ["eval", script],
+          stdout: "piped",
+          stderr: "inherit",
+        }).spawn();
+        const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+        let said = "";
+        while (!said.includes("writing")) {
+          const { value, done } = await lines.read();
+          if (done) break;
+          said += value;
+        }
+        const during = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+        assert.equal(during.length, 2, `expected the target and a temporary: ${during}`);
+        assert.match(during[0], /^\.w\.safetensors\.tessera-tmp-[0-9a-z]+$/);
+        child.kill(signal);
+        const status = await child.status;
+        await lines.cancel();
+        assert.equal(status.code, code);
+        assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["w.safetensors"]);
+        assert.equal(await Deno.readTextFile(target), "old");
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}

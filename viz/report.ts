@@ -9,6 +9,7 @@ import type { Graph } from "../graph/ir.ts";
 import { formatShape } from "../graph/shape.ts";
 import type { TensorData } from "../graph/tensor_data.ts";
 import { encodePng } from "../io/image.ts";
+import { writeDirAtomic, writeFileAtomic } from "../io/files.ts";
 import {
   embeddingHeatmapFigure,
   patchExtractionFigure,
@@ -108,6 +109,18 @@ export interface FigureInputs {
  * ```
  */
 export async function writeFigures(dir: string, inputs: FigureInputs): Promise<ReportFigure[]> {
+  await Deno.mkdir(dir, { recursive: true });
+  return await figuresInto(dir, inputs, writeFileAtomic);
+}
+
+/** How a file's bytes reach the disk: atomically, or plainly inside a temporary folder. */
+type Writer = (path: string, bytes: Uint8Array) => Promise<void>;
+
+async function figuresInto(
+  dir: string,
+  inputs: FigureInputs,
+  write: Writer,
+): Promise<ReportFigure[]> {
   const { image, patches, tokens, embeddings, pos, patch, graph } = inputs;
   const [, channels, height, width] = image.shape;
   const rows = height / patch;
@@ -116,7 +129,6 @@ export async function writeFigures(dir: string, inputs: FigureInputs): Promise<R
   const [, tokenCount, tokenWidth] = tokens.shape;
   const [, embCount, d] = embeddings.shape;
   const shown = Math.min(100, d);
-  await Deno.mkdir(dir, { recursive: true });
 
   const pixels: [string, PixelImage, string][] = [
     [
@@ -167,12 +179,12 @@ export async function writeFigures(dir: string, inputs: FigureInputs): Promise<R
   ];
   const figures: ReportFigure[] = [];
   for (const [file, img, caption] of pixels) {
-    await writeFileAtomic(`${dir}/${file}`, encodePng(img));
+    await write(`${dir}/${file}`, encodePng(img));
     figures.push({ file, caption });
   }
 
   const svg = await renderGraphSvg(graph);
-  await writeFileAtomic(`${dir}/07_graph.svg`, new TextEncoder().encode(svg));
+  await write(`${dir}/07_graph.svg`, new TextEncoder().encode(svg));
   const params = graph.params().length;
   const edges = graph.nodes.reduce((s, node) => s + node.inputs.length, 0);
   const graphCaption = `Graph ${graph.name}: ${graph.nodes.length} nodes (${params} ` +
@@ -187,7 +199,7 @@ export async function writeFigures(dir: string, inputs: FigureInputs): Promise<R
     figures.push({ file: "07_graph.svg", caption: `${graphCaption} (no PNG: ${why})` });
     return figures;
   }
-  await writeFileAtomic(`${dir}/07_graph.png`, png);
+  await write(`${dir}/07_graph.png`, png);
   figures.push({ file: "07_graph.png", caption: graphCaption, scale: 0.5 });
   return figures;
 }
@@ -205,6 +217,10 @@ export async function writeFigures(dir: string, inputs: FigureInputs): Promise<R
  */
 export async function writeReport(dir: string, parts: ReportParts): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
+  await reportInto(dir, parts, writeFileAtomic);
+}
+
+async function reportInto(dir: string, parts: ReportParts, write: Writer): Promise<void> {
   const body: string[] = [];
   for (const [i, fig] of parts.figures.entries()) {
     const bytes = await Deno.readFile(`${dir}/${fig.file}`);
@@ -246,7 +262,85 @@ ${body.join("\n")}
 </body>
 </html>
 `;
-  await writeFileAtomic(`${dir}/report.html`, new TextEncoder().encode(html));
+  await write(`${dir}/report.html`, new TextEncoder().encode(html));
+}
+
+/**
+ * The names {@linkcode saveReport} writes into its folder (`07_graph.png` only where a font to
+ * rasterize the diagram is found), so a caller can check that none of them is a file it must keep.
+ *
+ * @example
+ * ```ts
+ * import { REPORT_FILES } from "./report.ts";
+ * REPORT_FILES.includes("report.html"); // true
+ * ```
+ */
+export const REPORT_FILES: readonly string[] = [
+  "01_resized.png",
+  "02_patch_grid.png",
+  "03_patch_extraction.png",
+  "04_token_strip.png",
+  "05_embedding_heatmap.png",
+  "06_positional_similarity.png",
+  "07_graph.png",
+  "07_graph.svg",
+  "report.html",
+];
+
+/**
+ * Options of {@linkcode saveReport}.
+ *
+ * @example
+ * ```ts
+ * import type { SaveReportOptions } from "./report.ts";
+ * const options: SaveReportOptions = { title: "ViT tokenizer: cat.png" };
+ * ```
+ */
+export interface SaveReportOptions {
+  /** Page title and heading. */
+  readonly title: string;
+  /**
+   * Where each file's bytes go, inside the temporary folder (default `Deno.writeFile`); a test
+   * can pass one that fails, as a full disk would.
+   */
+  readonly writeFile?: (path: string, bytes: Uint8Array) => Promise<void>;
+}
+
+/**
+ * Writes the figures of {@linkcode writeFigures} and the page of {@linkcode writeReport} into
+ * `dir` all together or not at all: everything is written into a temporary folder inside `dir`
+ * first and moved into place only once it is all there (see `writeDirAtomic` in io/files.ts).
+ * On failure (full disk, read-only folder, a file where `dir` should be) nothing is left but
+ * what was there before, and the file-system error is rethrown.
+ *
+ * @returns The names of the files written, sorted (`01_resized.png` ... `report.html`).
+ *
+ * @example
+ * ```ts
+ * import { compile, initParams, seedTokenizer } from "../mod.ts";
+ * import { saveReport } from "./report.ts";
+ * const graph = seedTokenizer({ height: 32, width: 32, patch: 8, embedding: 16 });
+ * const model = await compile(graph, { backend: "reference" });
+ * const image = { shape: [1, 3, 32, 32], data: new Float32Array(3 * 32 * 32).fill(0.5) };
+ * const { stages } = await model.run({ image }, { stages: "all" });
+ * const pos = initParams(graph).get("positional_embedding.positional_embedding")!;
+ * const files = await saveReport("out/report", {
+ *   image, patches: stages.patches, tokens: stages.tokens, embeddings: stages.embeddings,
+ *   pos, patch: 8, graph,
+ * }, { title: "ViT tokenizer" });
+ * ```
+ */
+export async function saveReport(
+  dir: string,
+  inputs: FigureInputs,
+  options: SaveReportOptions,
+): Promise<string[]> {
+  const write: Writer = options.writeFile ?? ((path, bytes) => Deno.writeFile(path, bytes));
+  return await writeDirAtomic(dir, async (tmp) => {
+    const figures = await figuresInto(tmp, inputs, write);
+    const summary = inputs.graph.summary();
+    await reportInto(tmp, { title: options.title, summary, figures }, write);
+  });
 }
 
 function imgTag(fig: ReportFigure, bytes: Uint8Array, caption: string): string {
@@ -289,18 +383,6 @@ async function readIfExists(path: string): Promise<Uint8Array | undefined> {
     return await Deno.readFile(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
-  }
-}
-
-// A reader never sees a half-written file: write a sibling, then rename over the target.
-async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
-  try {
-    await Deno.writeFile(tmp, bytes);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
     throw e;
   }
 }
