@@ -76,18 +76,25 @@ export type {
 export {
   encodeSafetensors,
   loadSafetensors,
+  openSafetensors,
   parseSafetensors,
   requireTensor,
   saveSafetensors,
   WeightsError,
 } from "./io/safetensors.ts";
-export type { SafetensorsFile } from "./io/safetensors.ts";
+export type {
+  SafetensorsFile,
+  SafetensorsReader,
+  SafetensorsTensorInfo,
+} from "./io/safetensors.ts";
 export {
   decodeImage,
   encodePng,
   ImageError,
   imageToTensorData,
   loadImage,
+  MAX_IMAGE_FILE_BYTES,
+  MAX_IMAGE_PIXELS,
   saveImage,
 } from "./io/image.ts";
 export type * from "./io/image.ts";

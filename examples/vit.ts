@@ -19,7 +19,7 @@
  *
  *     deno run -A examples/vit.ts --image PATH [--out DIR] [--antialias on|off] \
  *       [--backend NAME] [--weights W.safetensors] [--output O.safetensors [--intermediates]] \
- *       [--explain[=source]]
+ *       [--max-image-pixels N] [--explain[=source]]
  *
  * @module
  */
@@ -34,8 +34,11 @@ import {
   imageToTensorData,
   initParams,
   loadImage,
+  MAX_IMAGE_PIXELS,
+  openSafetensors,
   patchEmbedding,
   type RunResult,
+  type SafetensorsReader,
   saveSafetensors,
   seedPipeline,
   seedTokenizer,
@@ -43,7 +46,6 @@ import {
   type Weights,
   WeightsError,
 } from "../mod.ts";
-import { openSafetensors, type SafetensorsReader } from "../io/safetensors.ts";
 import { fileErrorReason, notRegularReason } from "../io/files.ts";
 
 const USAGE = `usage:
@@ -51,7 +53,8 @@ const USAGE = `usage:
   deno run -A examples/vit.ts --weights W.safetensors --input I.safetensors --output O.safetensors
       [--intermediates] [--backend NAME] [--explain[=source]]
   deno run -A examples/vit.ts --image PATH [--out DIR] [--antialias on|off] [--backend NAME]
-      [--weights W.safetensors] [--output O.safetensors [--intermediates]] [--explain[=source]]`;
+      [--weights W.safetensors] [--output O.safetensors [--intermediates]] [--explain[=source]]
+      [--max-image-pixels N]  (default ${MAX_IMAGE_PIXELS}, as PIL: warn above, refuse above 2x)`;
 
 /** The seed resizes every image to this square size. */
 const SEED_SIZE = 224;
@@ -65,6 +68,7 @@ interface Options {
   image?: string;
   out?: string;
   antialias?: "on" | "off";
+  maxImagePixels?: number;
   weights?: string;
   input?: string;
   output?: string;
@@ -103,6 +107,7 @@ function parseOptions(args: readonly string[]): Options {
       image: { type: "string" },
       out: { type: "string" },
       antialias: { type: "string" },
+      "max-image-pixels": { type: "string" },
       weights: { type: "string" },
       input: { type: "string" },
       output: { type: "string" },
@@ -122,10 +127,21 @@ function parseOptions(args: readonly string[]): Options {
   if (antialias !== undefined && antialias !== "on" && antialias !== "off") {
     throw new UsageError(`--antialias takes "on" or "off", got "${antialias}"`);
   }
+  const pixelsFlag = values["max-image-pixels"];
+  const maxImagePixels = pixelsFlag === undefined ? undefined : Number(pixelsFlag);
+  if (
+    maxImagePixels !== undefined && !(Number.isSafeInteger(maxImagePixels) && maxImagePixels > 0)
+  ) {
+    throw new UsageError(
+      `--max-image-pixels takes a whole number of pixels above 0, got "${pixelsFlag}" ` +
+        `(default ${MAX_IMAGE_PIXELS})`,
+    );
+  }
   return {
     image: values.image,
     out: values.out,
     antialias,
+    maxImagePixels,
     weights: values.weights,
     input: values.input,
     output: values.output,
@@ -606,7 +622,7 @@ async function runImage(options: Options & { image: string }): Promise<void> {
     await refuseOverwrite(output, inputs);
   }
   await refuseIrregularImage(imagePath);
-  const decoded = await loadImage(imagePath);
+  const decoded = await loadImage(imagePath, { maxPixels: options.maxImagePixels });
   const pixels = imageToTensorData(decoded);
   const checkpoint = await openImageWeights(options.weights);
   const antialias = options.antialias === "on";
@@ -666,8 +682,11 @@ async function main(args: readonly string[]): Promise<number> {
       await runImage({ ...options, image: options.image });
       return 0;
     }
-    if (options.out !== undefined || options.antialias !== undefined) {
-      throw new UsageError("--out and --antialias need --image PATH");
+    if (
+      options.out !== undefined || options.antialias !== undefined ||
+      options.maxImagePixels !== undefined
+    ) {
+      throw new UsageError("--out, --antialias and --max-image-pixels need --image PATH");
     }
     const cli = options.weights !== undefined || options.input !== undefined ||
       options.output !== undefined || options.intermediates;

@@ -310,3 +310,24 @@ Deno.test("--out is refused where a figure would replace the --image file", asyn
     assert.deepEqual(await listing(dir), ["01_resized.png"]);
   });
 });
+
+Deno.test("--max-image-pixels: above twice the limit is one line naming the flag; above it warns", async () => {
+  // The test image is 300x200 = 60,000 pixels.
+  const refused = await vit(["-A"], ["--image", IMAGE, "--max-image-pixels", "20000"]);
+  assertOneLineError(refused, "--max-image-pixels", "60000");
+  const warned = await vit(["-A"], [
+    "--image",
+    IMAGE,
+    "--max-image-pixels",
+    "40000",
+    "--backend",
+    "js",
+  ]);
+  assert.equal(warned.code, 0, warned.stderr);
+  assert.match(warned.stderr, /60000|60,000/);
+  assert.match(warned.stdout, /output torch\.Size\(\[1, 197, 768\]\)/);
+  const bad = await vit(["-A"], ["--image", IMAGE, "--max-image-pixels", "many"]);
+  assertOneLineError(bad, "--max-image-pixels", "many");
+  const alone = await vit(["-A"], ["--max-image-pixels", "5"]);
+  assertOneLineError(alone, "--max-image-pixels", "--image");
+});
