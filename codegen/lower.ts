@@ -32,6 +32,7 @@ import {
   variable,
   type VExpr,
 } from "./expr.ts";
+import { BackendRejection } from "./backend.ts";
 import { type EmitContext, flatIndex } from "./emit/context.ts";
 import { emitConv2d } from "./emit/conv2d.ts";
 import { emitLinear } from "./emit/linear.ts";
@@ -322,6 +323,7 @@ function emitNode(node: AnyNode, index: readonly Lin[], ctx: EmitContext): VExpr
     case "linear":
       return emitLinear(node, index, ctx);
     case "add":
+      if (node.attrs.scalar !== undefined) throw noEmitter("add with a number", node);
       return emitAdd(node, index, ctx);
     case "concat":
       return emitConcat(node, index, ctx);
@@ -336,17 +338,36 @@ function emitNode(node: AnyNode, index: readonly Lin[], ctx: EmitContext): VExpr
       return emitToTensor(node, index, ctx);
     case "resize":
       return emitResize(node, index, ctx);
+    case "layer_norm":
+      throw noEmitter("layerNorm", node);
+    case "softmax":
+    case "gelu":
+    case "matmul":
+    case "mul":
+    case "sub":
+    case "div":
+    case "select":
+    case "slice":
+    case "mean":
+      throw noEmitter(node.op, node);
     case "input":
     case "param":
       throw new Error(`codegen: ${node.op} ${node.name} has no buffer`);
   }
 }
 
+// Ops with reference semantics but no kernel yet: every codegen backend declines them, so
+// compile() falls back (in the end to `reference`) instead of computing something wrong.
+function noEmitter(op: string, node: AnyNode): BackendRejection {
+  return new BackendRejection("codegen", `${op} has no kernel emitter yet (node ${node.name})`);
+}
+
 /**
  * Constant folding: every input-independent subexpression with arithmetic in it (a sum of
  * param loads, such as `cls[d] + pos[d]` or `bias[d] + pos[t, d]`) is evaluated once into a new
  * constant buffer indexed by its free variables. Add chains are regrouped first so all constant
- * terms of a sum fold together.
+ * terms of a sum fold together, unless a folded value overflows float32 (`bias + pos` of two
+ * values near 3e38): then the chain keeps its order, so `x + bias + pos` can stay finite.
  *
  * @example
  * ```ts
@@ -376,6 +397,10 @@ export function foldConstants(
       const constantPart = fixed.length > 1 || (fixed.length === 1 && hasArithmetic(fixed[0]))
         ? materialize(fixed.reduce((a, b) => v.add(a, b)), scope)
         : fixed[0];
+      // A fold that overflows float32 would turn a finite sum into ±Inf: keep the original order.
+      if (constantPart === undefined && fixed.length > 0) {
+        return terms.reduce((a, b) => v.add(a, b));
+      }
       const all = constantPart ? [...rest, constantPart] : rest;
       return all.reduce((a, b) => v.add(a, b));
     }
@@ -388,7 +413,8 @@ export function foldConstants(
     }
     return e;
   };
-  const materialize = (e: VExpr, scope: Ranges): VExpr => {
+  // Undefined when a folded value overflows float32.
+  const materialize = (e: VExpr, scope: Ranges): VExpr | undefined => {
     const vars = [...freeVars(e)].sort();
     const dims = vars.map((name) => {
       const [lo, hi] = scope.get(name) as readonly [number, number];
@@ -407,6 +433,7 @@ export function foldConstants(
         rest = Math.floor(rest / dims[i].size);
       }
       data[flat] = evalExpr(e, env, lookup);
+      if (!Number.isFinite(data[flat])) return undefined;
     }
     const name = nextName();
     buffers.set(name, { name, kind: "const", shape: dims.map((d) => d.size), data });

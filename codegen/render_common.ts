@@ -51,6 +51,51 @@ export interface Syntax {
   store(value: string, lane: number): string;
   /** Whether a top-level branch needs an explicit `else` (no early return). */
   readonly elseBranch: boolean;
+  /**
+   * For targets whose accumulators are f32: recompute a reduction that overflowed (see
+   * `OverflowRescue`). Absent where accumulators cannot overflow (float64 JavaScript).
+   */
+  readonly rescue?: OverflowRescue;
+}
+
+/**
+ * How a target spells the recomputation of an overflowed reduction. An f32 sum of products
+ * turns `3e38 * 4 + 3e38 * -2` into `Inf + -Inf = NaN` and `3e38 * 4 + 3e38 * -4` into NaN,
+ * where the exact values are 6e38 (so +Inf) and 0, what the reference's float64 sums give.
+ * When the sum is not finite, the emitters sum again with both factors divided by their largest
+ * magnitude over the reduction (every product then lies in [-1, 1]) and multiply back. The
+ * scales are run-time values: a compiler that assumes finite floats may fold a constant scale
+ * `(a * s) * (b * s)` into `(a * b) * s²`, which overflows again (llvmpipe does).
+ *
+ * @example
+ * ```ts
+ * import type { OverflowRescue } from "./render_common.ts";
+ * const js: OverflowRescue = {
+ *   overflowed: (x) => `!(Math.abs(${x}) < 1e38)`,
+ *   finite: (x) => `${x} <= 3.4028234663852886e38`,
+ *   abs: (x) => `Math.abs(${x})`,
+ *   max: (a, b) => `Math.max(${a}, ${b})`,
+ *   min: (a, b) => `Math.min(${a}, ${b})`,
+ * };
+ * ```
+ */
+export interface OverflowRescue {
+  /**
+   * A condition true when `x` is ±Inf or NaN; it may also hold for large finite values (the
+   * recomputation then returns the same value), never for ordinary ones.
+   */
+  overflowed(x: string): string;
+  /**
+   * A condition true when the magnitude `x` is finite. A factor that is already ±Inf (an
+   * overflowed intermediate) keeps the first sum, which IEEE arithmetic got right.
+   */
+  finite(x: string): string;
+  /** `|x|`. */
+  abs(x: string): string;
+  /** The larger of two floats. */
+  max(a: string, b: string): string;
+  /** The smaller of two floats. */
+  min(a: string, b: string): string;
 }
 
 /**
@@ -106,7 +151,13 @@ export function renderJammedStatements(
   const v = `i${last}`;
   const ranges = new Map(kernel.ranges).set(v, [0, extent - lanes] as const);
   const r = renderer({ ...kernel, ranges }, syntax);
-  const jam = (es: readonly VExpr[], lines: string[], at: string): string[] | undefined => {
+  // `nested`: inside a reduction's body, where an overflow reaches the enclosing sum.
+  const jam = (
+    es: readonly VExpr[],
+    lines: string[],
+    at: string,
+    nested = false,
+  ): string[] | undefined => {
     const first = es[0];
     if (!es.every((e) => e.k === first.k)) return undefined;
     switch (first.k) {
@@ -116,43 +167,46 @@ export function renderJammedStatements(
       case "add":
       case "mul": {
         const pairs = es as readonly (VExpr & { a: VExpr; b: VExpr })[];
-        const a = jam(pairs.map((e) => e.a), lines, at);
-        const b = a && jam(pairs.map((e) => e.b), lines, at);
+        const a = jam(pairs.map((e) => e.a), lines, at, nested);
+        const b = a && jam(pairs.map((e) => e.b), lines, at, nested);
         return b && a?.map((x, j) => `(${x} ${first.k === "add" ? "+" : "*"} ${b[j]})`);
       }
       case "divc": {
-        const a = jam(es.map((e) => (e as typeof first).a), lines, at);
+        const a = jam(es.map((e) => (e as typeof first).a), lines, at, nested);
         return a?.map((x) => `(${x} / ${syntax.float(first.c)})`);
       }
       case "select": {
         const selects = es as readonly (typeof first)[];
         const cond = r.condText(first.cond);
         if (!selects.every((e) => r.condText(e.cond) === cond)) return undefined;
-        const a = jam(selects.map((e) => e.a), lines, at);
-        const b = a && jam(selects.map((e) => e.b), lines, at);
+        const a = jam(selects.map((e) => e.a), lines, at, nested);
+        const b = a && jam(selects.map((e) => e.b), lines, at, nested);
         return b && a?.map((x, j) => syntax.select(cond, x, b[j]));
       }
       case "sum": {
         const sums = es as readonly (typeof first)[];
         if (!sums.every((e) => e.v === first.v && e.extent === first.extent)) return undefined;
+        let values: string[];
         if (first.extent <= UNROLL) {
           const terms: string[][] = [];
           for (let k = 0; k < first.extent; k++) {
             const pinned = new Map(ranges).set(first.v, [k, k] as const);
-            const t = jam(sums.map((e) => simplify(e.body, pinned)), lines, at);
+            const t = jam(sums.map((e) => simplify(e.body, pinned)), lines, at, true);
             if (!t) return undefined;
             terms.push(t);
           }
-          return es.map((_, j) => `(${terms.map((t) => t[j]).join(" + ")})`);
+          values = es.map((_, j) => `(${terms.map((t) => t[j]).join(" + ")})`);
+        } else {
+          const accs = es.map(() => r.freshAccumulator());
+          lines.push(...accs.map((a) => `${at}${syntax.accumulator(a)}`));
+          lines.push(`${at}${syntax.loop(first.v, first.extent)}`);
+          const bodies = jam(sums.map((e) => e.body), lines, at + "  ", true);
+          if (!bodies) return undefined;
+          lines.push(...bodies.map((x, j) => `${at}  ${accs[j]} += ${x};`), `${at}}`);
+          r.sawLoop(first.extent);
+          values = accs;
         }
-        const accs = es.map(() => r.freshAccumulator());
-        lines.push(...accs.map((a) => `${at}${syntax.accumulator(a)}`));
-        lines.push(`${at}${syntax.loop(first.v, first.extent)}`);
-        const bodies = jam(sums.map((e) => e.body), lines, at + "  ");
-        if (!bodies) return undefined;
-        lines.push(...bodies.map((x, j) => `${at}  ${accs[j]} += ${x};`), `${at}}`);
-        r.sawLoop(first.extent);
-        return accs;
+        return nested ? values : values.map((x, j) => r.rescued(sums[j], x, lines, at));
       }
     }
   };
@@ -213,44 +267,100 @@ function renderer(kernel: Kernel, syntax: Syntax) {
         return `(${condText(c.a)} && ${condText(c.b)})`;
     }
   };
-  // Expression text; the loops of sums are appended to `lines` first.
-  const valueText = (e: VExpr, lines: string[], at: string): string => {
+  // Expression text; the loops of sums are appended to `lines` first. `nested`: inside a
+  // reduction's body, where an overflow reaches the enclosing sum (which gets the rescue).
+  const valueText = (e: VExpr, lines: string[], at: string, nested = false): string => {
     switch (e.k) {
       case "const":
         return syntax.float(e.v);
       case "load":
         return syntax.load(e.buf, linText(e.index));
       case "add":
-        return `(${valueText(e.a, lines, at)} + ${valueText(e.b, lines, at)})`;
+        return `(${valueText(e.a, lines, at, nested)} + ${valueText(e.b, lines, at, nested)})`;
       case "mul":
-        return `(${valueText(e.a, lines, at)} * ${valueText(e.b, lines, at)})`;
+        return `(${valueText(e.a, lines, at, nested)} * ${valueText(e.b, lines, at, nested)})`;
       case "divc":
-        return `(${valueText(e.a, lines, at)} / ${syntax.float(e.c)})`;
+        return `(${valueText(e.a, lines, at, nested)} / ${syntax.float(e.c)})`;
       case "select":
         return syntax.select(
           condText(e.cond),
-          valueText(e.a, lines, at),
-          valueText(e.b, lines, at),
+          valueText(e.a, lines, at, nested),
+          valueText(e.b, lines, at, nested),
         );
       case "sum": {
+        let value: string;
         if (e.extent <= UNROLL) {
           const terms = Array.from(
             { length: e.extent },
             (_, k) =>
-              valueText(simplify(e.body, new Map(kernel.ranges).set(e.v, [k, k])), lines, at),
+              valueText(
+                simplify(e.body, new Map(kernel.ranges).set(e.v, [k, k])),
+                lines,
+                at,
+                true,
+              ),
           );
-          return `(${terms.join(" + ")})`;
+          value = `(${terms.join(" + ")})`;
+        } else {
+          maxLoop = Math.max(maxLoop, e.extent);
+          const acc = `acc${accumulators++}`;
+          lines.push(`${at}${syntax.accumulator(acc)}`, `${at}${syntax.loop(e.v, e.extent)}`);
+          const body = valueText(e.body, lines, at + "  ", true);
+          lines.push(`${at}  ${acc} += ${body};`, `${at}}`);
+          value = acc;
         }
-        maxLoop = Math.max(maxLoop, e.extent);
-        const acc = `acc${accumulators++}`;
-        lines.push(`${at}${syntax.accumulator(acc)}`, `${at}${syntax.loop(e.v, e.extent)}`);
-        const body = valueText(e.body, lines, at + "  ");
-        lines.push(`${at}  ${acc} += ${body};`, `${at}}`);
-        return acc;
+        return nested ? value : rescued(e, value, lines, at);
       }
     }
   };
+  // The value of reduction `e`, first computed as `value`, recomputed with run-time scales when
+  // it overflowed (see `OverflowRescue`); `value` itself where the target needs no rescue.
+  const rescued = (
+    e: VExpr & { k: "sum" },
+    value: string,
+    lines: string[],
+    at: string,
+  ): string => {
+    const rescue = syntax.rescue;
+    const plan = rescue && productsOf(e);
+    if (!rescue || !plan) return value;
+    let acc = value;
+    if (!/^acc\d+$/.test(value)) {
+      acc = `acc${accumulators++}`;
+      lines.push(`${at}${syntax.accumulator(acc)}`, `${at}${acc} += ${value};`);
+    }
+    const [ma, mb, scaled] = [0, 1, 2].map(() => `acc${accumulators++}`);
+    const inner = at + "  ";
+    const nest = (statements: (at: string) => string[]): string[] => {
+      const open = plan.loops.map((l, d) =>
+        `${inner}${"  ".repeat(d)}${syntax.loop(l.v, l.extent)}`
+      );
+      const close = plan.loops.map((_, d) => `${inner}${"  ".repeat(plan.loops.length - 1 - d)}}`);
+      return [...open, ...statements(inner + "  ".repeat(plan.loops.length)), ...close];
+    };
+    for (const l of plan.loops) maxLoop = Math.max(maxLoop, l.extent);
+    const a = valueText(plan.a, lines, at, true);
+    const b = valueText(plan.b, lines, at, true);
+    lines.push(
+      `${at}if (${rescue.overflowed(acc)}) {`,
+      `${inner}${syntax.accumulator(ma)}`,
+      `${inner}${syntax.accumulator(mb)}`,
+      ...nest((to) => [
+        `${to}${ma} = ${rescue.max(ma, rescue.abs(a))};`,
+        `${to}${mb} = ${rescue.max(mb, rescue.abs(b))};`,
+      ]),
+      `${inner}${syntax.accumulator(scaled)}`,
+      ...nest((to) => [`${to}${scaled} += (${a} / ${ma}) * (${b} / ${mb});`]),
+      // The smaller scale first: the first product overflows only if the result does.
+      `${inner}if (${rescue.finite(ma)} && ${rescue.finite(mb)}) {`,
+      `${inner}  ${acc} = (${scaled} * ${rescue.min(ma, mb)}) * ${rescue.max(ma, mb)};`,
+      `${inner}}`,
+      `${at}}`,
+    );
+    return acc;
+  };
   return {
+    rescued,
     valueText,
     condText,
     freshAccumulator: (): string => `acc${accumulators++}`,
@@ -259,6 +369,50 @@ function renderer(kernel: Kernel, syntax: Syntax) {
     },
     maxLoop: (): number => maxLoop,
   };
+}
+
+// A reduction nest `Σ_v1 Σ_v2 ... a * b` as its loops and factors; undefined when a factor holds a
+// further reduction. A body that is no product is `body * 1`; a select of products splits into a
+// select of each factor (`c ? x * y : 0` is `(c ? x : 0) * (c ? y : 0)`).
+function productsOf(
+  e: VExpr & { k: "sum" },
+): { loops: { v: string; extent: number }[]; a: VExpr; b: VExpr } | undefined {
+  const loops: { v: string; extent: number }[] = [];
+  let body: VExpr = e;
+  while (body.k === "sum") {
+    loops.push({ v: body.v, extent: body.extent });
+    body = body.body;
+  }
+  const factors = split(body);
+  return factors && { loops, ...factors };
+}
+
+function split(e: VExpr): { a: VExpr; b: VExpr } | undefined {
+  if (hasSum(e)) return undefined;
+  if (e.k === "mul") return { a: e.a, b: e.b };
+  if (e.k === "select") {
+    const a = split(e.a);
+    const b = split(e.b);
+    return a && b && {
+      a: { k: "select", cond: e.cond, a: a.a, b: b.a },
+      b: { k: "select", cond: e.cond, a: a.b, b: b.b },
+    };
+  }
+  return { a: e, b: { k: "const", v: 1 } };
+}
+
+function hasSum(e: VExpr): boolean {
+  switch (e.k) {
+    case "sum":
+      return true;
+    case "const":
+    case "load":
+      return false;
+    case "divc":
+      return hasSum(e.a);
+    default:
+      return hasSum(e.a) || hasSum(e.b);
+  }
 }
 
 /**
@@ -272,6 +426,7 @@ function renderer(kernel: Kernel, syntax: Syntax) {
  */
 export function floatLiteral(value: number): string {
   const f = Math.fround(value);
-  const text = Number.isInteger(f) ? `${f}.0` : String(f);
+  // Large integers print with an exponent (`1e+38`), which both languages read as a float.
+  const text = Number.isInteger(f) && !String(f).includes("e") ? `${f}.0` : String(f);
   return f < 0 ? `(${text})` : text;
 }

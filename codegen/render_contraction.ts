@@ -207,6 +207,7 @@ export function renderContraction(
     `const regionHi = ints.subarray(${layout.regions / 4 + c.outer}, ${
       layout.regions / 4 + 2 * c.outer
     });`,
+    ...renderRecompute(c, layout, "p"),
     `const epilogue = function (${
       ["out", "lo", "hi", ...epilogue.args.map((_, i) => `buf${i}`), TILE_VAR].join(", ")
     }) {\n${indent(epilogue.body)}\n};`,
@@ -219,7 +220,9 @@ export function renderContraction(
     `      windowHi = Math.min(${x}.length, windowLo + ${layout.window});`,
     `      staging.set(${x}.subarray(windowLo, windowHi));`,
     `    }`,
-    `    gemm(s - 4 * windowLo, ${layout.rowOffsets} + 4 * ${c.inner} * ${TILE_VAR}, ${layout.kOffsets}, ${layout.weights}, p, Math.ceil((t * ${c.inner}) / ${mr}) * ${mr});`,
+    `    if (gemm(s - 4 * windowLo, ${layout.rowOffsets} + 4 * ${c.inner} * ${TILE_VAR}, ${layout.kOffsets}, ${layout.weights}, p, Math.ceil((t * ${c.inner}) / ${mr}) * ${mr})) {`,
+    `      recompute(s - 4 * windowLo, ${c.inner} * ${TILE_VAR}, t * ${c.inner});`,
+    `    }`,
     `    epilogue(out.subarray(${TILE_VAR} * ${outPerOuter}, (${TILE_VAR} + t) * ${outPerOuter}), 0, t, ${
       epilogueArgs.join(", ")
     }, ${TILE_VAR});`,
@@ -227,6 +230,36 @@ export function renderContraction(
     `};`,
   ].join("\n");
   return { source, args };
+}
+
+// `recompute(xBase, row0, rows)`: the products of the tile's rows that are ±Inf or NaN, summed
+// again in float64 from the staged activation and the packed weights. The micro-kernel's f32
+// sums overflow where the exact sum need not (`3e38 * 4 + 3e38 * -4` is 0, the reference's value).
+function renderRecompute(c: Contraction, layout: ContractionLayout, product: string): string[] {
+  const { nr } = layout.tile;
+  const { runLength, runStride, kOffsets } = c.operand;
+  return [
+    `const recompute = function (xBase, row0, rows) {`,
+    `  for (let r = 0; r < rows; r++) {`,
+    `    const at = ${product} / 4 + r * ${c.nPadded};`,
+    `    const row = xBase + ints[${layout.rowOffsets / 4} + row0 + r];`,
+    `    for (let col = 0; col < ${c.n}; col++) {`,
+    `      const value = heap[at + col];`,
+    `      if (value - value === 0) continue;`,
+    `      const w = ${layout.weights / 4} + (col / ${nr} | 0) * ${c.k * nr} + col % ${nr};`,
+    `      let acc = 0;`,
+    `      for (let j = 0; j < ${kOffsets.length}; j++) {`,
+    `        const a = (row + ints[${layout.kOffsets / 4} + j]) / 4;`,
+    `        const b = w + j * ${runLength * nr};`,
+    `        for (let l = 0; l < ${runLength}; l++) {`,
+    `          acc += heap[a + l * ${runStride}] * heap[b + l * ${nr}];`,
+    `        }`,
+    `      }`,
+    `      heap[at + col] = acc;`,
+    `    }`,
+    `  }`,
+    `};`,
+  ];
 }
 
 function indent(body: string): string {

@@ -10,7 +10,7 @@
  */
 
 import { bounds, type Cond, type Lin, type VExpr } from "./expr.ts";
-import { floatLiteral, renderStatements } from "./render_common.ts";
+import { floatLiteral, type OverflowRescue, renderStatements } from "./render_common.ts";
 import type { BufferInfo, Kernel } from "./lower.ts";
 
 /**
@@ -45,6 +45,30 @@ export interface RenderedKernel {
  * ```
  */
 export const EXACT_INDEX_LIMIT = 2 ** 24;
+
+/** The largest finite float32. */
+const F32_MAX = 3.4028234663852886e38;
+
+/**
+ * How gpu.js kernels recompute an overflowed reduction (webasm and webgpu sum in f32). The test
+ * is `!(|x| < 2^127)`: it holds for ±Inf and NaN, and a comparison with a finite bound survives
+ * compilers that assume floats are finite (llvmpipe folds `x - x != 0` to false). It also holds
+ * for finite values from 2^127 up, which the recomputation returns unchanged. `finite` compares
+ * with the largest float32 for the same reason.
+ *
+ * @example
+ * ```ts
+ * import { GPUJS_RESCUE } from "./render_gpujs.ts";
+ * GPUJS_RESCUE.overflowed("acc0"); // "!(Math.abs(acc0) < 1.7014118346046923e+38)"
+ * ```
+ */
+export const GPUJS_RESCUE: OverflowRescue = {
+  overflowed: (x) => `!(Math.abs(${x}) < ${floatLiteral(2 ** 127)})`,
+  finite: (x) => `${x} <= ${floatLiteral(F32_MAX)}`,
+  abs: (x) => `Math.abs(${x})`,
+  max: (a, b) => `Math.max(${a}, ${b})`,
+  min: (a, b) => `Math.min(${a}, ${b})`,
+};
 
 /**
  * Renders one kernel.
@@ -89,6 +113,7 @@ export function renderKernel(
     loop: (v, extent) => `for (let ${v} = 0; ${v} < ${extent}; ${v}++) {`,
     store: (value) => `return ${value};`,
     elseBranch: false,
+    rescue: GPUJS_RESCUE,
   }, "  ");
   const source = [`function (${args.join(", ")}) {`, ...body, "}"].join("\n");
   return { source, args, constants, maxLoop };

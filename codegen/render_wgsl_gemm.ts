@@ -66,6 +66,50 @@ export function gemmTileProblem(tile: GpuGemmTile): string | null {
   return null;
 }
 
+/**
+ * WGSL functions for a product shader of `c` (bindings `x`, `rows`, `runs`, `w`): `rescue(row,
+ * col, value)` returns `value` when it is finite, else recomputes `C[row, col]` with each factor
+ * divided by its largest magnitude over the reduction and multiplies back. An f32 sum of
+ * `3e38 * 4` and `3e38 * -4` is `Inf - Inf = NaN`; the exact value, 0, is what the reference
+ * gives. The scales are run-time values: compilers may fold a constant scale `(a * s) * (b * s)`
+ * into `(a * b) * s²`, which overflows again (llvmpipe does). A factor that is already ±Inf keeps
+ * `value`, which IEEE arithmetic got right.
+ *
+ * @example
+ * ```ts
+ * import { renderWgslRescue } from "./render_wgsl_gemm.ts";
+ * typeof renderWgslRescue; // "function"
+ * ```
+ */
+export function renderWgslRescue(c: Contraction): string[] {
+  const panel = c.weights.shape[c.weights.shape.length - 1];
+  const { runLength, runStride } = c.operand;
+  const a = `x[base + runs[k / ${runLength}] + (k % ${runLength}) * ${runStride}]`;
+  const b = `w[wcol + k * ${panel}]`;
+  return [
+    // Exponent bits all set: ±Inf or NaN (a float comparison may be folded away).
+    "fn nonfinite(v: f32) -> bool { return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u; }",
+    "fn rescue(row: i32, col: i32, value: f32) -> f32 {",
+    "  if (!nonfinite(value)) { return value; }",
+    `  let base = rows[min(row, ${c.m - 1})];`,
+    `  let wcol = (col / ${panel}) * ${c.k * panel} + col % ${panel};`,
+    "  var ma: f32 = 0.0;",
+    "  var mb: f32 = 0.0;",
+    `  for (var k: i32 = 0; k < ${c.k}; k++) {`,
+    `    ma = max(ma, abs(${a}));`,
+    `    mb = max(mb, abs(${b}));`,
+    "  }",
+    "  if (nonfinite(ma) || nonfinite(mb)) { return value; }",
+    "  var s: f32 = 0.0;",
+    `  for (var k: i32 = 0; k < ${c.k}; k++) {`,
+    `    s += (${a} / ma) * (${b} / mb);`,
+    "  }",
+    // The smaller scale first: the first product overflows only if the result does.
+    "  return (s * min(ma, mb)) * max(ma, mb);",
+    "}",
+  ];
+}
+
 /** A rendered GEMM shader and its dispatch. */
 export interface WgslGemm {
   /** WGSL with entry point `main`; bindings: x, row table, run table, weights, product. */
@@ -104,6 +148,7 @@ export function renderWgslGemm(c: Contraction, tile: GpuGemmTile = GPU_GEMM_TILE
     "@group(0) @binding(4) var<storage, read_write> out: array<f32>;",
     `var<workgroup> As: array<f32, ${bk * bm}>;`,
     `var<workgroup> Bs: array<f32, ${bk * bn}>;`,
+    ...renderWgslRescue(c),
     `@compute @workgroup_size(${tx}, ${ty})`,
     "fn main(",
     "  @builtin(workgroup_id) wg: vec3<u32>,",
@@ -153,6 +198,12 @@ export function renderWgslGemm(c: Contraction, tile: GpuGemmTile = GPU_GEMM_TILE
     "    }",
     "    workgroupBarrier();",
     "  }",
+    // The largest exponent field: all ones when some output is ±Inf or NaN.
+    "  var bad = 0u;",
+    ...Array.from(
+      { length: tm * tn },
+      (_, q) => `  bad = max(bad, bitcast<u32>(acc${q}) & 0x7f800000u);`,
+    ),
     ...Array.from({ length: tm }, (_, i) => [
       `  if (row0 + ty + ${i * ty} < ${c.m}) {`,
       ...Array.from(
@@ -164,6 +215,18 @@ export function renderWgslGemm(c: Contraction, tile: GpuGemmTile = GPU_GEMM_TILE
       ),
       "  }",
     ]).flat(),
+    // No barrier follows, so only the threads with an overflowed output take this branch.
+    "  if (bad == 0x7f800000u) {",
+    `    for (var i: i32 = 0; i < ${tm}; i++) {`,
+    `      let row = row0 + ty + i * ${ty};`,
+    `      if (row < ${c.m}) {`,
+    `        for (var j: i32 = 0; j < ${tn}; j++) {`,
+    `          let col = col0 + tx + j * ${tx};`,
+    `          out[row * ${c.nPadded} + col] = rescue(row, col, out[row * ${c.nPadded} + col]);`,
+    "        }",
+    "      }",
+    "    }",
+    "  }",
     "}",
   ];
   return { source: lines.join("\n"), groups: [c.nPadded / bn, Math.ceil(c.m / bm)] };

@@ -164,6 +164,21 @@ export class Code {
     return this.#simd(0xe6);
   }
 
+  /** `f32x4.sub`. */
+  f32x4Sub(): this {
+    return this.#simd(0xe5);
+  }
+
+  /** `v128.or`. */
+  v128Or(): this {
+    return this.#simd(0x50);
+  }
+
+  /** `v128.any_true`: 1 when any bit is set. */
+  v128AnyTrue(): this {
+    return this.#simd(0x53);
+  }
+
   /** `f32x4.relaxed_madd` (a * b + c, fused where the CPU has FMA). */
   f32x4RelaxedMadd(): this {
     return this.#simd(0x105);
@@ -212,8 +227,10 @@ export class Code {
 export interface WasmFunction {
   /** Export name. */
   readonly name: string;
-  /** Parameter types (the function returns nothing). */
+  /** Parameter types. */
   readonly params: readonly ValueType[];
+  /** Result types: what the body leaves on the stack; none by default. */
+  readonly results?: readonly ValueType[];
   /** The body. */
   readonly code: Code;
 }
@@ -233,7 +250,11 @@ export function encodeModule(
   functions: readonly WasmFunction[],
   pages: number,
 ): Uint8Array<ArrayBuffer> {
-  const types = functions.map((f) => [0x60, ...vector(f.params.map((p) => [p])), 0]);
+  const types = functions.map((f) => [
+    0x60,
+    ...vector(f.params.map((p) => [p])),
+    ...vector((f.results ?? []).map((r) => [r])),
+  ]);
   // Limits flag 3: shared, with a maximum.
   const memory = [
     ...utf8("env"),

@@ -55,7 +55,10 @@ const K_UNROLL = 4;
 
 /**
  * Emits `gemm(xBase, rowTable, kTable, b, c, rows)` (all byte addresses; `rows` a multiple of
- * `mr`): `b` packed as `n / nr` panels of `K x nr`, `c` row-major `rows x n`.
+ * `mr`): `b` packed as `n / nr` panels of `K x nr`, `c` row-major `rows x n`. It returns 1 when
+ * some output is ±Inf or NaN, else 0: f32 sums overflow where the exact ones need not (with
+ * fused multiply-adds `3e38 * 4 + 3e38 * -4` gives +Inf, not 0), so the caller recomputes those
+ * outputs. The test costs two vector operations per accumulator per register tile.
  *
  * @example
  * ```ts
@@ -86,6 +89,8 @@ export function gemmFunction(shape: GemmShape, name = "gemm"): WasmFunction {
   const acc = Array.from({ length: mr }, () => Array.from({ length: lanes }, () => c.local(V128)));
   const bv = Array.from({ length: lanes }, () => c.local(V128));
   const av = c.local(V128);
+  // OR of `acc - acc` over every stored accumulator: zero bits unless some lane was not finite.
+  const bad = c.local(V128);
 
   // One reduction step `u` of the current run: 2 B vector loads, mr splats, mr * lanes madds.
   const step = (code: Code, u: number): void => {
@@ -144,6 +149,8 @@ export function gemmFunction(shape: GemmShape, name = "gemm"): WasmFunction {
       for (let r = 0; r < mr; r++) {
         for (let l = 0; l < lanes; l++) {
           rowLoop.localGet(cp).localGet(acc[r][l]).v128Store((r * n + 4 * l) * 4);
+          rowLoop.localGet(bad).localGet(acc[r][l]).localGet(acc[r][l]).f32x4Sub().v128Or()
+            .localSet(bad);
         }
       }
       advance(rowLoop, rowsAt, mr * 4);
@@ -154,7 +161,8 @@ export function gemmFunction(shape: GemmShape, name = "gemm"): WasmFunction {
     advance(panelLoop, C, nr * 4);
     panelLoop.localGet(C).localGet(cRowEnd).op(Code.I32_NE).brIf(0);
   });
-  return { name, params, code: c };
+  c.localGet(bad).v128AnyTrue();
+  return { name, params, results: [I32], code: c };
 }
 
 /**
