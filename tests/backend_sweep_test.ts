@@ -14,6 +14,7 @@ import {
   probeWebGpu,
   type TensorData,
 } from "../mod.ts";
+import { lcgValues, sumMismatch } from "./helpers.ts";
 
 const adapter = await probeWebGpu();
 if (!adapter) console.warn("backend_sweep_test: no WebGPU adapter here; webgpu is left out");
@@ -33,40 +34,6 @@ const TARGETS: readonly Target[] = [
   ...(adapter ? [{ label: "webgpu", options: { backend: "webgpu" } } as const] : []),
 ];
 
-/** Deterministic values in [-1, 1) (a 32-bit LCG), so a failing case replays exactly. */
-function values(shape: readonly number[], seed: number): TensorData {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = s / 2 ** 31 - 1;
-  }
-  return { shape: [...shape], data };
-}
-
-/**
- * Why `got` is not within float32 rounding of `want` for sums of `k` products, or null. Inputs
- * lie in [-1, 1) and PyTorch's init draws weights from U(-1/sqrt(k), 1/sqrt(k)), so partial sums
- * stay O(1); each float32 addition rounds by up to 2^-24 of one, and over k additions in another
- * order than the reference's (which sums in float64) those errors add up like a random walk,
- * about 6e-8 * sqrt(k). 1e-5 * sqrt(k), relative above magnitude 1, leaves a margin of over 100.
- */
-function mismatch(got: TensorData, want: TensorData, k: number): string | null {
-  if (JSON.stringify(got.shape) !== JSON.stringify(want.shape)) {
-    return `shape ${JSON.stringify(got.shape)}, want ${JSON.stringify(want.shape)}`;
-  }
-  const tolerance = 1e-5 * Math.sqrt(k);
-  let worst = 0;
-  let at = 0;
-  for (let i = 0; i < want.data.length; i++) {
-    const err = Math.abs(got.data[i] - want.data[i]) / Math.max(1, Math.abs(want.data[i]));
-    if (!(err <= worst)) [worst, at] = [err, i];
-  }
-  return worst <= tolerance ? null : `error ${worst} at flat index ${at} (got ${got.data[at]}, ` +
-    `want ${want.data[at]}) > ${tolerance}`;
-}
-
 const quiet = { onWarning: () => {} };
 
 /** Runs `g` on the reference and on every target; fails naming each target that disagrees. */
@@ -83,7 +50,7 @@ async function checkAll(
     try {
       const got = (await model.run(inputs)).output;
       const why = model.backend === options.backend
-        ? mismatch(got, want, k)
+        ? sumMismatch(got, want, k)
         : `fell back to ${model.backend}: ${model.fallbacks.join("; ")}`;
       if (why) wrong.push(`${label}: ${why}`);
     } finally {
@@ -104,7 +71,7 @@ Deno.test("backend sweep: Linear rows x k -> n matches the reference on every ba
         const x = b.input("x", [c.rows, c.k]);
         return b.linear(x, { in: c.k, out: c.n, name: "proj" });
       });
-      await checkAll(g, { x: values([c.rows, c.k], c.seed) }, c.k, c.seed);
+      await checkAll(g, { x: lcgValues([c.rows, c.k], c.seed) }, c.k, c.seed);
     }),
     {
       numRuns: 30,
@@ -136,7 +103,7 @@ Deno.test("backend sweep: patch embeddings match the reference on every backend 
         embedding: c.embedding,
         channels: c.channels,
       };
-      const inputs = { image: values([1, c.channels, sizes.height, sizes.width], c.seed) };
+      const inputs = { image: lcgValues([1, c.channels, sizes.height, sizes.width], c.seed) };
       await checkAll(patchEmbedding(sizes), inputs, c.channels * c.patch * c.patch, c.seed);
     }),
     {

@@ -1,5 +1,5 @@
 // Shared test helpers: fixture graphs and error metrics.
-import { type Graph, patchEmbedding, seedTokenizer } from "../mod.ts";
+import { type Graph, patchEmbedding, seedTokenizer, type TensorData } from "../mod.ts";
 
 /** Builds the graph a fixture's metadata describes. */
 export function graphForFixture(meta: Record<string, string>): Graph {
@@ -31,4 +31,40 @@ export function maxError(actual: Float32Array, expected: Float32Array): number {
     worst = Math.max(worst, Math.abs(actual[i] - expected[i]) / scale);
   }
   return worst;
+}
+
+/** Deterministic values in [-1, 1) (a 32-bit LCG), so a failing case replays exactly. */
+export function lcgValues(shape: readonly number[], seed: number): TensorData {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    data[i] = s / 2 ** 31 - 1;
+  }
+  return { shape: [...shape], data };
+}
+
+/**
+ * Why `got` is not within float32 rounding of `want` for sums of `k` products, or null. Inputs
+ * lie in [-1, 1) and PyTorch's init draws weights from U(-1/sqrt(k), 1/sqrt(k)), so partial sums
+ * stay O(1); each float32 addition rounds by up to 2^-24 of one, and over k additions in another
+ * order than the reference's (which sums in float64) those errors add up like a random walk,
+ * about 6e-8 * sqrt(k). 1e-5 * sqrt(k), relative above magnitude 1, leaves a margin of over 100
+ * (and covers adversarial orders up to k in the thousands), while a layout bug (weights read
+ * from the wrong panel) is off by 0.5 and more.
+ */
+export function sumMismatch(got: TensorData, want: TensorData, k: number): string | null {
+  if (JSON.stringify(got.shape) !== JSON.stringify(want.shape)) {
+    return `shape ${JSON.stringify(got.shape)}, want ${JSON.stringify(want.shape)}`;
+  }
+  const tolerance = 1e-5 * Math.sqrt(k);
+  let worst = 0;
+  let at = 0;
+  for (let i = 0; i < want.data.length; i++) {
+    const err = Math.abs(got.data[i] - want.data[i]) / Math.max(1, Math.abs(want.data[i]));
+    if (!(err <= worst)) [worst, at] = [err, i];
+  }
+  return worst <= tolerance ? null : `error ${worst} at flat index ${at} (got ${got.data[at]}, ` +
+    `want ${want.data[at]}) > ${tolerance}`;
 }

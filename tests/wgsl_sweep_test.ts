@@ -21,6 +21,7 @@ import {
   probeWebGpu,
   type TensorData,
 } from "../mod.ts";
+import { lcgValues, sumMismatch } from "./helpers.ts";
 
 const adapter = await probeWebGpu();
 if (!adapter) console.warn("wgsl_sweep_test: no WebGPU adapter here; the sweep is skipped");
@@ -64,41 +65,10 @@ function pathOf(model: CompiledGraph): Path {
   return staged === 1 ? "narrow" : "gemm";
 }
 
-/** Deterministic values in [-1, 1) (a 32-bit LCG), so a failing case replays exactly. */
-function values(shape: readonly number[], seed: number): TensorData {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    data[i] = s / 2 ** 31 - 1;
-  }
-  return { shape: [...shape], data };
-}
-
-/**
- * Asserts `got` is within float32 rounding of `want` for sums of `k` products. Inputs lie in
- * [-1, 1) and PyTorch's init draws weights from U(-1/sqrt(k), 1/sqrt(k)), so partial sums stay
- * O(1); each float32 addition rounds by up to 2^-24 of one, and over k additions in another order
- * than the reference's (which sums in float64) those errors add up like a random walk, about
- * 6e-8 * sqrt(k). 1e-5 * sqrt(k), relative above magnitude 1, leaves a margin of over 100 (and
- * covers adversarial orders up to k in the thousands) while the bug this file guards against
- * (weights read from the wrong panel) is off by 0.5 and more.
- */
+/** Asserts `got` is within float32 rounding of `want` for sums of `k` products. */
 function assertClose(got: TensorData, want: TensorData, k: number, what: string): void {
-  assert.deepEqual(got.shape, want.shape, what);
-  const tolerance = 1e-5 * Math.sqrt(k);
-  let worst = 0;
-  let at = 0;
-  for (let i = 0; i < want.data.length; i++) {
-    const err = Math.abs(got.data[i] - want.data[i]) / Math.max(1, Math.abs(want.data[i]));
-    if (!(err <= worst)) [worst, at] = [err, i];
-  }
-  assert.ok(
-    worst <= tolerance,
-    `${what}: error ${worst} at flat index ${at} (got ${got.data[at]}, want ${want.data[at]}) ` +
-      `> ${tolerance}`,
-  );
+  const why = sumMismatch(got, want, k);
+  assert.equal(why, null, `${what}: ${why}`);
 }
 
 /**
@@ -189,7 +159,7 @@ for (const { path, cases, runs } of LINEAR_PATHS) {
       await fc.assert(
         fc.asyncProperty(cases, async (c) => {
           assert.equal(expectedPath(c.n, c.k), path);
-          const inputs = { x: values([c.rows, c.k], c.seed) };
+          const inputs = { x: lcgValues([c.rows, c.k], c.seed) };
           const ran = await check(linearGraph(c.rows, c.k, c.n), inputs, c.k, c.seed, c.tile);
           assert.equal(ran, path, `${c.rows}x${c.k}->${c.n}`);
         }),
@@ -217,7 +187,7 @@ async function checkPatchEmbedding(c: PatchCase, tile: GpuGemmTile): Promise<Pat
     embedding: c.embedding,
     channels: c.channels,
   };
-  const inputs = { image: values([1, c.channels, sizes.height, sizes.width], c.seed) };
+  const inputs = { image: lcgValues([1, c.channels, sizes.height, sizes.width], c.seed) };
   const k = c.channels * c.patch * c.patch;
   return await check(patchEmbedding(sizes), inputs, k, c.seed, tile);
 }
