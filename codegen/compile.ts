@@ -411,12 +411,15 @@ export async function compile<Out extends TShape>(
     return result;
   };
 
-  const fallBack = (why: string): void => {
+  // `everyKernel`: no generated-code backend can take the graph (an op without an emitter), so
+  // the model goes straight to the interpreter instead of trying each of them in turn.
+  const fallBack = (why: string, everyKernel = false): void => {
     const from = chain[active].name;
     if (active + 1 >= chain.length) {
       throw new Error(`${from} failed and no fallback is left: ${why}`);
     }
-    active++;
+    const interpreter = chain.findIndex((b) => b.name === "reference");
+    active = everyKernel && interpreter > active ? interpreter : active + 1;
     cache.clear();
     const message = `tessera: ${from} -> ${chain[active].name}: ${why}`;
     fallbacks.push(message);
@@ -519,7 +522,7 @@ export async function compile<Out extends TShape>(
         return await job();
       } catch (e) {
         if (chain[active].name === "reference" || !isBackendFailure(e)) throw e;
-        fallBack(describeFailure(e));
+        fallBack(describeFailure(e), e instanceof BackendRejection && e.backend === "codegen");
       }
     }
   };

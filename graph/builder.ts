@@ -29,6 +29,14 @@ import type { ConcatCheck, ConcatShape } from "../ops/concat.ts";
 import type { BroadcastCheck, BroadcastShape } from "../ops/broadcast.ts";
 import type { ResizeShape } from "../ops/resize.ts";
 import type { ToTensorShape } from "../ops/to_tensor.ts";
+import type { BinaryCheck, BinaryShape } from "../ops/binary.ts";
+import type { LayerNormCheck, LayerNormOptions } from "../ops/layer_norm.ts";
+import type { SoftmaxCheck } from "../ops/softmax.ts";
+import type { GeluApproximate, GeluCheck, GeluOptions } from "../ops/gelu.ts";
+import type { MatmulCheck, MatmulShape } from "../ops/matmul.ts";
+import type { SelectShape } from "../ops/select.ts";
+import type { SliceShape } from "../ops/slice.ts";
+import type { MeanOptions, MeanShape } from "../ops/mean.ts";
 
 /**
  * A symbolic tensor in a graph under construction. `S` is its shape as the type checker sees it.
@@ -317,12 +325,128 @@ export class GraphBuilder {
     return this.#op("expand", [x.id], { shape: [...shape] });
   }
 
-  /** `a + b` with broadcasting. */
-  add<A extends TShape, B extends TShape>(
+  /** `a + b` with broadcasting; `b` may be a number. */
+  add<A extends TShape, Y extends Tensor<TShape> | number>(
     a: Tensor<A>,
-    b: Tensor<B> & BroadcastCheck<A, B>,
-  ): Tensor<Ok<BroadcastShape<A, B>>> {
-    return this.#op("add", [a.id, b.id], {});
+    b: Y & BinaryCheck<A, Y>,
+  ): Tensor<BinaryShape<A, Y>> {
+    return this.#binary("add", a, b);
+  }
+
+  /** `a - b` with broadcasting (`torch.sub`); `b` may be a number. */
+  sub<A extends TShape, Y extends Tensor<TShape> | number>(
+    a: Tensor<A>,
+    b: Y & BinaryCheck<A, Y>,
+  ): Tensor<BinaryShape<A, Y>> {
+    return this.#binary("sub", a, b);
+  }
+
+  /** `a * b` with broadcasting (`torch.mul`); `b` may be a number. */
+  mul<A extends TShape, Y extends Tensor<TShape> | number>(
+    a: Tensor<A>,
+    b: Y & BinaryCheck<A, Y>,
+  ): Tensor<BinaryShape<A, Y>> {
+    return this.#binary("mul", a, b);
+  }
+
+  /** `a / b` with broadcasting (`torch.div`, true division); `b` may be a number. */
+  div<A extends TShape, Y extends Tensor<TShape> | number>(
+    a: Tensor<A>,
+    b: Y & BinaryCheck<A, Y>,
+  ): Tensor<BinaryShape<A, Y>> {
+    return this.#binary("div", a, b);
+  }
+
+  /**
+   * `torch.nn.LayerNorm(D)` over the last dim (biased variance), with parameters
+   * `<name>.weight` (ones) and `<name>.bias` (zeros) of shape `[D]`; `eps` defaults to 1e-5.
+   */
+  layerNorm<S extends TShape, const O extends LayerNormOptions>(
+    x: Tensor<S>,
+    options: O & LayerNormCheck<S, O>,
+  ): Tensor<S> {
+    const { name } = options;
+    const eps = options.eps ?? 1e-5;
+    const d = x.shape[x.shape.length - 1];
+    const node = this.#nextName("layer_norm", 2);
+    // Checked before the parameters exist, so a failed call leaves the graph unchanged.
+    OPS.layer_norm.inferShape([x.shape, [d], [d]], { eps }, node);
+    const weight = this.param(`${name}.weight`, [d], { kind: "ones" });
+    const bias = this.param(`${name}.bias`, [d], { kind: "zeros" });
+    return this.#op("layer_norm", [x.id, weight.id, bias.id], { eps });
+  }
+
+  /** `torch.softmax(x, axis)`, max-subtracted; negative axes count from the end. */
+  softmax<S extends TShape, const A extends number>(
+    x: Tensor<S>,
+    axis: Checked<A, SoftmaxCheck<S, A>>,
+  ): Tensor<S> {
+    const at = axis as number;
+    return this.#op("softmax", [x.id], { axis: normalizeAxis(at, x.shape.length) ?? at });
+  }
+
+  /** `torch.nn.functional.gelu(x, approximate)`: exact (erf) by default, or `"tanh"`. */
+  gelu<S extends TShape, const O extends GeluOptions = { approximate: "none" }>(
+    x: Tensor<S>,
+    options?: O & GeluCheck<O>,
+  ): Tensor<S> {
+    const approximate = (options?.approximate ?? "none") as GeluApproximate;
+    return this.#op("gelu", [x.id], { approximate });
+  }
+
+  /** `torch.matmul(a, b)`: batched, batch dims broadcast; 1-D operands as in torch. */
+  matmul<A extends TShape, B extends TShape>(
+    a: Tensor<A>,
+    b: Tensor<B> & MatmulCheck<A, B>,
+  ): Tensor<Ok<MatmulShape<A, B>>> {
+    return this.#op("matmul", [a.id, b.id], {});
+  }
+
+  /** `torch.select(x, axis, index)`: `x[..., index, ...]`, the axis dropped. */
+  select<S extends TShape, const A extends number, const I extends number>(
+    x: Tensor<S>,
+    axis: A,
+    index: Checked<I, Check<SelectShape<S, A, I>>>,
+  ): Tensor<Ok<SelectShape<S, A, I>>> {
+    const at = axis as number;
+    const attrs = { axis: normalizeAxis(at, x.shape.length) ?? at, index: index as number };
+    return this.#op("select", [x.id], attrs);
+  }
+
+  /** `x[..., start:end, ...]` on one axis, step 1, with Python's clamping; `end` defaults to the end. */
+  slice<
+    S extends TShape,
+    const A extends number,
+    const St extends number,
+    const E extends number | undefined = undefined,
+  >(
+    x: Tensor<S>,
+    axis: A,
+    start: Checked<St, Check<SliceShape<S, A, St, E>>>,
+    end?: E,
+  ): Tensor<Ok<SliceShape<S, A, St, E>>> {
+    const at = axis as number;
+    const attrs = {
+      axis: normalizeAxis(at, x.shape.length) ?? at,
+      start: start as number,
+      ...(end === undefined ? {} : { end: end as number }),
+    };
+    return this.#op("slice", [x.id], attrs);
+  }
+
+  /** `torch.mean(x, axis, keepdim)`; negative axes count from the end. */
+  mean<
+    S extends TShape,
+    const A extends number,
+    const O extends MeanOptions = { keepdim: false },
+  >(
+    x: Tensor<S>,
+    axis: Checked<A, Check<MeanShape<S, A, O["keepdim"]>>>,
+    options?: O,
+  ): Tensor<Ok<MeanShape<S, A, O["keepdim"]>>> {
+    const at = axis as number;
+    const keepdim = options?.keepdim ?? false;
+    return this.#op("mean", [x.id], { axis: normalizeAxis(at, x.shape.length) ?? at, keepdim });
   }
 
   /** Adds a learned parameter with broadcasting: the positional embedding. */
@@ -403,6 +527,18 @@ export class GraphBuilder {
     }
     const expanded = this.#op("expand", [token.id], { shape: [batch, 1, width] });
     return this.#op("concat", [expanded.id, x.id], { axis: 1 });
+  }
+
+  #binary<A extends TShape, R extends TShape>(
+    op: "add" | "sub" | "mul" | "div",
+    a: Tensor<A>,
+    b: Tensor<TShape> | number,
+  ): Tensor<R> {
+    if (typeof b === "number") return this.#op(op, [a.id], { scalar: b });
+    if (!(b instanceof Tensor)) {
+      throw new ShapeError(op, this.#nextName(op), [a.shape], `y must be a tensor or a number`);
+    }
+    return this.#op(op, [a.id, b.id], {});
   }
 
   /** The name the next `op` node gets, after `skip` nodes (its parameters) are added first. */

@@ -22,7 +22,8 @@ export type ParamInit =
   | { readonly kind: "kaiming_uniform"; readonly fanIn: number }
   | { readonly kind: "bias_uniform"; readonly fanIn: number }
   | { readonly kind: "randn" }
-  | { readonly kind: "zeros" };
+  | { readonly kind: "zeros" }
+  | { readonly kind: "ones" };
 
 /**
  * Attributes of every IR op, leaves included.

@@ -60,6 +60,9 @@ export function initParams(graph: Graph, seed = 0): Map<string, TensorData> {
       case "zeros":
         data = new Float32Array(n);
         break;
+      case "ones": // LayerNorm's weight; like zeros, it draws nothing from the generator
+        data = new Float32Array(n).fill(1);
+        break;
     }
     out.set(p.attrs.name, { shape, data });
   }

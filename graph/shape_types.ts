@@ -296,3 +296,31 @@ export type LastDim<S extends TShape> = S extends readonly [...TShape, infer L] 
  */
 export type InitDims<S extends TShape> = S extends readonly [...infer I extends TShape, unknown] ? I
   : [];
+
+/**
+ * A shape with axis `N` (already normalized) removed: what `select` and `mean` leave.
+ *
+ * @example
+ * ```ts
+ * import type { DropAxis } from "./shape_types.ts";
+ * type T = DropAxis<["B", 197, 768], 1>; // ["B", 768]
+ * ```
+ */
+export type DropAxis<S extends TShape, N extends number, Acc extends TDim[] = []> = S extends
+  readonly [infer H extends TDim, ...infer R extends TShape]
+  ? (Acc["length"] extends N ? [...Acc, ...R] : DropAxis<R, N, [...Acc, H]>)
+  : Acc;
+
+/**
+ * A shape with the dim at axis `N` (already normalized) replaced by `D`.
+ *
+ * @example
+ * ```ts
+ * import type { SetAxis } from "./shape_types.ts";
+ * type T = SetAxis<["B", 197, 768], 2, 1>; // ["B", 197, 1]
+ * ```
+ */
+export type SetAxis<S extends TShape, N extends number, D extends TDim, Acc extends TDim[] = []> =
+  S extends readonly [infer H extends TDim, ...infer R extends TShape]
+    ? (Acc["length"] extends N ? [...Acc, D, ...R] : SetAxis<R, N, D, [...Acc, H]>)
+    : Acc;

@@ -14,6 +14,16 @@ import { permuteOp } from "./permute.ts";
 import { reshapeOp } from "./reshape.ts";
 import { resizeOp } from "./resize.ts";
 import { toTensorOp } from "./to_tensor.ts";
+import { layerNormOp } from "./layer_norm.ts";
+import { softmaxOp } from "./softmax.ts";
+import { geluOp } from "./gelu.ts";
+import { matmulOp } from "./matmul.ts";
+import { mulOp } from "./mul.ts";
+import { subOp } from "./sub.ts";
+import { divOp } from "./div.ts";
+import { selectOp } from "./select.ts";
+import { sliceOp } from "./slice.ts";
+import { meanOp } from "./mean.ts";
 
 /**
  * The runtime rule and reference semantics of every computing op.
@@ -35,6 +45,16 @@ export const OPS = {
   add: addOp,
   to_tensor: toTensorOp,
   resize: resizeOp,
+  layer_norm: layerNormOp,
+  softmax: softmaxOp,
+  gelu: geluOp,
+  matmul: matmulOp,
+  mul: mulOp,
+  sub: subOp,
+  div: divOp,
+  select: selectOp,
+  slice: sliceOp,
+  mean: meanOp,
 } as const;
 
 /**
