@@ -164,6 +164,9 @@ for (const { name: backend, ignore } of BACKENDS) {
             backend,
             weights: weightsOf(c),
             threads: 1,
+            // A small GEMM tile: llvmpipe compiles the default 128x128 one in minutes, and the
+            // rescue code is the same for every tile.
+            ...(backend === "wgsl" ? { gemmTile: { bm: 32, bn: 32, bk: 4, tm: 4, tn: 4 } } : {}),
             onWarning: (m) => warnings.push(m),
           });
           try {
