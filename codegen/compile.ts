@@ -363,8 +363,11 @@ export function batchAxisSymbol(graph: Graph): string | undefined {
   const inputs = graph.inputs();
   const symbol = inputs[0]?.shape[0];
   if (typeof symbol !== "string") return undefined;
+  // An op along axis 0 (softmax over the batch, say) mixes the samples, so a split would change it.
+  const alongBatch = (n: AnyNode): boolean =>
+    "axis" in n.attrs && (n.attrs as { axis: unknown }).axis === 0;
   const carries = (n: AnyNode): boolean =>
-    n.op === "param" ? !n.shape.includes(symbol) : n.shape[0] === symbol &&
+    n.op === "param" ? !n.shape.includes(symbol) : n.shape[0] === symbol && !alongBatch(n) &&
       !n.shape.slice(1).some((d) => typeof d === "string" && d.split("*").includes(symbol));
   return graph.nodes.every(carries) ? symbol : undefined;
 }

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import {
   ArgumentError,
   type BackendName,
+  batchAxisSymbol,
   compile,
   type Graph,
   graph,
@@ -240,4 +241,16 @@ Deno.test("threads above the core count are clamped with one warning", async () 
   const oracle = await compile(g, { backend: "reference" });
   assert.ok(maxError(output.data, (await oracle.run({ image: x })).output.data) <= 1e-5);
   model.dispose();
+});
+
+Deno.test("batchAxisSymbol: a graph with an op along the batch axis is never split", () => {
+  const along = (axis: number): Graph =>
+    graph(
+      "softmax",
+      (b) => b.softmax(b.linear(b.input("x", ["B", 4, 6]), { in: 6, out: 5, name: "fc" }), axis),
+    );
+  assert.equal(batchAxisSymbol(along(1)), "B");
+  assert.equal(batchAxisSymbol(along(-1)), "B");
+  assert.equal(batchAxisSymbol(along(0)), undefined);
+  assert.equal(batchAxisSymbol(along(-3)), undefined);
 });
