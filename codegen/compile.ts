@@ -401,9 +401,6 @@ export async function compile<Out extends TShape>(
   type Entry = { exe: Executable; want: Map<string, number> };
   const cache = new Map<string, Entry>();
   let last: Executable | undefined;
-  // A result never shares memory with a weight (a caller writing into it would change later runs).
-  const weightBuffers = new Set<ArrayBufferLike>([...weights.values()].map((w) => w.data.buffer));
-
   // Executables keep their inputs, intermediates and results in buffers of their own, so runs of
   // one model go one at a time (bench/concurrency.ts: a queue serves as many images per second as
   // one model per caller, without the memory).
@@ -429,12 +426,14 @@ export async function compile<Out extends TShape>(
     warn(message);
   };
 
-  // The concrete node of each requested name ("output" first), per input shapes and stages.
-  const resolved = new Map<string, Map<string, AnyNode>>();
+  // The concrete graph and the node of each requested name ("output" first), per input shapes
+  // and stages.
+  type Resolved = { concrete: Graph; nodes: Map<string, AnyNode> };
+  const resolved = new Map<string, Resolved>();
   const resolve = (
     shapes: Readonly<Record<string, readonly number[]>>,
     stages: readonly string[],
-  ): Map<string, AnyNode> => {
+  ): Resolved => {
     const key = JSON.stringify([shapes, stages]);
     const hit = resolved.get(key);
     if (hit) return hit;
@@ -451,8 +450,9 @@ export async function compile<Out extends TShape>(
       }
       nodes.set(s, node);
     }
-    resolved.set(key, nodes);
-    return nodes;
+    const entry = { concrete, nodes };
+    resolved.set(key, entry);
+    return entry;
   };
 
   // The names a backend computes: not inputs or parameters (returned as copies), not empty.
@@ -466,8 +466,7 @@ export async function compile<Out extends TShape>(
     const key = JSON.stringify([active, shapes, names]);
     const hit = cache.get(key);
     if (hit) return hit;
-    const concrete = specialize(graph, shapes).graph;
-    const nodes = resolve(shapes, names.filter((n) => n !== "output"));
+    const { concrete, nodes } = resolve(shapes, names.filter((n) => n !== "output"));
     const want = new Map(names.map((n) => [n, (nodes.get(n) as AnyNode).id]));
     const entry = { exe: await chain[active].prepare(concrete, weights, [...want.values()]), want };
     cache.set(key, entry);
@@ -532,7 +531,7 @@ export async function compile<Out extends TShape>(
 
   const runResolved = async (
     inputs: Readonly<Record<string, TensorData>>,
-    nodes: Map<string, AnyNode>,
+    { concrete, nodes }: Resolved,
     into: Readonly<Record<string, Float32Array>>,
   ): Promise<RunResult> => {
     const values: Record<string, TensorData> = {};
@@ -551,16 +550,9 @@ export async function compile<Out extends TShape>(
       // interpreter: device backends cannot bind empty buffers, and it is not their failure.
       const empty = Object.values(inputs).some((v) => v.data.length === 0);
       const computed = empty
-        ? await interpretEmpty(graph, weights, inputs, nodes, names)
+        ? await interpretEmpty(concrete, weights, inputs, nodes, names)
         : await onBackend(() => runPlanned(inputs, names, into));
       Object.assign(values, computed);
-    }
-    const inputBuffers = new Set(Object.values(inputs).map((v) => v.data.buffer));
-    for (const [name, value] of Object.entries(values)) {
-      const own = into[name] === value.data;
-      if (!own && (weightBuffers.has(value.data.buffer) || inputBuffers.has(value.data.buffer))) {
-        values[name] = { shape: value.shape, data: value.data.slice() };
-      }
     }
     const { output, ...stages } = values;
     return { output, stages };
@@ -576,9 +568,9 @@ export async function compile<Out extends TShape>(
     async run(inputs, runOptions = {}) {
       checkInputs(graph, inputs, false);
       const { stages, into } = checkRunOptions(graph, runOptions);
-      const nodes = resolve(shapesOf(inputs), stages);
-      checkInto(nodes, into);
-      return await queued(() => runResolved(inputs, nodes, into));
+      const request = resolve(shapesOf(inputs), stages);
+      checkInto(request.nodes, into);
+      return await queued(() => runResolved(inputs, request, into));
     },
     async resident(shapes) {
       checkShapes(graph, shapes);
@@ -612,7 +604,7 @@ export async function compile<Out extends TShape>(
     async prepare(shapes, runOptions = {}) {
       checkShapes(graph, shapes);
       const { stages } = checkRunOptions(graph, runOptions);
-      const names = computedNames(resolve(shapes, stages));
+      const names = computedNames(resolve(shapes, stages).nodes);
       if (names.length === 0) return;
       await queued(() =>
         onBackend(async () => {
@@ -649,13 +641,12 @@ function copied(value: TensorData, into?: Float32Array): TensorData {
 }
 
 async function interpretEmpty(
-  graph: Graph,
+  concrete: Graph,
   weights: Weights,
   inputs: Readonly<Record<string, TensorData>>,
   nodes: Map<string, AnyNode>,
   names: readonly string[],
 ): Promise<Record<string, TensorData>> {
-  const concrete = specialize(graph, shapesOf(inputs)).graph;
   const ids = names.map((n) => (nodes.get(n) as AnyNode).id);
   const exe = await referenceBackend.prepare(concrete, weights, ids);
   const values = await exe.run(inputs);
