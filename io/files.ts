@@ -101,6 +101,43 @@ export function notRegularReason(info: Deno.FileInfo, hints: FileHints): string 
   return `is ${what}, not a regular file (point ${hints.pathFlag} at a ${hints.kind})`;
 }
 
+/**
+ * Opens `path` for reading only if it is a regular file: it is stat-ed first (`Deno.stat` never
+ * opens it, so a FIFO cannot block and `/dev/zero` is never read), and the opened file is checked
+ * again, since the path may have been replaced in between. A refusal throws `refuse(reason)`;
+ * file-system errors are rethrown as they are. Close the returned file when done.
+ *
+ * @example
+ * ```ts
+ * import { openRegularFile } from "./files.ts";
+ * const { file, info } = await openRegularFile(
+ *   await Deno.makeTempFile(),
+ *   { pathFlag: "--weights", kind: ".safetensors file" },
+ *   (why) => new Error(why),
+ * );
+ * info.size; // 0
+ * file.close();
+ * ```
+ */
+export async function openRegularFile(
+  path: string | URL,
+  hints: FileHints,
+  refuse: (reason: string) => Error,
+): Promise<{ file: Deno.FsFile; info: Deno.FileInfo }> {
+  const before = notRegularReason(await Deno.stat(path), hints);
+  if (before !== undefined) throw refuse(before);
+  const file = await Deno.open(path, { read: true });
+  try {
+    const info = await file.stat();
+    const after = notRegularReason(info, hints);
+    if (after !== undefined) throw refuse(after);
+    return { file, info };
+  } catch (err) {
+    file.close();
+    throw err;
+  }
+}
+
 function randomSuffix(): string {
   return crypto.getRandomValues(new Uint32Array(2)).reduce((s, v) => s + v.toString(36), "");
 }

@@ -35,7 +35,7 @@
  */
 
 import { crc32, inflateSync } from "node:zlib";
-import { fileErrorReason, notRegularReason, writeFileAtomic } from "./files.ts";
+import { fileErrorReason, openRegularFile, writeFileAtomic } from "./files.ts";
 import { encode as encodePngCodec } from "npm:fast-png@8.0.0";
 import { decode as decodeJpegCodec } from "npm:jpeg-js@0.4.4";
 
@@ -1005,17 +1005,12 @@ export async function loadImage(
     );
   let bytes: Uint8Array | undefined;
   try {
-    const info = await Deno.stat(path);
-    const notRegular = notRegularReason(info, hints);
-    if (notRegular !== undefined) throw new ImageError(notRegular, { file });
-    if (info.size > limit) throw tooBig(String(info.size));
-    const f = await Deno.open(path, { read: true });
+    const refuse = (why: string) => new ImageError(why, { file });
+    const { file: f, info } = await openRegularFile(path, hints, refuse);
     try {
-      // Checked again on the open file: the path may have been replaced since the stat.
-      const opened = await f.stat();
-      const swapped = notRegularReason(opened, hints);
-      if (swapped !== undefined) throw new ImageError(swapped, { file });
-      bytes = await readBounded(f, opened.size, limit);
+      // Opening a regular file reads nothing: the size is checked before any byte is.
+      if (info.size > limit) throw tooBig(String(info.size));
+      bytes = await readBounded(f, info.size, limit);
     } finally {
       f.close();
     }

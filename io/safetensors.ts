@@ -9,7 +9,7 @@
  * @module
  */
 
-import { fileErrorReason, notRegularReason, writeFileAtomic } from "./files.ts";
+import { fileErrorReason, openRegularFile, writeFileAtomic } from "./files.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
 
 // Re-exported so this module's public signatures reference a public type.
@@ -564,20 +564,6 @@ async function readAt(
   }
 }
 
-/** Opens `path` for reading, refusing anything but a regular file before it is opened. */
-async function openRegular(path: string | URL, file: string): Promise<Deno.FsFile> {
-  let f: Deno.FsFile;
-  try {
-    // stat() does not open the path: a FIFO cannot block, /dev/zero is never read.
-    const why = notRegularReason(await Deno.stat(path), READ_HINTS);
-    if (why !== undefined) throw new WeightsError(why, { file });
-    f = await Deno.open(path, { read: true });
-  } catch (err) {
-    throw err instanceof WeightsError ? err : ioError(err, file, "read");
-  }
-  return f;
-}
-
 /**
  * Open a safetensors file of F32 tensors and read its header only: 8 bytes of length (bounded,
  * and checked against the file's size) and the JSON, validated as {@linkcode parseSafetensors}
@@ -608,18 +594,14 @@ async function openRegular(path: string | URL, file: string): Promise<Deno.FsFil
  */
 export async function openSafetensors(path: string | URL): Promise<SafetensorsReader> {
   const file = displayPath(path);
-  const f = await openRegular(path, file);
+  let f: Deno.FsFile, size: number;
   try {
-    let opened: Deno.FileInfo;
-    try {
-      opened = await f.stat();
-    } catch (err) {
-      throw ioError(err, file, "read");
-    }
-    // The path may have been swapped between the stat and the open: check what was opened.
-    const why = notRegularReason(opened, READ_HINTS);
-    if (why !== undefined) throw new WeightsError(why, { file });
-    const size = opened.size;
+    const refuse = (why: string) => new WeightsError(why, { file });
+    ({ file: f, info: { size } } = await openRegularFile(path, READ_HINTS, refuse));
+  } catch (err) {
+    throw err instanceof WeightsError ? err : ioError(err, file, "read");
+  }
+  try {
     const prefix = new Uint8Array(Math.min(8, size));
     await readAt(f, 0, prefix, file);
     const json = new Uint8Array(headerLength(prefix, size, file));
