@@ -60,7 +60,7 @@ export { initParams, validateWeights } from "./graph/params.ts";
 export type { Weights } from "./graph/params.ts";
 export { TorchGenerator } from "./graph/random.ts";
 export { specialize } from "./graph/specialize.ts";
-export { interpret } from "./codegen/interpreter.ts";
+export { interpret } from "./codegen/backends/interpreter.ts";
 export {
   ArgumentError,
   BACKEND_NAMES,
@@ -68,11 +68,12 @@ export {
   compile,
   InputError,
 } from "./codegen/compile.ts";
-export { probeWebGpu } from "./codegen/gpujs_backend.ts";
-export { BackendRejection } from "./codegen/backend.ts";
-export { GPU_GEMM_TILE } from "./codegen/render_wgsl_gemm.ts";
-export type { GpuGemmTile } from "./codegen/render_wgsl_gemm.ts";
-export type { AdapterProvider, AdapterReport, GpuJsMode } from "./codegen/gpujs_backend.ts";
+export { probeWebGpu } from "./codegen/backends/webgpu_device.ts";
+export { BackendRejection } from "./codegen/backends/backend.ts";
+export { GPU_GEMM_TILE } from "./codegen/render/wgsl/gemm.ts";
+export type { GpuGemmTile } from "./codegen/render/wgsl/gemm.ts";
+export type { GpuJsMode } from "./codegen/backends/gpujs.ts";
+export type { AdapterProvider, AdapterReport } from "./codegen/backends/webgpu_device.ts";
 export type {
   BackendName,
   CompiledGraph,

@@ -11,12 +11,18 @@ import { WeightsError } from "../io/safetensors.ts";
 import { specialize } from "../graph/specialize.ts";
 import type { TShape } from "../graph/shape_types.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
-import { type Backend, BackendRejection, type Executable, NonFiniteInput } from "./backend.ts";
-import { referenceBackend } from "./reference_backend.ts";
-import { cpuCodegenBackend, jsBackend, wasmBackend } from "./js_backend.ts";
-import { wgslBackend } from "./wgsl_backend.ts";
-import { gemmTileProblem, type GpuGemmTile } from "./render_wgsl_gemm.ts";
-import { type AdapterProvider, gpuJsBackend, type GpuJsMode } from "./gpujs_backend.ts";
+import {
+  type Backend,
+  BackendRejection,
+  type Executable,
+  NonFiniteInput,
+} from "./backends/backend.ts";
+import { referenceBackend } from "./backends/reference.ts";
+import { cpuCodegenBackend, jsBackend, wasmBackend } from "./backends/js.ts";
+import { wgslBackend } from "./backends/wgsl.ts";
+import { gemmTileProblem, type GpuGemmTile } from "./render/wgsl/gemm.ts";
+import { gpuJsBackend, type GpuJsMode } from "./backends/gpujs.ts";
+import type { AdapterProvider } from "./backends/webgpu_device.ts";
 
 /**
  * A caller's mistake in the arguments of `compile()` or `run()` (an option of the wrong type, an

@@ -12,7 +12,7 @@ import {
   seedTokenizer,
   type TensorData,
 } from "../mod.ts";
-import { probeWebGpu } from "../codegen/gpujs_backend.ts";
+import { probeWebGpu } from "../codegen/backends/webgpu_device.ts";
 import { graphForFixture, maxError } from "./helpers.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);

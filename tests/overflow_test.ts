@@ -5,7 +5,7 @@
 // propagates by IEEE rules. Inputs stay finite: run() refuses NaN and infinities on purpose.
 import assert from "node:assert/strict";
 import { type BackendName, compile, type Graph, graph, type TensorData } from "../mod.ts";
-import { probeWebGpu } from "../codegen/gpujs_backend.ts";
+import { probeWebGpu } from "../codegen/backends/webgpu_device.ts";
 
 const adapter = await probeWebGpu();
 if (!adapter) console.warn("overflow_test: no WebGPU adapter here; webgpu and wgsl are skipped");

@@ -14,7 +14,7 @@ import {
   seedTokenizer,
   type TensorData,
 } from "../mod.ts";
-import { probeWebGpu } from "../codegen/gpujs_backend.ts";
+import { probeWebGpu } from "../codegen/backends/webgpu_device.ts";
 import { maxError } from "./helpers.ts";
 
 const adapter = await probeWebGpu();

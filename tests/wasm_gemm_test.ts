@@ -2,11 +2,11 @@
 // strided runs, strides past one-byte LEB immediates, with and without fused multiply-add), and
 // the pieces a contraction is split into.
 import assert from "node:assert/strict";
-import { gemmModule } from "../codegen/wasm/gemm_kernel.ts";
-import { findContraction, PRODUCT_BUFFER } from "../codegen/contraction.ts";
-import { evalLin, lin, linSource, variable } from "../codegen/expr.ts";
-import { operandTables, packWeights } from "../codegen/render_contraction.ts";
-import { lowerGraph } from "../codegen/lower.ts";
+import { gemmModule } from "../codegen/render/wasm/gemm_kernel.ts";
+import { findContraction, PRODUCT_BUFFER } from "../codegen/passes/contraction.ts";
+import { evalLin, lin, linSource, variable } from "../codegen/ir/expr.ts";
+import { operandTables, packWeights } from "../codegen/render/js/contraction.ts";
+import { lowerGraph } from "../codegen/passes/lower.ts";
 import { graph, initParams, patchEmbedding, specialize } from "../mod.ts";
 
 function lcg(seed: number): () => number {

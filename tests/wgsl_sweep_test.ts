@@ -32,7 +32,7 @@ type Path = "narrow" | "gemm" | "loop";
 /**
  * The path the backend takes for `n` columns and a reduction of `k`, restating its routing:
  * `MIN_K` (16) in codegen/contraction.ts, `MIN_GEMM_COLUMNS` (32), `MIN_NARROW_DEPTH` (256) and
- * `NARROW_MAX_COLUMNS` (16) in codegen/wgsl_backend.ts. One column is a plain dot product.
+ * `NARROW_MAX_COLUMNS` (16) in codegen/backends/wgsl.ts. One column is a plain dot product.
  */
 function expectedPath(n: number, k: number): Path {
   if (n === 1 || k < 16) return "loop";

@@ -5,14 +5,14 @@
 
 import type { Backend, Executable } from "./backend.ts";
 import { interpret } from "./interpreter.ts";
-import { formatShape } from "../graph/shape.ts";
+import { formatShape } from "../../graph/shape.ts";
 
 /**
  * Runs graphs with the reference interpreter: slow, clear, and the oracle for the others.
  *
  * @example
  * ```ts
- * import { referenceBackend } from "./reference_backend.ts";
+ * import { referenceBackend } from "./reference.ts";
  * referenceBackend.name; // "reference"
  * ```
  */

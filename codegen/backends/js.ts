@@ -1,25 +1,24 @@
 /**
  * The `js` and `wasm` backends: Tessera's own CPU code generators. Each fused kernel is
- * rendered by `render_js.ts` into a loop nest specialized to its shapes and compiled once by the
+ * rendered by `render/js/loop_nest.ts` into a loop nest specialized to its shapes and compiled once by the
  * JavaScript engine; intermediates live in preallocated slots from the buffer plan, so a run
  * allocates only its results. The `wasm` backend also splits every kernel that holds a matrix
  * multiply (`contraction.ts`) into a WASM SIMD micro-kernel and a JavaScript epilogue.
  * @module
  */
 
-import { allFinite } from "../graph/params.ts";
-import { formatShape } from "../graph/shape.ts";
-import { numel, type TensorData } from "../graph/tensor_data.ts";
+import { allFinite } from "../../graph/params.ts";
+import { formatShape } from "../../graph/shape.ts";
+import { numel, type TensorData } from "../../graph/tensor_data.ts";
 import { type Backend, type Executable, NonFiniteInput } from "./backend.ts";
-import { findContraction } from "./contraction.ts";
-import type { VExpr } from "./expr.ts";
+import { findContraction } from "../passes/contraction.ts";
+import type { VExpr } from "../ir/expr.ts";
 import { KernelPool } from "./js_threads.ts";
-import { lowerGraph } from "./lower.ts";
-import { renderContraction } from "./render_contraction.ts";
-import { chooseSplitAxis, renderJsKernel, UNROLL } from "./render_js.ts";
-import { relayoutWeights } from "./relayout.ts";
-import { GEMM_TILE } from "./wasm/gemm_kernel.ts";
-import { contractionNote, planWasm, wasmMissing } from "./wasm/plan.ts";
+import { lowerProgram } from "../passes/pipeline.ts";
+import { renderContraction } from "../render/js/contraction.ts";
+import { chooseSplitAxis, renderJsKernel } from "../render/js/loop_nest.ts";
+import { GEMM_TILE } from "../render/wasm/gemm_kernel.ts";
+import { contractionNote, planWasm, wasmMissing } from "./wasm_plan.ts";
 
 /** Kernels with less work than this (outputs x reduction length) run on one thread. */
 const MIN_PARALLEL_WORK = 300000;
@@ -52,7 +51,7 @@ function reductionSize(e: VExpr): number {
  *
  * @example
  * ```ts
- * import { defaultThreads } from "./js_backend.ts";
+ * import { defaultThreads } from "./js.ts";
  * defaultThreads() >= 1; // true
  * ```
  */
@@ -65,7 +64,7 @@ export function defaultThreads(): number {
  *
  * @example
  * ```ts
- * import { cpuCodegenBackend } from "./js_backend.ts";
+ * import { cpuCodegenBackend } from "./js.ts";
  * cpuCodegenBackend("wasm", { threads: 1 }).name; // "wasm"
  * ```
  */
@@ -77,10 +76,7 @@ export function cpuCodegenBackend(
     name,
     unavailable: () => Promise.resolve(name === "wasm" ? wasmMissing() : null),
     prepare(graph, weights, want): Promise<Executable> {
-      const program = relayoutWeights(lowerGraph(graph, weights, want), {
-        insideLoops: false,
-        unrolled: UNROLL,
-      });
+      const program = lowerProgram(graph, weights, want, { gpu: false });
       const threads = options.threads ?? defaultThreads();
       const contractions = program.kernels.map((k) =>
         name === "wasm" ? findContraction(k, program, GEMM_TILE.nr) : undefined
@@ -224,7 +220,7 @@ export function cpuCodegenBackend(
  *
  * @example
  * ```ts
- * import { jsBackend } from "./js_backend.ts";
+ * import { jsBackend } from "./js.ts";
  * jsBackend.name; // "js"
  * ```
  */
@@ -236,7 +232,7 @@ export const jsBackend: Backend = cpuCodegenBackend("js");
  *
  * @example
  * ```ts
- * import { wasmBackend } from "./js_backend.ts";
+ * import { wasmBackend } from "./js.ts";
  * wasmBackend.name; // "wasm"
  * ```
  */

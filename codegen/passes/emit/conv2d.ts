@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { Node } from "../../graph/ir.ts";
-import { type Cond, type Lin, lin, v, type VExpr } from "../expr.ts";
+import type { Node } from "../../../graph/ir.ts";
+import { type Cond, type Lin, lin, v, type VExpr } from "../../ir/expr.ts";
 import type { EmitContext } from "./context.ts";
 
 /**

@@ -4,11 +4,11 @@
  * @module
  */
 
-import type { Graph } from "../graph/ir.ts";
-import type { Weights } from "../graph/params.ts";
-import type { TensorData } from "../graph/tensor_data.ts";
-import { OPS } from "../ops/registry.ts";
-import type { OpDef } from "../ops/op.ts";
+import type { Graph } from "../../graph/ir.ts";
+import type { Weights } from "../../graph/params.ts";
+import type { TensorData } from "../../graph/tensor_data.ts";
+import { OPS } from "../../ops/registry.ts";
+import type { OpDef } from "../../ops/op.ts";
 
 /**
  * Evaluates every node of a specialized graph (all shapes concrete) and returns the values
@@ -16,8 +16,8 @@ import type { OpDef } from "../ops/op.ts";
  *
  * @example
  * ```ts
- * import { graph } from "../graph/builder.ts";
- * import { specialize } from "../graph/specialize.ts";
+ * import { graph } from "../../graph/builder.ts";
+ * import { specialize } from "../../graph/specialize.ts";
  * import { interpret } from "./interpreter.ts";
  * const g = graph("t", (b) => b.flatten(b.input("x", [2, 2]), 0, 1));
  * const values = interpret(specialize(g, { x: [2, 2] }).graph, {

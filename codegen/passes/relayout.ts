@@ -6,8 +6,8 @@
  * @module
  */
 
-import { bounds, constant, type Lin, lin, loadsOf, type Ranges, type VExpr } from "./expr.ts";
-import type { BufferInfo, Kernel, Program } from "./lower.ts";
+import { bounds, constant, type Lin, lin, loadsOf, type Ranges, type VExpr } from "../ir/expr.ts";
+import type { BufferInfo, Kernel, Program } from "../ir/program.ts";
 
 /**
  * Options of the pass.

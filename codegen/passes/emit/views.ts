@@ -4,10 +4,10 @@
  * @module
  */
 
-import type { AttrsOf, Node } from "../../graph/ir.ts";
-import type { VExpr } from "../expr.ts";
+import type { AttrsOf, Node } from "../../../graph/ir.ts";
+import type { VExpr } from "../../ir/expr.ts";
 import { broadcastIndexOf, type EmitContext, flatIndex, unflatten } from "./context.ts";
-import type { Lin } from "../expr.ts";
+import type { Lin } from "../../ir/expr.ts";
 
 /**
  * flatten and reshape: the row-major buffer is unchanged, so go through the flat index.

@@ -1,7 +1,7 @@
 /**
  * The part of the GPU-style emitters that does not depend on the target language: one thread
  * computes one output element, reductions become accumulator loops (short ones unrolled), and a
- * select decided at the top becomes a branch. `render_gpujs.ts` and `render_wgsl.ts` supply the
+ * select decided at the top becomes a branch. `gpujs.ts` and `wgsl/loop_nest.ts` supply the
  * syntax.
  * @module
  */
@@ -15,16 +15,18 @@ import {
   substitute,
   variable,
   type VExpr,
-} from "./expr.ts";
-import type { Kernel } from "./lower.ts";
-import { UNROLL } from "./render_js.ts";
+} from "../ir/expr.ts";
+import type { Kernel } from "../ir/program.ts";
+import { UNROLL } from "../ir/program.ts";
+
+export { UNROLL };
 
 /**
  * How a target language spells the pieces of a kernel body.
  *
  * @example
  * ```ts
- * import type { Syntax } from "./render_common.ts";
+ * import type { Syntax } from "./common.ts";
  * function usesEarlyReturn(s: Syntax): boolean {
  *   return !s.elseBranch;
  * }
@@ -69,7 +71,7 @@ export interface Syntax {
  *
  * @example
  * ```ts
- * import type { OverflowRescue } from "./render_common.ts";
+ * import type { OverflowRescue } from "./common.ts";
  * const js: OverflowRescue = {
  *   overflowed: (x) => `!(Math.abs(${x}) < 1e38)`,
  *   finite: (x) => `${x} <= 3.4028234663852886e38`,
@@ -104,7 +106,7 @@ export interface OverflowRescue {
  *
  * @example
  * ```ts
- * import { renderStatements } from "./render_common.ts";
+ * import { renderStatements } from "./common.ts";
  * typeof renderStatements; // "function"
  * ```
  */
@@ -135,7 +137,7 @@ export function renderStatements(
  *
  * @example
  * ```ts
- * import { renderJammedStatements } from "./render_common.ts";
+ * import { renderJammedStatements } from "./common.ts";
  * typeof renderJammedStatements; // "function"
  * ```
  */
@@ -420,7 +422,7 @@ function hasSum(e: VExpr): boolean {
  *
  * @example
  * ```ts
- * import { floatLiteral } from "./render_common.ts";
+ * import { floatLiteral } from "./common.ts";
  * floatLiteral(255); // "255.0"
  * ```
  */
@@ -429,4 +431,29 @@ export function floatLiteral(value: number): string {
   // Large integers print with an exponent (`1e+38`), which both languages read as a float.
   const text = Number.isInteger(f) && !String(f).includes("e") ? `${f}.0` : String(f);
   return f < 0 ? `(${text})` : text;
+}
+
+/**
+ * Whether an expression has a reduction long enough to stay a loop (not unrolled): the kernels
+ * worth computing several outputs per thread or iteration.
+ *
+ * @example
+ * ```ts
+ * import { hasLongSum } from "./common.ts";
+ * import { v, variable } from "../ir/expr.ts";
+ * hasLongSum(v.sum("k", 768, v.load("w", variable("k")))); // true
+ * ```
+ */
+export function hasLongSum(e: VExpr): boolean {
+  switch (e.k) {
+    case "sum":
+      return e.extent > UNROLL || hasLongSum(e.body);
+    case "const":
+    case "load":
+      return false;
+    case "divc":
+      return hasLongSum(e.a);
+    default:
+      return hasLongSum(e.a) || hasLongSum(e.b);
+  }
 }

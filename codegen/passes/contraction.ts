@@ -30,11 +30,28 @@ import {
   v,
   variable,
   type VExpr,
-} from "./expr.ts";
-import { type Kernel, outputVar, type Program } from "./lower.ts";
+} from "../ir/expr.ts";
+import { type Kernel, outputVar, type Program } from "../ir/program.ts";
 
 /** Reductions shorter than this stay in the loop-nest emitter (the seed's 3-wide Linear). */
 const MIN_K = 16;
+
+/**
+ * A micro-kernel's register tile: rows of A, and columns of B (a multiple of 4). The product's
+ * columns are padded to `nr`, the panel width the weights are packed in.
+ *
+ * @example
+ * ```ts
+ * import type { GemmTile } from "./contraction.ts";
+ * const tile: GemmTile = { mr: 5, nr: 8 };
+ * ```
+ */
+export interface GemmTile {
+  /** Rows of A per register tile. */
+  readonly mr: number;
+  /** Columns of B per register tile (4 lanes per vector). */
+  readonly nr: number;
+}
 
 /** The buffer name the epilogue reads the product from. */
 export const PRODUCT_BUFFER = "__product";
@@ -130,7 +147,7 @@ const product = (dims: readonly number[]): number => dims.reduce((p, d) => p * d
  * @example
  * ```ts
  * import { findContraction } from "./contraction.ts";
- * import type { Kernel, Program } from "./lower.ts";
+ * import type { Kernel, Program } from "../ir/program.ts";
  * function gemmShape(k: Kernel, p: Program): string {
  *   const c = findContraction(k, p, 8);
  *   return c ? `${c.m}x${c.k}x${c.n}` : "none";

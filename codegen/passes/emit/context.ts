@@ -5,7 +5,7 @@
  * @module
  */
 
-import { constant, type Lin, lin, type Ranges, type VExpr } from "../expr.ts";
+import { constant, type Lin, lin, type Ranges, type VExpr } from "../../ir/expr.ts";
 
 /**
  * The lowering context handed to every op emitter.
@@ -39,7 +39,7 @@ export interface EmitContext {
  * @example
  * ```ts
  * import { flatIndex } from "./context.ts";
- * import { variable } from "../expr.ts";
+ * import { variable } from "../../ir/expr.ts";
  * flatIndex([variable("t"), variable("d")], [197, 768]); // t*768 + d
  * ```
  */
@@ -59,7 +59,7 @@ export function flatIndex(index: readonly Lin[], shape: readonly number[]): Lin 
  * @example
  * ```ts
  * import { unflatten } from "./context.ts";
- * import { variable } from "../expr.ts";
+ * import { variable } from "../../ir/expr.ts";
  * unflatten(variable("x"), [196, 3], new Map([["x", [0, 587]]])); // [x/3, x%3]
  * ```
  */
@@ -80,7 +80,7 @@ export function unflatten(flat: Lin, shape: readonly number[], ranges: Ranges): 
  * @example
  * ```ts
  * import { broadcastIndexOf } from "./context.ts";
- * import { variable } from "../expr.ts";
+ * import { variable } from "../../ir/expr.ts";
  * broadcastIndexOf([variable("b"), variable("t"), variable("d")], [1, 197, 768]); // [0, t, d]
  * ```
  */

@@ -9,9 +9,9 @@
  * @module
  */
 
-import type { Contraction } from "./contraction.ts";
-import { WORKGROUP_SIZE } from "./render_wgsl.ts";
-import { renderWgslRescue } from "./render_wgsl_gemm.ts";
+import type { Contraction } from "../../passes/contraction.ts";
+import { WORKGROUP_SIZE } from "./loop_nest.ts";
+import { renderWgslRescue } from "./gemm.ts";
 
 /** Threads that split one row's reduction. */
 export const NARROW_THREADS_PER_ROW = 64;
@@ -37,7 +37,7 @@ const COMPONENTS = ["x", "y", "z", "w"];
  *
  * @example
  * ```ts
- * import { renderWgslNarrow } from "./render_wgsl_narrow.ts";
+ * import { renderWgslNarrow } from "./narrow.ts";
  * typeof renderWgslNarrow; // "function"
  * ```
  */

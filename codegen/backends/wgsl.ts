@@ -6,21 +6,36 @@
  * @module
  */
 
-import { formatShape } from "../graph/shape.ts";
-import { numel, type TensorData } from "../graph/tensor_data.ts";
+import { formatShape } from "../../graph/shape.ts";
+import { numel, type TensorData } from "../../graph/tensor_data.ts";
 import { type Backend, BackendRejection, type Executable, NonFiniteInput } from "./backend.ts";
-import { type AdapterProvider, probeWebGpu } from "./gpujs_backend.ts";
-import { type Contraction, findContraction, PRODUCT_BUFFER, wholeEpilogue } from "./contraction.ts";
-import { type Kernel, lowerGraph } from "./lower.ts";
-import { relayoutWeights } from "./relayout.ts";
-import { operandTables, packWeights } from "./render_contraction.ts";
-import { renderWgslFiniteCheck, renderWgslKernel, WORKGROUP_SIZE } from "./render_wgsl.ts";
-import { GPU_GEMM_TILE, type GpuGemmTile, renderWgslGemm } from "./render_wgsl_gemm.ts";
+import {
+  type AdapterProvider,
+  type GpuBuffer,
+  type GpuEncoder,
+  probeWebGpu,
+  webgpuDevice,
+} from "./webgpu_device.ts";
+import {
+  type Contraction,
+  findContraction,
+  PRODUCT_BUFFER,
+  wholeEpilogue,
+} from "../passes/contraction.ts";
+import type { Kernel } from "../ir/program.ts";
+import { lowerProgram } from "../passes/pipeline.ts";
+import { operandTables, packWeights } from "../render/js/contraction.ts";
+import {
+  renderWgslFiniteCheck,
+  renderWgslKernel,
+  WORKGROUP_SIZE,
+} from "../render/wgsl/loop_nest.ts";
+import { GPU_GEMM_TILE, type GpuGemmTile, renderWgslGemm } from "../render/wgsl/gemm.ts";
 import {
   NARROW_MAX_COLUMNS,
   NARROW_THREADS_PER_ROW,
   renderWgslNarrow,
-} from "./render_wgsl_narrow.ts";
+} from "../render/wgsl/narrow.ts";
 
 /** Products at least this wide run as the tiled GEMM. */
 const MIN_GEMM_COLUMNS = 32;
@@ -43,71 +58,12 @@ const FLAG_CLEAR = new Float32Array(1);
 /** Elements read back per `getMappedRange` call (1 MiB). */
 const READBACK_CHUNK = 2 ** 18;
 
-// The slice of WebGPU this backend uses, typed here so no DOM lib is needed.
-interface GpuBuffer {
-  readonly size: number;
-  mapAsync(mode: number): Promise<void>;
-  getMappedRange(offset?: number, size?: number): ArrayBuffer;
-  unmap(): void;
-  destroy(): void;
-}
-interface GpuPass {
-  setPipeline(p: unknown): void;
-  setBindGroup(i: number, g: unknown): void;
-  dispatchWorkgroups(x: number, y?: number): void;
-  end(): void;
-}
-interface GpuEncoder {
-  beginComputePass(): GpuPass;
-  copyBufferToBuffer(a: GpuBuffer, ao: number, b: GpuBuffer, bo: number, n: number): void;
-  finish(): unknown;
-}
-interface GpuDevice {
-  readonly limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
-  readonly queue: {
-    writeBuffer(b: GpuBuffer, offset: number, data: Float32Array): void;
-    submit(cmds: unknown[]): void;
-    onSubmittedWorkDone(): Promise<void>;
-  };
-  createBuffer(d: { size: number; usage: number }): GpuBuffer;
-  createShaderModule(d: { code: string }): {
-    getCompilationInfo(): Promise<{ messages: { type: string; message: string }[] }>;
-  };
-  createComputePipeline(d: unknown): { getBindGroupLayout(i: number): unknown };
-  createBindGroup(d: unknown): unknown;
-  createCommandEncoder(): GpuEncoder;
-  destroy(): void;
-}
-interface GpuAdapterLike {
-  readonly limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
-  requestDevice(d?: unknown): Promise<GpuDevice>;
-}
-
-let devicePromise: Promise<GpuDevice> | undefined;
-
-// One device per process, like gpu.js: pipelines and resident weights live on it.
-function device(): Promise<GpuDevice> {
-  devicePromise ??= (async () => {
-    const gpu = (globalThis.navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-    const adapter = (await gpu?.requestAdapter()) as GpuAdapterLike | null | undefined;
-    if (!adapter) throw new Error("navigator.gpu.requestAdapter() returned null");
-    return await adapter.requestDevice({
-      requiredLimits: {
-        maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-        maxBufferSize: adapter.limits.maxBufferSize,
-      },
-    });
-  })();
-  devicePromise.catch(() => (devicePromise = undefined));
-  return devicePromise;
-}
-
 /**
  * The direct WebGPU backend.
  *
  * @example
  * ```ts
- * import { wgslBackend } from "./wgsl_backend.ts";
+ * import { wgslBackend } from "./wgsl.ts";
  * const backend = wgslBackend();
  * console.log(backend.name, await backend.unavailable());
  * ```
@@ -123,8 +79,8 @@ export function wgslBackend(
       return report ? null : "navigator.gpu.requestAdapter() returned null (no WebGPU adapter)";
     },
     async prepare(graph, weights, want): Promise<Executable> {
-      const program = relayoutWeights(lowerGraph(graph, weights, want), { insideLoops: true });
-      const dev = await device();
+      const program = lowerProgram(graph, weights, want, { gpu: true });
+      const dev = await webgpuDevice();
       const limit = Math.min(dev.limits.maxStorageBufferBindingSize, dev.limits.maxBufferSize);
       for (const b of program.buffers.values()) {
         const bytes = numel(b.shape) * 4;

@@ -15,9 +15,9 @@
  * @module
  */
 
-import type { AnyNode, Graph } from "../graph/ir.ts";
-import type { Weights } from "../graph/params.ts";
-import { numel } from "../graph/tensor_data.ts";
+import type { AnyNode, Graph } from "../../graph/ir.ts";
+import type { Weights } from "../../graph/params.ts";
+import { numel } from "../../graph/tensor_data.ts";
 import {
   constant,
   evalExpr,
@@ -31,101 +31,15 @@ import {
   v,
   variable,
   type VExpr,
-} from "./expr.ts";
-import { BackendRejection } from "./backend.ts";
+} from "../ir/expr.ts";
+import { BackendRejection } from "../ir/rejection.ts";
+import { type BufferInfo, type Kernel, outputVar, type Program } from "../ir/program.ts";
 import { type EmitContext, flatIndex } from "./emit/context.ts";
 import { emitConv2d } from "./emit/conv2d.ts";
 import { emitLinear } from "./emit/linear.ts";
 import { emitAdd, emitConcat } from "./emit/elementwise.ts";
 import { emitExpand, emitPermute, emitReshape } from "./emit/views.ts";
 import { emitResize, emitToTensor } from "./emit/preprocess.ts";
-
-/**
- * A buffer a program reads or writes.
- *
- * @example
- * ```ts
- * import type { BufferInfo } from "./lower.ts";
- * const b: BufferInfo = { name: "in_image", kind: "input", shape: [1, 3, 224, 224], source: "image" };
- * ```
- */
-export interface BufferInfo {
-  /** Identifier used in kernel sources. */
-  readonly name: string;
-  /** Graph inputs are uploaded per run; params and folded constants once at compile time. */
-  readonly kind: "input" | "param" | "const" | "intermediate";
-  /** Concrete shape. */
-  readonly shape: readonly number[];
-  /** The input or parameter name in the graph, for inputs and params. */
-  readonly source?: string;
-  /** Values of params and folded constants. */
-  readonly data?: Float32Array;
-}
-
-/**
- * One fused kernel: computes every element of `out` from one expression.
- *
- * @example
- * ```ts
- * import type { Kernel } from "./lower.ts";
- * function launch(k: Kernel): number {
- *   return k.size;
- * }
- * ```
- */
-export interface Kernel {
-  /** Position in the program. */
-  readonly index: number;
-  /** Output buffer name. */
-  readonly out: string;
-  /** Output shape. */
-  readonly shape: readonly number[];
-  /** Number of output elements (the launch size). */
-  readonly size: number;
-  /** The graph nodes fused into this kernel, producer first. */
-  readonly ops: readonly string[];
-  /** The value of output element `[i0, i1, ...]`. */
-  readonly expr: VExpr;
-  /** Variable ranges (output index and reduction variables). */
-  readonly ranges: Ranges;
-  /** Buffers the kernel reads. */
-  readonly reads: readonly string[];
-}
-
-/**
- * The lowered program: buffers, kernels in execution order, and which buffers are results.
- *
- * @example
- * ```ts
- * import type { Program } from "./lower.ts";
- * function kernelCount(p: Program): number {
- *   return p.kernels.length;
- * }
- * ```
- */
-export interface Program {
-  /** Every buffer by name. */
-  readonly buffers: ReadonlyMap<string, BufferInfo>;
-  /** Kernels in execution order. */
-  readonly kernels: readonly Kernel[];
-  /** Buffer holding each requested node id, in request order. */
-  readonly results: readonly string[];
-  /** Intermediate buffers mapped to shared memory slots (see `planBuffers`). */
-  readonly slots: ReadonlyMap<string, number>;
-}
-
-/**
- * The index variable of output axis `axis` in every kernel: `i0`, `i1`, ...
- *
- * @example
- * ```ts
- * import { outputVar } from "./lower.ts";
- * outputVar(2); // "i2"
- * ```
- */
-export function outputVar(axis: number): string {
-  return `i${axis}`;
-}
 
 const REDUCTIONS = new Set(["conv2d", "linear"]);
 
@@ -134,7 +48,7 @@ const REDUCTIONS = new Set(["conv2d", "linear"]);
  *
  * @example
  * ```ts
- * import { graph } from "../graph/builder.ts";
+ * import { graph } from "../../graph/builder.ts";
  * import { liveNodes } from "./lower.ts";
  * const g = graph("t", (b) => {
  *   b.input("unused", [2]);
@@ -160,8 +74,8 @@ export function liveNodes(graph: Graph, want: readonly number[]): Set<number> {
  *
  * @example
  * ```ts
- * import { seedTokenizer } from "../models/vit_tokenizer.ts";
- * import { specialize } from "../graph/specialize.ts";
+ * import { seedTokenizer } from "../../models/vit_tokenizer.ts";
+ * import { specialize } from "../../graph/specialize.ts";
  * import { chooseKernelRoots, liveNodes } from "./lower.ts";
  * const g = specialize(seedTokenizer({ height: 32, width: 32, patch: 8, embedding: 16 }), {
  *   image: [1, 3, 32, 32],
@@ -210,9 +124,9 @@ function bufferName(node: AnyNode): string {
  *
  * @example
  * ```ts
- * import { patchEmbedding } from "../models/vit_tokenizer.ts";
- * import { specialize } from "../graph/specialize.ts";
- * import { initParams } from "../graph/params.ts";
+ * import { patchEmbedding } from "../../models/vit_tokenizer.ts";
+ * import { specialize } from "../../graph/specialize.ts";
+ * import { initParams } from "../../graph/params.ts";
  * import { lowerGraph } from "./lower.ts";
  * const g0 = patchEmbedding({ height: 32, width: 32, patch: 8, embedding: 16 });
  * const g = specialize(g0, { image: [1, 3, 32, 32] }).graph;
@@ -271,7 +185,7 @@ export function lowerGraph(graph: Graph, weights: Weights, want: readonly number
  *
  * @example
  * ```ts
- * import { graph } from "../graph/builder.ts";
+ * import { graph } from "../../graph/builder.ts";
  * import { lowerKernel } from "./lower.ts";
  * const g = graph("t", (b) => b.transpose(b.input("a", [2, 3]), 0, 1));
  * const names = new Map([[0, "in_a"]]);
@@ -372,7 +286,7 @@ function noEmitter(op: string, node: AnyNode): BackendRejection {
  * @example
  * ```ts
  * import { foldConstants } from "./lower.ts";
- * import { v, variable } from "./expr.ts";
+ * import { v, variable } from "../ir/expr.ts";
  * const buffers = new Map([["p_a", { name: "p_a", kind: "param" as const, shape: [2], data: new Float32Array([1, 2]) }]]);
  * const e = v.add(v.load("p_a", variable("x")), v.load("p_a", variable("x")));
  * foldConstants(e, new Map([["x", [0, 1]]]), buffers, () => "c_0"); // load c_0[x]

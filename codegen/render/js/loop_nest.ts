@@ -16,15 +16,16 @@ import {
   substitute,
   variable,
   type VExpr,
-} from "./expr.ts";
-import type { Kernel } from "./lower.ts";
+} from "../../ir/expr.ts";
+import type { Kernel } from "../../ir/program.ts";
+import { hasLongSum, UNROLL } from "../common.ts";
 
 /**
  * A rendered kernel: the body of `function (out, ...args)` and the argument buffer names.
  *
  * @example
  * ```ts
- * import type { JsKernelSource } from "./render_js.ts";
+ * import type { JsKernelSource } from "./loop_nest.ts";
  * function lines(k: JsKernelSource): number {
  *   return k.body.split("\n").length;
  * }
@@ -45,7 +46,7 @@ export interface JsKernelSource {
  *
  * @example
  * ```ts
- * import { chooseSplitAxis } from "./render_js.ts";
+ * import { chooseSplitAxis } from "./loop_nest.ts";
  * chooseSplitAxis([1, 197, 768], 2); // 1
  * chooseSplitAxis([32, 197, 768], 2); // 0
  * ```
@@ -56,42 +57,6 @@ export function chooseSplitAxis(shape: readonly number[], parts: number): number
   let best = 0;
   shape.forEach((d, i) => (best = d > shape[best] ? i : best));
   return best;
-}
-
-/**
- * Reductions this short are unrolled by the JavaScript emitter.
- *
- * @example
- * ```ts
- * import { UNROLL } from "./render_js.ts";
- * UNROLL; // 4
- * ```
- */
-export const UNROLL = 4;
-
-/**
- * Whether an expression has a reduction long enough to stay a loop (not unrolled): the kernels
- * worth computing several outputs per thread or iteration.
- *
- * @example
- * ```ts
- * import { hasLongSum } from "./render_js.ts";
- * import { v, variable } from "./expr.ts";
- * hasLongSum(v.sum("k", 768, v.load("w", variable("k")))); // true
- * ```
- */
-export function hasLongSum(e: VExpr): boolean {
-  switch (e.k) {
-    case "sum":
-      return e.extent > UNROLL || hasLongSum(e.body);
-    case "const":
-    case "load":
-      return false;
-    case "divc":
-      return hasLongSum(e.a);
-    default:
-      return hasLongSum(e.a) || hasLongSum(e.b);
-  }
 }
 
 /** Outputs computed together by an unroll-and-jammed reduction loop. */
@@ -136,7 +101,7 @@ function print(block: Block, indent: string): string[] {
  *
  * @example
  * ```ts
- * import { renderJsKernel } from "./render_js.ts";
+ * import { renderJsKernel } from "./loop_nest.ts";
  * typeof renderJsKernel; // "function"
  * ```
  */

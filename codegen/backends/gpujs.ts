@@ -8,108 +8,32 @@
  */
 
 import { GPU } from "npm:gpu.js@2.24.1";
-import type { Graph } from "../graph/ir.ts";
-import { formatShape } from "../graph/shape.ts";
-import type { TensorData } from "../graph/tensor_data.ts";
+import type { Graph } from "../../graph/ir.ts";
+import { formatShape } from "../../graph/shape.ts";
+import type { TensorData } from "../../graph/tensor_data.ts";
 import { type Backend, BackendRejection, type Executable } from "./backend.ts";
-import { lowerGraph, type Program } from "./lower.ts";
-import { relayoutWeights } from "./relayout.ts";
-import { fitsExactIndexing, type RenderedKernel, renderKernel } from "./render_gpujs.ts";
+import { type AdapterProvider, type AdapterReport, probeWebGpu } from "./webgpu_device.ts";
+import type { Program } from "../ir/program.ts";
+import { lowerProgram } from "../passes/pipeline.ts";
+import { fitsExactIndexing, type RenderedKernel, renderKernel } from "../render/gpujs.ts";
 
 /**
  * The gpu.js modes Tessera drives.
  *
  * @example
  * ```ts
- * import type { GpuJsMode } from "./gpujs_backend.ts";
+ * import type { GpuJsMode } from "./gpujs.ts";
  * const m: GpuJsMode = "webgpu";
  * ```
  */
 export type GpuJsMode = "webgpu" | "webasm" | "cpu";
 
 /**
- * What a WebGPU adapter reported; `auto` uses it to decide whether the GPU is real.
- *
- * @example
- * ```ts
- * import type { AdapterReport } from "./gpujs_backend.ts";
- * const r: AdapterReport = {
- *   description: "llvmpipe", isFallbackAdapter: true, maxStorageBufferBindingSize: 134217728,
- * };
- * ```
- */
-export interface AdapterReport {
-  /** Vendor, architecture and device, as far as the adapter tells. */
-  readonly description: string;
-  /** True for software adapters such as llvmpipe. */
-  readonly isFallbackAdapter: boolean;
-  /** The largest storage buffer a kernel may bind, in bytes. */
-  readonly maxStorageBufferBindingSize: number;
-}
-
-/**
- * How the webgpu backend finds its adapter. Tests replace it to fake a missing adapter.
- *
- * @example
- * ```ts
- * import type { AdapterProvider } from "./gpujs_backend.ts";
- * const none: AdapterProvider = () => Promise.resolve(null);
- * ```
- */
-export type AdapterProvider = () => Promise<AdapterReport | null>;
-
-/**
- * Asks Deno's `navigator.gpu` for an adapter and reports it, or `null` when there is none.
- *
- * @example
- * ```ts
- * import { probeWebGpu } from "./gpujs_backend.ts";
- * const report = await probeWebGpu();
- * console.log(report?.description ?? "no adapter");
- * ```
- */
-export async function probeWebGpu(): Promise<AdapterReport | null> {
-  const gpu = (globalThis.navigator as { gpu?: GPU_Like } | undefined)?.gpu;
-  if (!gpu) return null;
-  const adapter = await gpu.requestAdapter();
-  if (!adapter) return null;
-  const info = adapter.info ?? {};
-  const description = [info.vendor, info.architecture, info.device, info.description]
-    .filter((s) => s)
-    .join(" ") || "unknown adapter";
-  return {
-    description,
-    isFallbackAdapter: Boolean(adapter.isFallbackAdapter ?? info.isFallbackAdapter),
-    maxStorageBufferBindingSize: Math.min(
-      adapter.limits.maxStorageBufferBindingSize,
-      adapter.limits.maxBufferSize,
-    ),
-  };
-}
-
-// The slice of the WebGPU API the probe reads; typed here so no DOM lib is needed.
-interface GPU_Like {
-  requestAdapter(): Promise<
-    {
-      readonly isFallbackAdapter?: boolean;
-      readonly info?: {
-        vendor?: string;
-        architecture?: string;
-        device?: string;
-        description?: string;
-        isFallbackAdapter?: boolean;
-      };
-      readonly limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
-    } | null
-  >;
-}
-
-/**
  * Options of a gpu.js backend.
  *
  * @example
  * ```ts
- * import type { GpuJsOptions } from "./gpujs_backend.ts";
+ * import type { GpuJsOptions } from "./gpujs.ts";
  * const o: GpuJsOptions = { maxBufferBytes: 1 << 20 };
  * ```
  */
@@ -144,7 +68,7 @@ interface GpuInstance {
  *
  * @example
  * ```ts
- * import { gpuJsBackend } from "./gpujs_backend.ts";
+ * import { gpuJsBackend } from "./gpujs.ts";
  * const cpu = gpuJsBackend("cpu");
  * await cpu.unavailable(); // null
  * ```
@@ -174,7 +98,7 @@ export function gpuJsBackend(mode: GpuJsMode, options: GpuJsOptions = {}): Backe
       return report ? null : "navigator.gpu.requestAdapter() returned null (no WebGPU adapter)";
     },
     async prepare(graph, weights, want) {
-      const program = relayoutWeights(lowerGraph(graph, weights, want), { insideLoops: true });
+      const program = lowerProgram(graph, weights, want, { gpu: true });
       const limit = await bufferLimit(mode, options, adapter);
       checkProgram(mode, program, limit);
       return buildExecutable(mode, graph, program);

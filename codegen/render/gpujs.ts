@@ -9,16 +9,16 @@
  * @module
  */
 
-import { bounds, type Cond, type Lin, type VExpr } from "./expr.ts";
-import { floatLiteral, type OverflowRescue, renderStatements } from "./render_common.ts";
-import type { BufferInfo, Kernel } from "./lower.ts";
+import { bounds, type Cond, type Lin, type VExpr } from "../ir/expr.ts";
+import { floatLiteral, type OverflowRescue, renderStatements } from "./common.ts";
+import type { BufferInfo, Kernel } from "../ir/program.ts";
 
 /**
  * A kernel ready for `gpu.createKernel`: its source, argument names and constants.
  *
  * @example
  * ```ts
- * import type { RenderedKernel } from "./render_gpujs.ts";
+ * import type { RenderedKernel } from "./gpujs.ts";
  * function argCount(k: RenderedKernel): number {
  *   return k.args.length;
  * }
@@ -40,7 +40,7 @@ export interface RenderedKernel {
  *
  * @example
  * ```ts
- * import { EXACT_INDEX_LIMIT } from "./render_gpujs.ts";
+ * import { EXACT_INDEX_LIMIT } from "./gpujs.ts";
  * EXACT_INDEX_LIMIT; // 16777216
  * ```
  */
@@ -58,7 +58,7 @@ const F32_MAX = 3.4028234663852886e38;
  *
  * @example
  * ```ts
- * import { GPUJS_RESCUE } from "./render_gpujs.ts";
+ * import { GPUJS_RESCUE } from "./gpujs.ts";
  * GPUJS_RESCUE.overflowed("acc0"); // "!(Math.abs(acc0) < 1.7014118346046923e+38)"
  * ```
  */
@@ -75,7 +75,7 @@ export const GPUJS_RESCUE: OverflowRescue = {
  *
  * @example
  * ```ts
- * import { renderKernel } from "./render_gpujs.ts";
+ * import { renderKernel } from "./gpujs.ts";
  * typeof renderKernel; // "function"
  * ```
  */
@@ -129,7 +129,7 @@ function modText(x: string, d: number): string {
  *
  * @example
  * ```ts
- * import { fitsExactIndexing } from "./render_gpujs.ts";
+ * import { fitsExactIndexing } from "./gpujs.ts";
  * typeof fitsExactIndexing; // "function"
  * ```
  */

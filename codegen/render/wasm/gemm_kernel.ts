@@ -10,15 +10,8 @@
  * @module
  */
 
+import type { GemmTile } from "../../passes/contraction.ts";
 import { Code, encodeModule, I32, V128, type ValueType, type WasmFunction } from "./encoder.ts";
-
-/** The micro-kernel's register tile: rows of A, and columns of B (a multiple of 4). */
-export interface GemmTile {
-  /** Rows of A per register tile. */
-  readonly mr: number;
-  /** Columns of B per register tile (4 lanes per vector). */
-  readonly nr: number;
-}
 
 /**
  * 5 x 8: 10 accumulators, 2 B vectors and an A splat fit x64's 16 vector registers. Measured on

@@ -5,14 +5,14 @@
  * @module
  */
 
-import type { Kernel } from "./lower.ts";
+import type { Kernel } from "../../ir/program.ts";
 import {
   floatLiteral,
+  hasLongSum,
   renderJammedStatements,
   renderStatements,
   type Syntax,
-} from "./render_common.ts";
-import { hasLongSum } from "./render_js.ts";
+} from "../common.ts";
 
 /**
  * A rendered shader: its source, the buffers it binds (in binding order, the output last) and
@@ -20,7 +20,7 @@ import { hasLongSum } from "./render_js.ts";
  *
  * @example
  * ```ts
- * import type { WgslKernel } from "./render_wgsl.ts";
+ * import type { WgslKernel } from "./loop_nest.ts";
  * function bindings(k: WgslKernel): number {
  *   return k.reads.length + 1;
  * }
@@ -45,7 +45,7 @@ const LANES = 4;
  *
  * @example
  * ```ts
- * import { WORKGROUP_SIZE } from "./render_wgsl.ts";
+ * import { WORKGROUP_SIZE } from "./loop_nest.ts";
  * WORKGROUP_SIZE; // 256
  * ```
  */
@@ -57,7 +57,7 @@ export const WORKGROUP_SIZE = 256;
  *
  * @example
  * ```ts
- * import { renderWgslKernel } from "./render_wgsl.ts";
+ * import { renderWgslKernel } from "./loop_nest.ts";
  * typeof renderWgslKernel; // "function"
  * ```
  */
@@ -127,7 +127,7 @@ const FINITE_CHECK_GROUPS = 1024;
  *
  * @example
  * ```ts
- * import { renderWgslFiniteCheck } from "./render_wgsl.ts";
+ * import { renderWgslFiniteCheck } from "./loop_nest.ts";
  * renderWgslFiniteCheck(10).groups; // 1024
  * ```
  */

@@ -4,10 +4,10 @@
  * @module
  */
 
-import { BackendRejection } from "../backend.ts";
-import type { Contraction } from "../contraction.ts";
-import type { SharedModule } from "../js_threads.ts";
-import type { Program } from "../lower.ts";
+import { BackendRejection } from "./backend.ts";
+import type { Contraction } from "../passes/contraction.ts";
+import type { SharedModule } from "./js_threads.ts";
+import type { Program } from "../ir/program.ts";
 import { numel } from "../../graph/tensor_data.ts";
 import {
   type ContractionLayout,
@@ -15,8 +15,8 @@ import {
   packWeights,
   productRows,
   tileOuterFor,
-} from "../render_contraction.ts";
-import { GEMM_TILE, gemmModule } from "./gemm_kernel.ts";
+} from "../render/js/contraction.ts";
+import { GEMM_TILE, gemmModule } from "../render/wasm/gemm_kernel.ts";
 
 // The smallest micro-kernel, compiled only to ask the engine which instructions it validates.
 const PROBE = { n: 8, runs: 1, runLength: 16, runStride: 1 };
@@ -27,7 +27,7 @@ const PROBE = { n: 8, runs: 1, runLength: 16, runStride: 1 };
  *
  * @example
  * ```ts
- * import { wasmMissing } from "./plan.ts";
+ * import { wasmMissing } from "./wasm_plan.ts";
  * wasmMissing(); // null in Deno
  * ```
  */
@@ -54,7 +54,7 @@ const align = (n: number, to: number): number => Math.ceil(n / to) * to;
  *
  * @example
  * ```ts
- * import type { WasmPlan } from "./plan.ts";
+ * import type { WasmPlan } from "./wasm_plan.ts";
  * function heapBytes(p: WasmPlan): number {
  *   return p.bytes;
  * }
@@ -79,7 +79,7 @@ export interface WasmPlan {
  *
  * @example
  * ```ts
- * import { planWasm } from "./plan.ts";
+ * import { planWasm } from "./wasm_plan.ts";
  * typeof planWasm; // "function"
  * ```
  */
@@ -172,7 +172,7 @@ export function planWasm(
  *
  * @example
  * ```ts
- * import { contractionNote } from "./plan.ts";
+ * import { contractionNote } from "./wasm_plan.ts";
  * typeof contractionNote; // "function"
  * ```
  */

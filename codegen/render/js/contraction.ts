@@ -9,11 +9,10 @@
  * @module
  */
 
-import { type Contraction, TILE_VAR } from "./contraction.ts";
-import { linSource } from "./expr.ts";
-import type { Program } from "./lower.ts";
-import { renderJsKernel } from "./render_js.ts";
-import type { GemmTile } from "./wasm/gemm_kernel.ts";
+import { type Contraction, type GemmTile, TILE_VAR } from "../../passes/contraction.ts";
+import { linSource } from "../../ir/expr.ts";
+import type { Program } from "../../ir/program.ts";
+import { renderJsKernel } from "./loop_nest.ts";
 
 /**
  * Cache budget for one tile's rows of A and of the product, which every weight panel reuses.
@@ -31,7 +30,7 @@ const WINDOW_ELEMENTS = 256 * 1024;
  *
  * @example
  * ```ts
- * import { tileOuterFor } from "./render_contraction.ts";
+ * import { tileOuterFor } from "./contraction.ts";
  * tileOuterFor({ k: 768, nPadded: 768, inner: 1 }, 5); // 30
  * tileOuterFor({ k: 768, nPadded: 8, inner: 196 }, 5); // 1
  * ```
@@ -66,7 +65,7 @@ export interface OperandTables {
  *
  * @example
  * ```ts
- * import { operandTables } from "./render_contraction.ts";
+ * import { operandTables } from "./contraction.ts";
  * typeof operandTables; // "function"
  * ```
  */
@@ -160,7 +159,7 @@ export interface ContractionLayout {
  *
  * @example
  * ```ts
- * import { productRows } from "./render_contraction.ts";
+ * import { productRows } from "./contraction.ts";
  * productRows({ inner: 196 }, 1, 5); // 200
  * ```
  */
@@ -174,7 +173,7 @@ export function productRows(c: Pick<Contraction, "inner">, tileOuter: number, mr
  *
  * @example
  * ```ts
- * import { renderContraction } from "./render_contraction.ts";
+ * import { renderContraction } from "./contraction.ts";
  * typeof renderContraction; // "function"
  * ```
  */
@@ -271,7 +270,7 @@ function indent(body: string): string {
  *
  * @example
  * ```ts
- * import { packWeights } from "./render_contraction.ts";
+ * import { packWeights } from "./contraction.ts";
  * typeof packWeights; // "function"
  * ```
  */

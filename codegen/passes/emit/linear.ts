@@ -3,8 +3,8 @@
  * @module
  */
 
-import type { Node } from "../../graph/ir.ts";
-import { type Lin, v, type VExpr } from "../expr.ts";
+import type { Node } from "../../../graph/ir.ts";
+import { type Lin, v, type VExpr } from "../../ir/expr.ts";
 import type { EmitContext } from "./context.ts";
 
 /**

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Contraction } from "./contraction.ts";
+import type { Contraction } from "../../passes/contraction.ts";
 
 /** Block and register tile sizes of the shader. */
 export interface GpuGemmTile {
@@ -31,7 +31,7 @@ export interface GpuGemmTile {
  *
  * @example
  * ```ts
- * import { GPU_GEMM_TILE } from "./render_wgsl_gemm.ts";
+ * import { GPU_GEMM_TILE } from "./gemm.ts";
  * GPU_GEMM_TILE.bn; // 128
  * ```
  */
@@ -43,7 +43,7 @@ export const GPU_GEMM_TILE: GpuGemmTile = { bm: 128, bn: 128, bk: 8, tm: 8, tn: 
  *
  * @example
  * ```ts
- * import { gemmTileProblem, GPU_GEMM_TILE } from "./render_wgsl_gemm.ts";
+ * import { gemmTileProblem, GPU_GEMM_TILE } from "./gemm.ts";
  * gemmTileProblem(GPU_GEMM_TILE); // null
  * gemmTileProblem({ bm: 64, bn: 64, bk: 16, tm: 3, tn: 4 }); // "bm 64 is not a multiple of tm 3"
  * ```
@@ -77,7 +77,7 @@ export function gemmTileProblem(tile: GpuGemmTile): string | null {
  *
  * @example
  * ```ts
- * import { renderWgslRescue } from "./render_wgsl_gemm.ts";
+ * import { renderWgslRescue } from "./gemm.ts";
  * typeof renderWgslRescue; // "function"
  * ```
  */
@@ -123,7 +123,7 @@ export interface WgslGemm {
  *
  * @example
  * ```ts
- * import { renderWgslGemm } from "./render_wgsl_gemm.ts";
+ * import { renderWgslGemm } from "./gemm.ts";
  * typeof renderWgslGemm; // "function"
  * ```
  */
