@@ -12,7 +12,7 @@ import { formatShape } from "../../graph/shape.ts";
 import { numel, type TensorData } from "../../graph/tensor_data.ts";
 import { type Backend, type Executable, NonFiniteInput } from "./backend.ts";
 import { findContraction } from "../passes/contraction.ts";
-import type { VExpr } from "../ir/expr.ts";
+import { children, type VExpr } from "../ir/expr.ts";
 import { KernelPool } from "./js_threads.ts";
 import { lowerProgram } from "../passes/pipeline.ts";
 import { renderContraction } from "../render/js/contraction.ts";
@@ -33,17 +33,8 @@ return function (flag, lo, hi, data) {
 
 // The longest chain of nested reductions: the work per output element.
 function reductionSize(e: VExpr): number {
-  switch (e.k) {
-    case "const":
-    case "load":
-      return 1;
-    case "sum":
-      return e.extent * reductionSize(e.body);
-    case "divc":
-      return reductionSize(e.a);
-    default:
-      return Math.max(reductionSize(e.a), reductionSize(e.b));
-  }
+  if (e.k === "reduce") return e.extent * reductionSize(e.body);
+  return Math.max(1, ...children(e).map(reductionSize));
 }
 
 /**

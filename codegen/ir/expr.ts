@@ -5,9 +5,11 @@
  * plus a constant) whose atoms are loop variables and floor-div/mod of other linear forms. Every
  * variable has a known range, which lets the simplifier fold the index maps of flatten, reshape
  * and transpose back into plain strides (e.g. `(x / 196 | 0) * 196 + x % 196` becomes `x`).
- * Values are float expressions over loads, sums and selects.
+ * Values are float expressions over loads, op-table unary and binary ops, reductions and selects.
  * @module
  */
+
+import { erf } from "../../ops/gelu.ts";
 
 /**
  * An index atom: a variable, or floor division / modulo of a linear form by a positive constant.
@@ -67,7 +69,85 @@ export type Cond =
   | { readonly k: "bool"; readonly v: boolean };
 
 /**
- * A float value expression.
+ * Unary float ops. Each renderer spells every one from its own table (`Record<UnaryOp, ...>`), so a
+ * new op is a compile error in every renderer until it is spelled there.
+ *
+ * @example
+ * ```ts
+ * import type { UnaryOp } from "./expr.ts";
+ * const op: UnaryOp = "rsqrt";
+ * ```
+ */
+export type UnaryOp = "neg" | "exp" | "log" | "sqrt" | "rsqrt" | "erf" | "tanh" | "abs" | "recip";
+
+/**
+ * Binary float ops; the comparisons (`lt`, `le`, `eq`) give 1 or 0.
+ *
+ * @example
+ * ```ts
+ * import type { BinaryOp } from "./expr.ts";
+ * const op: BinaryOp = "max";
+ * ```
+ */
+export type BinaryOp = "add" | "sub" | "mul" | "div" | "max" | "min" | "lt" | "le" | "eq";
+
+/**
+ * Reductions over one variable: `sum` starts at 0, `max` at -Infinity.
+ *
+ * @example
+ * ```ts
+ * import type { ReduceOp } from "./expr.ts";
+ * const op: ReduceOp = "max";
+ * ```
+ */
+export type ReduceOp = "sum" | "max";
+
+/**
+ * Every unary op, in table order (for tests and tables).
+ *
+ * @example
+ * ```ts
+ * import { UNARY_OPS } from "./expr.ts";
+ * UNARY_OPS.includes("erf"); // true
+ * ```
+ */
+export const UNARY_OPS: readonly UnaryOp[] = [
+  "neg",
+  "exp",
+  "log",
+  "sqrt",
+  "rsqrt",
+  "erf",
+  "tanh",
+  "abs",
+  "recip",
+];
+
+/**
+ * Every binary op, in table order.
+ *
+ * @example
+ * ```ts
+ * import { BINARY_OPS } from "./expr.ts";
+ * BINARY_OPS.includes("max"); // true
+ * ```
+ */
+export const BINARY_OPS: readonly BinaryOp[] = [
+  "add",
+  "sub",
+  "mul",
+  "div",
+  "max",
+  "min",
+  "lt",
+  "le",
+  "eq",
+];
+
+/**
+ * A float value expression: loads at affine indices, unary and binary ops from the tables, a
+ * value-dependent `where` (`c != 0 ? a : b`), reductions over a static extent, and `select` on an
+ * index condition (which the simplifier decides from variable ranges).
  *
  * @example
  * ```ts
@@ -79,16 +159,223 @@ export type Cond =
 export type VExpr =
   | { readonly k: "const"; readonly v: number }
   | { readonly k: "load"; readonly buf: string; readonly index: Lin }
-  | { readonly k: "add"; readonly a: VExpr; readonly b: VExpr }
-  | { readonly k: "mul"; readonly a: VExpr; readonly b: VExpr }
-  | { readonly k: "divc"; readonly a: VExpr; readonly c: number }
+  | { readonly k: "unary"; readonly op: UnaryOp; readonly a: VExpr }
+  | { readonly k: "binary"; readonly op: BinaryOp; readonly a: VExpr; readonly b: VExpr }
+  | { readonly k: "where"; readonly c: VExpr; readonly a: VExpr; readonly b: VExpr }
   | {
-    readonly k: "sum";
+    readonly k: "reduce";
+    readonly op: ReduceOp;
     readonly v: string;
     readonly extent: number;
     readonly body: VExpr;
   }
   | { readonly k: "select"; readonly cond: Cond; readonly a: VExpr; readonly b: VExpr };
+
+/**
+ * A binary node of a given op (narrowing helper).
+ *
+ * @example
+ * ```ts
+ * import { isBinary, v } from "./expr.ts";
+ * isBinary(v.add(v.const(1), v.const(2)), "add"); // false: constants fold
+ * ```
+ */
+export function isBinary<O extends BinaryOp>(
+  e: VExpr,
+  op: O,
+): e is VExpr & { k: "binary"; op: O } {
+  return e.k === "binary" && e.op === op;
+}
+
+/**
+ * A sum reduction (narrowing helper).
+ *
+ * @example
+ * ```ts
+ * import { isSum, v, variable } from "./expr.ts";
+ * isSum(v.sum("k", 4, v.load("w", variable("k")))); // true
+ * ```
+ */
+export function isSum(e: VExpr): e is VExpr & { k: "reduce"; op: "sum" } {
+  return e.k === "reduce" && e.op === "sum";
+}
+
+/**
+ * The direct sub-expressions of `e`, in order.
+ *
+ * @example
+ * ```ts
+ * import { children, v } from "./expr.ts";
+ * children(v.neg(v.load("x", { c: 0, terms: [] }))).length; // 1
+ * ```
+ */
+export function children(e: VExpr): readonly VExpr[] {
+  switch (e.k) {
+    case "const":
+    case "load":
+      return [];
+    case "unary":
+      return [e.a];
+    case "binary":
+    case "select":
+      return [e.a, e.b];
+    case "where":
+      return [e.c, e.a, e.b];
+    case "reduce":
+      return [e.body];
+  }
+}
+
+/**
+ * `e` with each direct sub-expression replaced by `f(child)`; the node itself is rebuilt
+ * without simplification (leaves are returned as they are).
+ *
+ * @example
+ * ```ts
+ * import { mapChildren, v } from "./expr.ts";
+ * mapChildren(v.neg(v.const(1)), () => v.const(2)); // neg(2)
+ * ```
+ */
+export function mapChildren(e: VExpr, f: (child: VExpr) => VExpr): VExpr {
+  switch (e.k) {
+    case "const":
+    case "load":
+      return e;
+    case "unary":
+      return { ...e, a: f(e.a) };
+    case "binary":
+    case "select":
+      return { ...e, a: f(e.a), b: f(e.b) };
+    case "where":
+      return { ...e, c: f(e.c), a: f(e.a), b: f(e.b) };
+    case "reduce":
+      return { ...e, body: f(e.body) };
+  }
+}
+
+/**
+ * Folds over every node of `e`, parents before children.
+ *
+ * @example
+ * ```ts
+ * import { foldExpr, v, variable } from "./expr.ts";
+ * foldExpr(v.add(v.load("a", variable("i")), v.load("b", variable("i"))), 0, (n) => n + 1); // 3
+ * ```
+ */
+export function foldExpr<T>(e: VExpr, init: T, f: (acc: T, node: VExpr) => T): T {
+  let acc = f(init, e);
+  for (const c of children(e)) acc = foldExpr(c, acc, f);
+  return acc;
+}
+
+/**
+ * Whether any node of `e` satisfies `test`.
+ *
+ * @example
+ * ```ts
+ * import { someNode, v, variable } from "./expr.ts";
+ * someNode(v.exp(v.load("x", variable("i"))), (n) => n.k === "unary"); // true
+ * ```
+ */
+export function someNode(e: VExpr, test: (node: VExpr) => boolean): boolean {
+  return test(e) || children(e).some((c) => someNode(c, test));
+}
+
+/**
+ * A structural key of an expression: equal keys mean equal values (used to share a reduction that
+ * appears twice).
+ *
+ * @example
+ * ```ts
+ * import { exprKey, v, variable } from "./expr.ts";
+ * exprKey(v.load("x", variable("i"))); // "x[i]"
+ * ```
+ */
+export function exprKey(e: VExpr): string {
+  switch (e.k) {
+    case "const":
+      return String(e.v);
+    case "load":
+      return `${e.buf}[${linKey(e.index)}]`;
+    case "unary":
+      return `${e.op}(${exprKey(e.a)})`;
+    case "binary":
+      return `${e.op}(${exprKey(e.a)},${exprKey(e.b)})`;
+    case "where":
+      return `where(${exprKey(e.c)},${exprKey(e.a)},${exprKey(e.b)})`;
+    case "reduce":
+      return `${e.op}_${e.v}<${e.extent}(${exprKey(e.body)})`;
+    case "select":
+      return `sel(${condKey(e.cond)},${exprKey(e.a)},${exprKey(e.b)})`;
+  }
+}
+
+function condKey(c: Cond): string {
+  switch (c.k) {
+    case "bool":
+      return String(c.v);
+    case "lt":
+      return `${linKey(c.x)}<${c.c}`;
+    case "ge":
+      return `${linKey(c.x)}>=${c.c}`;
+    case "and":
+      return `(${condKey(c.a)}&${condKey(c.b)})`;
+  }
+}
+
+/**
+ * The float64 meaning of each unary op: the table constant folding and `evalExpr` use, and the
+ * semantics every renderer's table must agree with.
+ *
+ * @example
+ * ```ts
+ * import { UNARY_EVAL } from "./expr.ts";
+ * UNARY_EVAL.rsqrt(4); // 0.5
+ * ```
+ */
+export const UNARY_EVAL: Readonly<Record<UnaryOp, (x: number) => number>> = {
+  neg: (x) => -x,
+  exp: Math.exp,
+  log: Math.log,
+  sqrt: Math.sqrt,
+  rsqrt: (x) => 1 / Math.sqrt(x),
+  erf,
+  tanh: Math.tanh,
+  abs: Math.abs,
+  recip: (x) => 1 / x,
+};
+
+/**
+ * The float64 meaning of each binary op.
+ *
+ * @example
+ * ```ts
+ * import { BINARY_EVAL } from "./expr.ts";
+ * BINARY_EVAL.lt(1, 2); // 1
+ * ```
+ */
+export const BINARY_EVAL: Readonly<Record<BinaryOp, (a: number, b: number) => number>> = {
+  add: (a, b) => a + b,
+  sub: (a, b) => a - b,
+  mul: (a, b) => a * b,
+  div: (a, b) => a / b,
+  max: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b)),
+  min: (a, b) => (Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b)),
+  lt: (a, b) => (a < b ? 1 : 0),
+  le: (a, b) => (a <= b ? 1 : 0),
+  eq: (a, b) => (a === b ? 1 : 0),
+};
+
+/**
+ * The start value of each reduction.
+ *
+ * @example
+ * ```ts
+ * import { REDUCE_INIT } from "./expr.ts";
+ * REDUCE_INIT.max; // -Infinity
+ * ```
+ */
+export const REDUCE_INIT: Readonly<Record<ReduceOp, number>> = { sum: 0, max: -Infinity };
 
 function atomKey(a: Atom): string {
   switch (a.k) {
@@ -366,7 +653,7 @@ export function narrow(c: Cond, holds: boolean, ranges: Ranges): Ranges {
   return new Map(ranges).set(name, next);
 }
 
-/** Value-expression constructors that keep trees small. */
+/** Value-expression constructors that keep trees small (constants fold, identities vanish). */
 export const v = {
   /** A float constant. */
   const(value: number): VExpr {
@@ -376,25 +663,68 @@ export const v = {
   load(buf: string, index: Lin): VExpr {
     return { k: "load", buf, index };
   },
+  /** A unary op; constants fold. */
+  unary(op: UnaryOp, a: VExpr): VExpr {
+    if (a.k === "const") return v.const(UNARY_EVAL[op](a.v));
+    return { k: "unary", op, a };
+  },
+  /** A binary op; constants fold. */
+  binary(op: BinaryOp, a: VExpr, b: VExpr): VExpr {
+    if (a.k === "const" && b.k === "const") return v.const(BINARY_EVAL[op](a.v, b.v));
+    return { k: "binary", op, a, b };
+  },
   /** `a + b`; adding to a select adds inside both branches, so each branch can fold alone. */
   add(a: VExpr, b: VExpr): VExpr {
     if (a.k === "const" && a.v === 0) return b;
     if (b.k === "const" && b.v === 0) return a;
     if (a.k === "select") return { ...a, a: v.add(a.a, b), b: v.add(a.b, b) };
     if (b.k === "select") return { ...b, a: v.add(a, b.a), b: v.add(a, b.b) };
-    return { k: "add", a, b };
+    return v.binary("add", a, b);
+  },
+  /** `a - b`. */
+  sub(a: VExpr, b: VExpr): VExpr {
+    if (b.k === "const" && b.v === 0) return a;
+    return v.binary("sub", a, b);
   },
   /** `a * b`. */
   mul(a: VExpr, b: VExpr): VExpr {
-    return { k: "mul", a, b };
+    if (a.k === "const" && a.v === 1) return b;
+    if (b.k === "const" && b.v === 1) return a;
+    return v.binary("mul", a, b);
   },
-  /** `a / c` for a constant `c` (a true division: `x / 255` is not `x * (1 / 255)` in f32). */
+  /** `a / b` (a true division: `x / 255` is not `x * (1 / 255)` in f32). */
+  div(a: VExpr, b: VExpr): VExpr {
+    if (b.k === "const" && b.v === 1) return a;
+    return v.binary("div", a, b);
+  },
+  /** `a / c` for a constant `c`. */
   divc(a: VExpr, c: number): VExpr {
-    return { k: "divc", a, c };
+    return v.div(a, v.const(c));
+  },
+  /** The larger of `a` and `b` (NaN if either is). */
+  max(a: VExpr, b: VExpr): VExpr {
+    return v.binary("max", a, b);
+  },
+  /** `-a`. */
+  neg(a: VExpr): VExpr {
+    return v.unary("neg", a);
+  },
+  /** `e^a`. */
+  exp(a: VExpr): VExpr {
+    return v.unary("exp", a);
+  },
+  /** `c != 0 ? a : b` for a value `c` (a comparison's 1 or 0). */
+  where(c: VExpr, a: VExpr, b: VExpr): VExpr {
+    if (c.k === "const") return c.v !== 0 ? a : b;
+    return { k: "where", c, a, b };
+  },
+  /** A reduction `op_{name < extent} body`. */
+  reduce(op: ReduceOp, name: string, extent: number, body: VExpr): VExpr {
+    return { k: "reduce", op, v: name, extent, body };
   },
   /** `Σ_{name < extent} body`. */
   sum(name: string, extent: number, body: VExpr): VExpr {
-    return { k: "sum", v: name, extent, body };
+    return v.reduce("sum", name, extent, body);
   },
   /** `cond ? a : b`. */
   select(cond: Cond, a: VExpr, b: VExpr): VExpr {
@@ -402,6 +732,44 @@ export const v = {
     return { k: "select", cond, a, b };
   },
 };
+
+/**
+ * Rebuilds one node through the simplifying constructors (after its children changed).
+ *
+ * @example
+ * ```ts
+ * import { rebuild, v } from "./expr.ts";
+ * rebuild({ k: "binary", op: "add", a: v.const(1), b: v.const(2) }); // const 3
+ * ```
+ */
+export function rebuild(e: VExpr): VExpr {
+  switch (e.k) {
+    case "const":
+    case "load":
+      return e;
+    case "unary":
+      return v.unary(e.op, e.a);
+    case "binary":
+      switch (e.op) {
+        case "add":
+          return v.add(e.a, e.b);
+        case "sub":
+          return v.sub(e.a, e.b);
+        case "mul":
+          return v.mul(e.a, e.b);
+        case "div":
+          return v.div(e.a, e.b);
+        default:
+          return v.binary(e.op, e.a, e.b);
+      }
+    case "where":
+      return v.where(e.c, e.a, e.b);
+    case "reduce":
+      return v.reduce(e.op, e.v, e.extent, e.body);
+    case "select":
+      return v.select(e.cond, e.a, e.b);
+  }
+}
 
 /**
  * Simplifies a value expression top-down: conditions decided by ranges disappear, and inside each
@@ -421,15 +789,9 @@ export function simplify(e: VExpr, ranges: Ranges): VExpr {
       return e;
     case "load":
       return v.load(e.buf, lin.pin(e.index, ranges));
-    case "add":
-      return v.add(simplify(e.a, ranges), simplify(e.b, ranges));
-    case "mul":
-      return v.mul(simplify(e.a, ranges), simplify(e.b, ranges));
-    case "divc":
-      return v.divc(simplify(e.a, ranges), e.c);
-    case "sum": {
+    case "reduce": {
       const inner = new Map(ranges).set(e.v, [0, e.extent - 1] as const);
-      return v.sum(e.v, e.extent, simplify(e.body, inner));
+      return v.reduce(e.op, e.v, e.extent, simplify(e.body, inner));
     }
     case "select": {
       const cond = simplifyCond(e.cond, ranges);
@@ -440,6 +802,8 @@ export function simplify(e: VExpr, ranges: Ranges): VExpr {
         simplify(e.b, narrow(cond, false, ranges)),
       );
     }
+    default:
+      return rebuild(mapChildren(e, (c) => simplify(c, ranges)));
   }
 }
 
@@ -539,17 +903,20 @@ export function evalExpr(
       return e.v;
     case "load":
       return buffer(e.buf)[evalLin(e.index, env)];
-    case "add":
-      return evalExpr(e.a, env, buffer) + evalExpr(e.b, env, buffer);
-    case "mul":
-      return evalExpr(e.a, env, buffer) * evalExpr(e.b, env, buffer);
-    case "divc":
-      return evalExpr(e.a, env, buffer) / e.c;
-    case "sum": {
-      let acc = 0;
+    case "unary":
+      return UNARY_EVAL[e.op](evalExpr(e.a, env, buffer));
+    case "binary":
+      return BINARY_EVAL[e.op](evalExpr(e.a, env, buffer), evalExpr(e.b, env, buffer));
+    case "where":
+      return evalExpr(e.c, env, buffer) !== 0
+        ? evalExpr(e.a, env, buffer)
+        : evalExpr(e.b, env, buffer);
+    case "reduce": {
+      const step = e.op === "sum" ? BINARY_EVAL.add : BINARY_EVAL.max;
+      let acc = REDUCE_INIT[e.op];
       for (let i = 0; i < e.extent; i++) {
         env.set(e.v, i);
-        acc += evalExpr(e.body, env, buffer);
+        acc = step(acc, evalExpr(e.body, env, buffer));
       }
       env.delete(e.v);
       return acc;
@@ -569,30 +936,46 @@ export function evalExpr(
  * ```
  */
 export function loadsOf(e: VExpr, into: Set<string> = new Set()): Set<string> {
-  switch (e.k) {
-    case "const":
-      break;
-    case "load":
-      into.add(e.buf);
-      break;
-    case "sum":
-      loadsOf(e.body, into);
-      break;
-    case "divc":
-      loadsOf(e.a, into);
-      break;
-    case "select":
-    case "add":
-    case "mul":
-      loadsOf(e.a, into);
-      loadsOf(e.b, into);
-      break;
+  return foldExpr(e, into, (acc, n) => (n.k === "load" ? acc.add(n.buf) : acc));
+}
+
+/**
+ * The variables a linear form mentions (inside divisions and modulos too).
+ *
+ * @example
+ * ```ts
+ * import { linVars, variable } from "./expr.ts";
+ * linVars(variable("t")); // Set {"t"}
+ * ```
+ */
+export function linVars(x: Lin, into: Set<string> = new Set()): Set<string> {
+  for (const t of x.terms) {
+    if (t.atom.k === "var") into.add(t.atom.name);
+    else linVars(t.atom.x, into);
   }
   return into;
 }
 
 /**
- * The free index variables of an expression (sum variables excluded).
+ * The variables a condition mentions.
+ *
+ * @example
+ * ```ts
+ * import { condVars, variable } from "./expr.ts";
+ * condVars({ k: "lt", x: variable("t"), c: 1 }); // Set {"t"}
+ * ```
+ */
+export function condVars(c: Cond, into: Set<string> = new Set()): Set<string> {
+  if (c.k === "lt" || c.k === "ge") linVars(c.x, into);
+  else if (c.k === "and") {
+    condVars(c.a, into);
+    condVars(c.b, into);
+  }
+  return into;
+}
+
+/**
+ * The free index variables of an expression (reduction variables excluded).
  *
  * @example
  * ```ts
@@ -602,39 +985,14 @@ export function loadsOf(e: VExpr, into: Set<string> = new Set()): Set<string> {
  */
 export function freeVars(e: VExpr): Set<string> {
   const out = new Set<string>();
-  const walkLin = (x: Lin, bound: ReadonlySet<string>): void => {
-    for (const t of x.terms) {
-      if (t.atom.k === "var") {
-        if (!bound.has(t.atom.name)) out.add(t.atom.name);
-      } else walkLin(t.atom.x, bound);
-    }
-  };
-  const walkCond = (c: Cond, bound: ReadonlySet<string>): void => {
-    if (c.k === "lt" || c.k === "ge") walkLin(c.x, bound);
-    else if (c.k === "and") {
-      walkCond(c.a, bound);
-      walkCond(c.b, bound);
-    }
-  };
   const walk = (x: VExpr, bound: ReadonlySet<string>): void => {
-    switch (x.k) {
-      case "const":
-        return;
-      case "load":
-        return walkLin(x.index, bound);
-      case "sum":
-        return walk(x.body, new Set(bound).add(x.v));
-      case "divc":
-        return walk(x.a, bound);
-      case "select":
-        walkCond(x.cond, bound);
-        walk(x.a, bound);
-        return walk(x.b, bound);
-      case "add":
-      case "mul":
-        walk(x.a, bound);
-        return walk(x.b, bound);
-    }
+    const add = (vars: Set<string>): void => {
+      for (const name of vars) if (!bound.has(name)) out.add(name);
+    };
+    if (x.k === "load") add(linVars(x.index));
+    else if (x.k === "select") add(condVars(x.cond));
+    const inner = x.k === "reduce" ? new Set(bound).add(x.v) : bound;
+    for (const c of children(x)) walk(c, inner);
   };
   walk(e, new Set());
   return out;
@@ -673,19 +1031,14 @@ export function substitute(e: VExpr, name: string, by: Lin, ranges: Ranges): VEx
       : { ...c, x: subLin(c.x) };
   const walk = (x: VExpr): VExpr => {
     switch (x.k) {
-      case "const":
-        return x;
       case "load":
         return { ...x, index: subLin(x.index) };
-      case "add":
-      case "mul":
-        return { ...x, a: walk(x.a), b: walk(x.b) };
-      case "divc":
-        return { ...x, a: walk(x.a) };
-      case "sum":
+      case "reduce":
         return x.v === name ? x : { ...x, body: walk(x.body) };
       case "select":
         return { ...x, cond: subCond(x.cond), a: walk(x.a), b: walk(x.b) };
+      default:
+        return mapChildren(x, walk);
     }
   };
   return walk(e);

@@ -18,12 +18,16 @@
  */
 
 import {
+  children,
   constant,
   evalLin,
-  freeVars,
+  isBinary,
+  isSum,
   type Lin,
   lin,
+  linVars,
   loadsOf,
+  mapChildren,
   type Ranges,
   simplify,
   substitute,
@@ -113,19 +117,15 @@ interface SumChain {
   readonly axis: number;
 }
 
-function linVars(x: Lin): Set<string> {
-  return freeVars(v.load("_", x));
-}
-
 // Σ_{v1} Σ_{v2} ... x * w, with x and w each a plain load and w varying along one output axis.
 function sumChain(e: VExpr, isWeight: (buf: string) => boolean, rank: number) {
   const vars: { name: string; extent: number }[] = [];
   let body = e;
-  while (body.k === "sum") {
+  while (isSum(body)) {
     vars.push({ name: body.v, extent: body.extent });
     body = body.body;
   }
-  if (vars.length === 0 || body.k !== "mul" || body.a.k !== "load" || body.b.k !== "load") {
+  if (vars.length === 0 || !isBinary(body, "mul") || body.a.k !== "load" || body.b.k !== "load") {
     return undefined;
   }
   const outputs = Array.from({ length: rank }, (_, a) => outputVar(a));
@@ -164,16 +164,13 @@ export function findContraction(
   let found: { node: VExpr; chain: SumChain } | undefined;
   let count = 0;
   const visit = (e: VExpr): void => {
-    if (e.k === "sum") {
+    if (e.k === "reduce") {
       count++;
-      const chain = sumChain(e, isWeight, rank);
+      const chain = isSum(e) ? sumChain(e, isWeight, rank) : undefined;
       if (chain) found = { node: e, chain };
       return;
     }
-    if (e.k === "add" || e.k === "mul" || e.k === "select") {
-      visit(e.a);
-      visit(e.b);
-    } else if (e.k === "divc") visit(e.a);
+    children(e).forEach(visit);
   };
   visit(kernel.expr);
   if (!found || count !== 1) return undefined;
@@ -359,16 +356,7 @@ function splitOperand(
 
 function replaceNode(e: VExpr, target: VExpr, by: VExpr): VExpr {
   if (e === target) return by;
-  switch (e.k) {
-    case "add":
-    case "mul":
-    case "select":
-      return { ...e, a: replaceNode(e.a, target, by), b: replaceNode(e.b, target, by) };
-    case "divc":
-      return { ...e, a: replaceNode(e.a, target, by) };
-    default:
-      return e;
-  }
+  return e.k === "reduce" ? e : mapChildren(e, (c) => replaceNode(c, target, by));
 }
 
 /**

@@ -22,6 +22,7 @@ import {
   constant,
   evalExpr,
   freeVars,
+  isBinary,
   type Lin,
   lin,
   loadsOf,
@@ -304,7 +305,7 @@ export function foldConstants(
       return kind === "param" || kind === "const";
     });
   const fold = (e: VExpr, scope: Ranges): VExpr => {
-    if (e.k === "add") {
+    if (isBinary(e, "add")) {
       const terms = flattenAdd(e).map((t) => fold(t, scope));
       const fixed = terms.filter(isConst);
       const rest = terms.filter((t) => !isConst(t));
@@ -363,7 +364,7 @@ export function foldConstants(
 }
 
 function flattenAdd(e: VExpr): VExpr[] {
-  return e.k === "add" ? [...flattenAdd(e.a), ...flattenAdd(e.b)] : [e];
+  return isBinary(e, "add") ? [...flattenAdd(e.a), ...flattenAdd(e.b)] : [e];
 }
 
 function hasArithmetic(e: VExpr): boolean {

@@ -6,7 +6,16 @@
  * @module
  */
 
-import { bounds, constant, type Lin, lin, loadsOf, type Ranges, type VExpr } from "../ir/expr.ts";
+import {
+  bounds,
+  constant,
+  type Lin,
+  lin,
+  loadsOf,
+  mapChildren,
+  type Ranges,
+  type VExpr,
+} from "../ir/expr.ts";
 import type { BufferInfo, Kernel, Program } from "../ir/program.ts";
 
 /**
@@ -86,18 +95,13 @@ export function relayoutWeights(program: Program, options: RelayoutOptions): Pro
           const name = transposedBuffer(buffers, transposed, source, s, rows);
           return { k: "load", buf: name, index: lin.add(lin.scale(split.rest, rows), split.row) };
         }
-        case "add":
-        case "mul":
-          return { ...e, a: rewrite(e.a, inLoop), b: rewrite(e.b, inLoop) };
-        case "select":
-          return { ...e, a: rewrite(e.a, inLoop), b: rewrite(e.b, inLoop) };
-        case "divc":
-          return { ...e, a: rewrite(e.a, inLoop) };
-        case "sum":
+        case "reduce":
           return {
             ...e,
             body: rewrite(e.body, inLoop || e.extent > (options.unrolled ?? 0)),
           };
+        default:
+          return mapChildren(e, (c) => rewrite(c, inLoop));
       }
     };
     const expr = rewrite(kernel.expr, false);

@@ -1,25 +1,118 @@
 /**
  * The part of the GPU-style emitters that does not depend on the target language: one thread
  * computes one output element, reductions become accumulator loops (short ones unrolled), and a
- * select decided at the top becomes a branch. `gpujs.ts` and `wgsl/loop_nest.ts` supply the
- * syntax.
+ * select decided at the top becomes a branch. Every op is spelled from the target's `OpSpelling`
+ * table, as tinygrad's renderers use `code_for_op`; `gpujs.ts` and `wgsl/loop_nest.ts` supply
+ * the syntax and the tables.
  * @module
  */
 
 import {
   type Atom,
+  type BinaryOp,
   type Cond,
   type Lin,
   lin,
   simplify,
   substitute,
+  type UnaryOp,
   variable,
   type VExpr,
 } from "../ir/expr.ts";
 import type { Kernel } from "../ir/program.ts";
 import { UNROLL } from "../ir/program.ts";
+import { ERF_SERIES, ERF_TAIL } from "../../ops/gelu.ts";
 
 export { UNROLL };
+
+/**
+ * How a target spells every op of the IR. A missing entry is a compile error.
+ *
+ * @example
+ * ```ts
+ * import type { OpSpelling } from "./common.ts";
+ * function exp(t: OpSpelling): string {
+ *   return t.unary.exp("x");
+ * }
+ * ```
+ */
+export interface OpSpelling {
+  /** Unary ops; an op in `REPEATS_ARGUMENT` gets a bound name as its argument. */
+  readonly unary: { readonly [O in UnaryOp]: (a: string) => string };
+  /** Binary ops; comparisons give 1.0 or 0.0. */
+  readonly binary: { readonly [O in BinaryOp]: (a: string, b: string) => string };
+  /** `c != 0 ? a : b` for a float `c`. */
+  where(c: string, a: string, b: string): string;
+  /** The start of a max reduction (-Infinity, or the lowest float where infinities are not literals). */
+  readonly lowest: string;
+}
+
+/**
+ * Unary ops whose spelling uses the argument more than once: renderers bind it to a name first.
+ *
+ * @example
+ * ```ts
+ * import { REPEATS_ARGUMENT } from "./common.ts";
+ * REPEATS_ARGUMENT.has("erf"); // true
+ * ```
+ */
+export const REPEATS_ARGUMENT: ReadonlySet<UnaryOp> = new Set(["erf", "tanh"]);
+
+/**
+ * The float32 error function of `ops/gelu.ts` spelled in a target's syntax: the odd series for
+ * `|x| < 0.5`, Abramowitz-Stegun 7.1.26 beyond. `x` must be a name (it is used several times).
+ *
+ * @example
+ * ```ts
+ * import { erfSpelling } from "./common.ts";
+ * const js = erfSpelling("x", {
+ *   float: String,
+ *   abs: (a) => `Math.abs(${a})`,
+ *   exp: (a) => `Math.exp(${a})`,
+ *   select: (c, a, b) => `(${c} ? ${a} : ${b})`,
+ * });
+ * new Function("x", `return ${js};`)(0.5); // 0.5204998...
+ * ```
+ */
+export function erfSpelling(
+  x: string,
+  t: {
+    float(value: number): string;
+    abs(a: string): string;
+    exp(a: string): string;
+    select(cond: string, a: string, b: string): string;
+  },
+): string {
+  const horner = (coeffs: readonly number[], z: string): string =>
+    coeffs.slice(0, -1).reduceRight(
+      (acc, c) => `(${t.float(c)} + ${z} * ${acc})`,
+      t.float(coeffs[coeffs.length - 1]),
+    );
+  const series = `(${x} * ${horner(ERF_SERIES, `(${x} * ${x})`)})`;
+  const [p, ...a] = ERF_TAIL;
+  const u = `(${t.float(1)} / (${t.float(1)} + ${t.float(p)} * ${t.abs(x)}))`;
+  const tail = `(${t.float(1)} - ${u} * ${horner(a, u)} * ${t.exp(`(-(${x} * ${x}))`)})`;
+  const signed = `(${tail} * ${t.select(`${x} < ${t.float(0)}`, t.float(-1), t.float(1))})`;
+  return t.select(`${t.abs(x)} < ${t.float(0.5)}`, series, signed);
+}
+
+/**
+ * `tanh` from `exp`, finite for every input: `1 - 2 / (e^{2x} + 1)` (WGSL's and some GPUs'
+ * `tanh` return NaN for large arguments). `x` must be a name.
+ *
+ * @example
+ * ```ts
+ * import { tanhSpelling } from "./common.ts";
+ * tanhSpelling("x", String, (a) => `Math.exp(${a})`); // "(1 - 2 / (Math.exp((2 * x)) + 1))"
+ * ```
+ */
+export function tanhSpelling(
+  x: string,
+  float: (value: number) => string,
+  exp: (a: string) => string,
+): string {
+  return `(${float(1)} - ${float(2)} / (${exp(`(${float(2)} * ${x})`)} + ${float(1)}))`;
+}
 
 /**
  * How a target language spells the pieces of a kernel body.
@@ -45,12 +138,16 @@ export interface Syntax {
   float(value: number): string;
   /** `cond ? a : b` as an expression. */
   select(cond: string, a: string, b: string): string;
-  /** Declares a float accumulator set to zero. */
-  accumulator(name: string): string;
+  /** Declares a mutable float accumulator holding `init`. */
+  accumulator(name: string, init: string): string;
+  /** Declares an immutable float named `name` holding `value`. */
+  bind(name: string, value: string): string;
   /** Opens `for v in 0..extent`. */
   loop(v: string, extent: number): string;
   /** Stores (or returns) the kernel's value; `lane` is the output's offset within a jammed group. */
   store(value: string, lane: number): string;
+  /** The op tables. */
+  readonly ops: OpSpelling;
   /** Whether a top-level branch needs an explicit `else` (no early return). */
   readonly elseBranch: boolean;
   /**
@@ -161,21 +258,39 @@ export function renderJammedStatements(
     nested = false,
   ): string[] | undefined => {
     const first = es[0];
-    if (!es.every((e) => e.k === first.k)) return undefined;
+    if (!es.every((e) => sameNode(e, first))) return undefined;
     switch (first.k) {
       case "const":
       case "load":
         return es.map((e) => r.valueText(e, lines, at));
-      case "add":
-      case "mul": {
-        const pairs = es as readonly (VExpr & { a: VExpr; b: VExpr })[];
-        const a = jam(pairs.map((e) => e.a), lines, at, nested);
-        const b = a && jam(pairs.map((e) => e.b), lines, at, nested);
-        return b && a?.map((x, j) => `(${x} ${first.k === "add" ? "+" : "*"} ${b[j]})`);
-      }
-      case "divc": {
-        const a = jam(es.map((e) => (e as typeof first).a), lines, at, nested);
-        return a?.map((x) => `(${x} / ${syntax.float(first.c)})`);
+      case "reduce": {
+        const reductions = es as readonly (typeof first)[];
+        let values: string[];
+        if (first.extent <= UNROLL) {
+          const terms: string[][] = [];
+          for (let k = 0; k < first.extent; k++) {
+            const pinned = new Map(ranges).set(first.v, [k, k] as const);
+            const t = jam(reductions.map((e) => simplify(e.body, pinned)), lines, at, true);
+            if (!t) return undefined;
+            terms.push(t);
+          }
+          values = es.map((_, j) => r.combine(first.op, terms.map((t) => t[j])));
+        } else {
+          const accs = es.map(() => r.freshName("acc"));
+          lines.push(...accs.map((a) => `${at}${syntax.accumulator(a, r.init(first.op))}`));
+          lines.push(`${at}${syntax.loop(first.v, first.extent)}`);
+          const inner: string[] = [];
+          const bodies = jam(reductions.map((e) => e.body), inner, at + "  ", true);
+          if (!bodies) return undefined;
+          lines.push(
+            ...inner,
+            ...bodies.map((x, j) => `${at}  ${r.accumulate(first.op, accs[j], x)}`),
+          );
+          lines.push(`${at}}`);
+          r.sawLoop(first.extent);
+          values = accs;
+        }
+        return nested ? values : values.map((x, j) => r.rescued(reductions[j], x, lines, at));
       }
       case "select": {
         const selects = es as readonly (typeof first)[];
@@ -185,30 +300,16 @@ export function renderJammedStatements(
         const b = a && jam(selects.map((e) => e.b), lines, at, nested);
         return b && a?.map((x, j) => syntax.select(cond, x, b[j]));
       }
-      case "sum": {
-        const sums = es as readonly (typeof first)[];
-        if (!sums.every((e) => e.v === first.v && e.extent === first.extent)) return undefined;
-        let values: string[];
-        if (first.extent <= UNROLL) {
-          const terms: string[][] = [];
-          for (let k = 0; k < first.extent; k++) {
-            const pinned = new Map(ranges).set(first.v, [k, k] as const);
-            const t = jam(sums.map((e) => simplify(e.body, pinned)), lines, at, true);
-            if (!t) return undefined;
-            terms.push(t);
-          }
-          values = es.map((_, j) => `(${terms.map((t) => t[j]).join(" + ")})`);
-        } else {
-          const accs = es.map(() => r.freshAccumulator());
-          lines.push(...accs.map((a) => `${at}${syntax.accumulator(a)}`));
-          lines.push(`${at}${syntax.loop(first.v, first.extent)}`);
-          const bodies = jam(sums.map((e) => e.body), lines, at + "  ", true);
-          if (!bodies) return undefined;
-          lines.push(...bodies.map((x, j) => `${at}  ${accs[j]} += ${x};`), `${at}}`);
-          r.sawLoop(first.extent);
-          values = accs;
+      default: {
+        // unary, binary, where: jam each operand position, then spell the op per lane.
+        const operands: string[][] = [];
+        const arity = childrenOf(first).length;
+        for (let c = 0; c < arity; c++) {
+          const texts = jam(es.map((e) => childrenOf(e)[c]), lines, at, nested);
+          if (!texts) return undefined;
+          operands.push(texts);
         }
-        return nested ? values : values.map((x, j) => r.rescued(sums[j], x, lines, at));
+        return es.map((e, j) => r.spell(e, operands.map((o) => o[j]), lines, at));
       }
     }
   };
@@ -238,10 +339,36 @@ export function renderJammedStatements(
   return lines && { lines, maxLoop: r.maxLoop() };
 }
 
+// Same node kind and op (and reduction variable), so lanes can share one structure.
+function sameNode(a: VExpr, b: VExpr): boolean {
+  if (a.k !== b.k) return false;
+  if ((a.k === "unary" || a.k === "binary") && a.op !== (b as typeof a).op) return false;
+  if (a.k === "reduce") {
+    const r = b as typeof a;
+    return a.op === r.op && a.v === r.v && a.extent === r.extent;
+  }
+  return true;
+}
+
+function childrenOf(e: VExpr): readonly VExpr[] {
+  switch (e.k) {
+    case "unary":
+      return [e.a];
+    case "binary":
+      return [e.a, e.b];
+    case "where":
+      return [e.c, e.a, e.b];
+    default:
+      return [];
+  }
+}
+
 // The expression printers shared by the plain and jammed statement renderers.
 function renderer(kernel: Kernel, syntax: Syntax) {
   let maxLoop = 1;
-  let accumulators = 0;
+  let names = 0;
+  const ops = syntax.ops;
+  const freshName = (prefix: string): string => `${prefix}${names++}`;
   const atom = (a: Atom): string => {
     switch (a.k) {
       case "var":
@@ -269,7 +396,29 @@ function renderer(kernel: Kernel, syntax: Syntax) {
         return `(${condText(c.a)} && ${condText(c.b)})`;
     }
   };
-  // Expression text; the loops of sums are appended to `lines` first. `nested`: inside a
+  const init = (op: "sum" | "max"): string => (op === "sum" ? syntax.float(0) : ops.lowest);
+  const combine = (op: "sum" | "max", terms: readonly string[]): string =>
+    op === "sum" ? `(${terms.join(" + ")})` : terms.reduce((a, b) => ops.binary.max(a, b));
+  const accumulate = (op: "sum" | "max", acc: string, x: string): string =>
+    op === "sum" ? `${acc} += ${x};` : `${acc} = ${ops.binary.max(acc, x)};`;
+  // The text of a unary, binary or where node from its operands' texts.
+  const spell = (e: VExpr, operands: readonly string[], lines: string[], at: string): string => {
+    switch (e.k) {
+      case "unary": {
+        if (!REPEATS_ARGUMENT.has(e.op)) return ops.unary[e.op](operands[0]);
+        const name = freshName("t");
+        lines.push(`${at}${syntax.bind(name, operands[0])}`);
+        return ops.unary[e.op](name);
+      }
+      case "binary":
+        return ops.binary[e.op](operands[0], operands[1]);
+      case "where":
+        return ops.where(operands[0], operands[1], operands[2]);
+      default:
+        throw new Error(`codegen: ${e.k} is not an op node`);
+    }
+  };
+  // Expression text; the loops of reductions are appended to `lines` first. `nested`: inside a
   // reduction's body, where an overflow reaches the enclosing sum (which gets the rescue).
   const valueText = (e: VExpr, lines: string[], at: string, nested = false): string => {
     switch (e.k) {
@@ -277,19 +426,13 @@ function renderer(kernel: Kernel, syntax: Syntax) {
         return syntax.float(e.v);
       case "load":
         return syntax.load(e.buf, linText(e.index));
-      case "add":
-        return `(${valueText(e.a, lines, at, nested)} + ${valueText(e.b, lines, at, nested)})`;
-      case "mul":
-        return `(${valueText(e.a, lines, at, nested)} * ${valueText(e.b, lines, at, nested)})`;
-      case "divc":
-        return `(${valueText(e.a, lines, at, nested)} / ${syntax.float(e.c)})`;
       case "select":
         return syntax.select(
           condText(e.cond),
           valueText(e.a, lines, at, nested),
           valueText(e.b, lines, at, nested),
         );
-      case "sum": {
+      case "reduce": {
         let value: string;
         if (e.extent <= UNROLL) {
           const terms = Array.from(
@@ -302,36 +445,41 @@ function renderer(kernel: Kernel, syntax: Syntax) {
                 true,
               ),
           );
-          value = `(${terms.join(" + ")})`;
+          value = combine(e.op, terms);
         } else {
           maxLoop = Math.max(maxLoop, e.extent);
-          const acc = `acc${accumulators++}`;
-          lines.push(`${at}${syntax.accumulator(acc)}`, `${at}${syntax.loop(e.v, e.extent)}`);
+          const acc = freshName("acc");
+          lines.push(
+            `${at}${syntax.accumulator(acc, init(e.op))}`,
+            `${at}${syntax.loop(e.v, e.extent)}`,
+          );
           const body = valueText(e.body, lines, at + "  ", true);
-          lines.push(`${at}  ${acc} += ${body};`, `${at}}`);
+          lines.push(`${at}  ${accumulate(e.op, acc, body)}`, `${at}}`);
           value = acc;
         }
         return nested ? value : rescued(e, value, lines, at);
       }
+      default:
+        return spell(e, childrenOf(e).map((c) => valueText(c, lines, at, nested)), lines, at);
     }
   };
   // The value of reduction `e`, first computed as `value`, recomputed with run-time scales when
   // it overflowed (see `OverflowRescue`); `value` itself where the target needs no rescue.
   const rescued = (
-    e: VExpr & { k: "sum" },
+    e: VExpr & { k: "reduce" },
     value: string,
     lines: string[],
     at: string,
   ): string => {
     const rescue = syntax.rescue;
-    const plan = rescue && productsOf(e);
+    const plan = rescue && e.op === "sum" ? productsOf(e) : undefined;
     if (!rescue || !plan) return value;
     let acc = value;
     if (!/^acc\d+$/.test(value)) {
-      acc = `acc${accumulators++}`;
-      lines.push(`${at}${syntax.accumulator(acc)}`, `${at}${acc} += ${value};`);
+      acc = freshName("acc");
+      lines.push(`${at}${syntax.accumulator(acc, value)}`);
     }
-    const [ma, mb, scaled] = [0, 1, 2].map(() => `acc${accumulators++}`);
+    const [ma, mb, scaled] = [0, 1, 2].map(() => freshName("acc"));
     const inner = at + "  ";
     const nest = (statements: (at: string) => string[]): string[] => {
       const open = plan.loops.map((l, d) =>
@@ -343,15 +491,16 @@ function renderer(kernel: Kernel, syntax: Syntax) {
     for (const l of plan.loops) maxLoop = Math.max(maxLoop, l.extent);
     const a = valueText(plan.a, lines, at, true);
     const b = valueText(plan.b, lines, at, true);
+    const zero = syntax.float(0);
     lines.push(
       `${at}if (${rescue.overflowed(acc)}) {`,
-      `${inner}${syntax.accumulator(ma)}`,
-      `${inner}${syntax.accumulator(mb)}`,
+      `${inner}${syntax.accumulator(ma, zero)}`,
+      `${inner}${syntax.accumulator(mb, zero)}`,
       ...nest((to) => [
         `${to}${ma} = ${rescue.max(ma, rescue.abs(a))};`,
         `${to}${mb} = ${rescue.max(mb, rescue.abs(b))};`,
       ]),
-      `${inner}${syntax.accumulator(scaled)}`,
+      `${inner}${syntax.accumulator(scaled, zero)}`,
       ...nest((to) => [`${to}${scaled} += (${a} / ${ma}) * (${b} / ${mb});`]),
       // The smaller scale first: the first product overflows only if the result does.
       `${inner}if (${rescue.finite(ma)} && ${rescue.finite(mb)}) {`,
@@ -365,7 +514,11 @@ function renderer(kernel: Kernel, syntax: Syntax) {
     rescued,
     valueText,
     condText,
-    freshAccumulator: (): string => `acc${accumulators++}`,
+    spell,
+    init,
+    combine,
+    accumulate,
+    freshName,
     sawLoop: (extent: number): void => {
       maxLoop = Math.max(maxLoop, extent);
     },
@@ -374,14 +527,15 @@ function renderer(kernel: Kernel, syntax: Syntax) {
 }
 
 // A reduction nest `Σ_v1 Σ_v2 ... a * b` as its loops and factors; undefined when a factor holds a
-// further reduction. A body that is no product is `body * 1`; a select of products splits into a
-// select of each factor (`c ? x * y : 0` is `(c ? x : 0) * (c ? y : 0)`).
+// further reduction or an op the rescue cannot scale. A body that is no product is `body * 1`; a
+// select of products splits into a select of each factor (`c ? x * y : 0` is
+// `(c ? x : 0) * (c ? y : 0)`).
 function productsOf(
-  e: VExpr & { k: "sum" },
+  e: VExpr & { k: "reduce" },
 ): { loops: { v: string; extent: number }[]; a: VExpr; b: VExpr } | undefined {
   const loops: { v: string; extent: number }[] = [];
   let body: VExpr = e;
-  while (body.k === "sum") {
+  while (body.k === "reduce" && body.op === "sum") {
     loops.push({ v: body.v, extent: body.extent });
     body = body.body;
   }
@@ -390,8 +544,8 @@ function productsOf(
 }
 
 function split(e: VExpr): { a: VExpr; b: VExpr } | undefined {
-  if (hasSum(e)) return undefined;
-  if (e.k === "mul") return { a: e.a, b: e.b };
+  if (hasReduction(e)) return undefined;
+  if (e.k === "binary" && e.op === "mul") return { a: e.a, b: e.b };
   if (e.k === "select") {
     const a = split(e.a);
     const b = split(e.b);
@@ -403,18 +557,9 @@ function split(e: VExpr): { a: VExpr; b: VExpr } | undefined {
   return { a: e, b: { k: "const", v: 1 } };
 }
 
-function hasSum(e: VExpr): boolean {
-  switch (e.k) {
-    case "sum":
-      return true;
-    case "const":
-    case "load":
-      return false;
-    case "divc":
-      return hasSum(e.a);
-    default:
-      return hasSum(e.a) || hasSum(e.b);
-  }
+function hasReduction(e: VExpr): boolean {
+  return e.k === "reduce" || childrenOf(e).some(hasReduction) ||
+    (e.k === "select" && (hasReduction(e.a) || hasReduction(e.b)));
 }
 
 /**
@@ -445,15 +590,7 @@ export function floatLiteral(value: number): string {
  * ```
  */
 export function hasLongSum(e: VExpr): boolean {
-  switch (e.k) {
-    case "sum":
-      return e.extent > UNROLL || hasLongSum(e.body);
-    case "const":
-    case "load":
-      return false;
-    case "divc":
-      return hasLongSum(e.a);
-    default:
-      return hasLongSum(e.a) || hasLongSum(e.b);
-  }
+  if (e.k === "reduce") return e.extent > UNROLL || hasLongSum(e.body);
+  if (e.k === "select") return hasLongSum(e.a) || hasLongSum(e.b);
+  return childrenOf(e).some(hasLongSum);
 }

@@ -9,8 +9,14 @@
  * @module
  */
 
-import { bounds, type Cond, type Lin, type VExpr } from "../ir/expr.ts";
-import { floatLiteral, type OverflowRescue, renderStatements } from "./common.ts";
+import { bounds, children, type Cond, type Lin, type VExpr } from "../ir/expr.ts";
+import {
+  erfSpelling,
+  floatLiteral,
+  type OpSpelling,
+  type OverflowRescue,
+  renderStatements,
+} from "./common.ts";
 import type { BufferInfo, Kernel } from "../ir/program.ts";
 
 /**
@@ -70,6 +76,52 @@ export const GPUJS_RESCUE: OverflowRescue = {
   min: (a, b) => `Math.min(${a}, ${b})`,
 };
 
+const gpuSelect = (c: string, a: string, b: string): string => `(${c} ? ${a} : ${b})`;
+const math = (name: string) => (a: string): string => `Math.${name}(${a})`;
+const compare = (op: string) => (a: string, b: string): string => `(${a} ${op} ${b} ? 1.0 : 0.0)`;
+
+/**
+ * How a gpu.js kernel spells every op of the IR (its supported `Math` functions).
+ *
+ * @example
+ * ```ts
+ * import { GPUJS_OPS } from "./gpujs.ts";
+ * GPUJS_OPS.unary.exp("x"); // "Math.exp(x)"
+ * ```
+ */
+export const GPUJS_OPS: OpSpelling = {
+  unary: {
+    neg: (a) => `(-${a})`,
+    exp: math("exp"),
+    log: math("log"),
+    sqrt: math("sqrt"),
+    rsqrt: (a) => `(1.0 / Math.sqrt(${a}))`,
+    erf: (a) =>
+      erfSpelling(a, {
+        float: floatLiteral,
+        abs: math("abs"),
+        exp: math("exp"),
+        select: gpuSelect,
+      }),
+    tanh: math("tanh"),
+    abs: math("abs"),
+    recip: (a) => `(1.0 / ${a})`,
+  },
+  binary: {
+    add: (a, b) => `(${a} + ${b})`,
+    sub: (a, b) => `(${a} - ${b})`,
+    mul: (a, b) => `(${a} * ${b})`,
+    div: (a, b) => `(${a} / ${b})`,
+    max: (a, b) => `Math.max(${a}, ${b})`,
+    min: (a, b) => `Math.min(${a}, ${b})`,
+    lt: compare("<"),
+    le: compare("<="),
+    eq: compare("=="),
+  },
+  where: (c, a, b) => gpuSelect(`${c} != 0.0`, a, b),
+  lowest: floatLiteral(-F32_MAX),
+};
+
 /**
  * Renders one kernel.
  *
@@ -108,8 +160,10 @@ export function renderKernel(
     mod: modText,
     load: (buf, index) => `${isConstant(buf) ? `this.constants.${buf}` : buf}[${index}]`,
     float: floatLiteral,
-    select: (c, a, b) => `(${c} ? ${a} : ${b})`,
-    accumulator: (name) => `let ${name} = 0.0;`,
+    select: gpuSelect,
+    accumulator: (name, init) => `let ${name} = ${init};`,
+    bind: (name, value) => `const ${name} = ${value};`,
+    ops: GPUJS_OPS,
     loop: (v, extent) => `for (let ${v} = 0; ${v} < ${extent}; ${v}++) {`,
     store: (value) => `return ${value};`,
     elseBranch: false,
@@ -152,16 +206,8 @@ export function fitsExactIndexing(kernel: Kernel): boolean {
   };
   const walk = (e: VExpr): void => {
     if (e.k === "load") checkLin(e.index);
-    else if (e.k === "sum") walk(e.body);
-    else if (e.k === "divc") walk(e.a);
-    else if (e.k === "select") {
-      checkCond(e.cond);
-      walk(e.a);
-      walk(e.b);
-    } else if (e.k === "add" || e.k === "mul") {
-      walk(e.a);
-      walk(e.b);
-    }
+    else if (e.k === "select") checkCond(e.cond);
+    children(e).forEach(walk);
   };
   walk(kernel.expr);
   return ok;

@@ -12,13 +12,14 @@ import {
   type Cond,
   type Lin,
   lin,
+  type ReduceOp,
   simplify,
   substitute,
   variable,
   type VExpr,
 } from "../../ir/expr.ts";
 import type { Kernel } from "../../ir/program.ts";
-import { hasLongSum, UNROLL } from "../common.ts";
+import { erfSpelling, hasLongSum, type OpSpelling, REPEATS_ARGUMENT, UNROLL } from "../common.ts";
 
 /**
  * A rendered kernel: the body of `function (out, ...args)` and the argument buffer names.
@@ -57,6 +58,71 @@ export function chooseSplitAxis(shape: readonly number[], parts: number): number
   let best = 0;
   shape.forEach((d, i) => (best = d > shape[best] ? i : best));
   return best;
+}
+
+const jsExp = (a: string): string => `Math.exp(${a})`;
+const jsAbs = (a: string): string => `Math.abs(${a})`;
+const jsSelect = (c: string, a: string, b: string): string => `(${c} ? ${a} : ${b})`;
+const compare = (op: string) => (a: string, b: string): string => `(${a} ${op} ${b} ? 1 : 0)`;
+
+/**
+ * How the JavaScript loop nests spell every op of the IR (float64 arithmetic, stored as f32).
+ *
+ * @example
+ * ```ts
+ * import { JS_OPS } from "./loop_nest.ts";
+ * JS_OPS.binary.max("a", "b"); // "Math.max(a, b)"
+ * ```
+ */
+export const JS_OPS: OpSpelling = {
+  unary: {
+    neg: (a) => `(-${a})`,
+    exp: jsExp,
+    log: (a) => `Math.log(${a})`,
+    sqrt: (a) => `Math.sqrt(${a})`,
+    rsqrt: (a) => `(1 / Math.sqrt(${a}))`,
+    erf: (a) => erfSpelling(a, { float: String, abs: jsAbs, exp: jsExp, select: jsSelect }),
+    tanh: (a) => `Math.tanh(${a})`,
+    abs: jsAbs,
+    recip: (a) => `(1 / ${a})`,
+  },
+  binary: {
+    add: (a, b) => `(${a} + ${b})`,
+    sub: (a, b) => `(${a} - ${b})`,
+    mul: (a, b) => `${a} * ${b}`,
+    div: (a, b) => `(${a} / ${b})`,
+    max: (a, b) => `Math.max(${a}, ${b})`,
+    min: (a, b) => `Math.min(${a}, ${b})`,
+    lt: compare("<"),
+    le: compare("<="),
+    eq: compare("==="),
+  },
+  where: (c, a, b) => jsSelect(`${c} !== 0`, a, b),
+  lowest: "-Infinity",
+};
+
+const REDUCE_START: Readonly<Record<ReduceOp, string>> = { sum: "0", max: "-Infinity" };
+
+function combine(op: ReduceOp, terms: readonly string[]): string {
+  return op === "sum" ? `(${terms.join(" + ")})` : terms.reduce((a, b) => JS_OPS.binary.max(a, b));
+}
+
+function accumulate(op: ReduceOp, acc: string, x: string): string {
+  return op === "sum" ? `${acc} += ${x};` : `${acc} = Math.max(${acc}, ${x});`;
+}
+
+function opChildren(e: VExpr): readonly VExpr[] {
+  return e.k === "unary"
+    ? [e.a]
+    : e.k === "binary"
+    ? [e.a, e.b]
+    : e.k === "where"
+    ? [e.c, e.a, e.b]
+    : [];
+}
+
+function sameOp(a: VExpr, b: VExpr): boolean {
+  return a.k === b.k && (a.k !== "unary" && a.k !== "binary" || a.op === (b as typeof a).op);
 }
 
 /** Outputs computed together by an unroll-and-jammed reduction loop. */
@@ -190,6 +256,18 @@ export function renderJsKernel(
         return `(${condText(c.a, block)} && ${condText(c.b, block)})`;
     }
   };
+  // A unary, binary or where node from its operands' texts; an argument used several times by
+  // its spelling is bound to a name first.
+  const spell = (e: VExpr, operands: readonly string[], block: Block): string => {
+    if (e.k === "unary") {
+      if (!REPEATS_ARGUMENT.has(e.op)) return JS_OPS.unary[e.op](operands[0]);
+      const name = `t${temps++}`;
+      block.body.push(`const ${name} = ${operands[0]};`);
+      return JS_OPS.unary[e.op](name);
+    }
+    if (e.k === "binary") return JS_OPS.binary[e.op](operands[0], operands[1]);
+    return JS_OPS.where(operands[0], operands[1], operands[2]);
+  };
   const valueText = (e: VExpr, block: Block): string => {
     switch (e.k) {
       case "const":
@@ -200,15 +278,13 @@ export function renderJsKernel(
         const load = `${safe.get(e.buf)}[${indexText(e.index, block)}]`;
         return block.bound.length === 0 ? load : hoist(load, linVars(e.index), block, "v");
       }
-      case "add":
-        return `(${valueText(e.a, block)} + ${valueText(e.b, block)})`;
-      case "mul":
-        return `${valueText(e.a, block)} * ${valueText(e.b, block)}`;
-      case "divc":
-        return `(${valueText(e.a, block)} / ${e.c})`;
       case "select":
         return `(${condText(e.cond, block)} ? ${valueText(e.a, block)} : ${valueText(e.b, block)})`;
-      case "sum": {
+      case "unary":
+      case "binary":
+      case "where":
+        return spell(e, opChildren(e).map((c) => valueText(c, block)), block);
+      case "reduce": {
         if (e.extent <= UNROLL) {
           // Short reductions (the seed's 3-wide Linear) are unrolled, so each term's loads
           // become loop-invariant for the output loop around them and get hoisted.
@@ -216,13 +292,13 @@ export function renderJsKernel(
             { length: e.extent },
             (_, k) => valueText(simplify(e.body, new Map(kernel.ranges).set(e.v, [k, k])), block),
           );
-          return `(${terms.join(" + ")})`;
+          return combine(e.op, terms);
         }
         const acc = `acc${temps++}`;
-        block.body.push(`let ${acc} = 0;`);
+        block.body.push(`let ${acc} = ${REDUCE_START[e.op]};`);
         const loop = child(block, e.v);
         const value = valueText(e.body, loop);
-        loop.body.push(`${acc} += ${value};`);
+        loop.body.push(accumulate(e.op, acc, value));
         block.body.push({
           open: `for (let ${e.v} = 0; ${e.v} < ${e.extent}; ${e.v}++) {`,
           block: loop,
@@ -241,23 +317,25 @@ export function renderJsKernel(
       case "const":
       case "load":
         return lanes.map((e) => valueText(e, block));
-      case "add":
-      case "mul": {
-        const pairs = lanes as readonly (VExpr & { a: VExpr; b: VExpr })[];
-        const a = jamText(pairs.map((e) => e.a), block);
-        const b = a && jamText(pairs.map((e) => e.b), block);
-        if (!a || !b) return undefined;
-        return a.map((x, j) => (first.k === "add" ? `(${x} + ${b[j]})` : `${x} * ${b[j]}`));
-      }
-      case "divc": {
-        const a = jamText(lanes.map((e) => (e as typeof first).a), block);
-        return a?.map((x) => `(${x} / ${first.c})`);
+      case "unary":
+      case "binary":
+      case "where": {
+        if (!lanes.every((e) => sameOp(e, first))) return undefined;
+        const operands: string[][] = [];
+        for (let c = 0; c < opChildren(first).length; c++) {
+          const texts = jamText(lanes.map((e) => opChildren(e)[c]), block);
+          if (!texts) return undefined;
+          operands.push(texts);
+        }
+        return lanes.map((e, j) => spell(e, operands.map((o) => o[j]), block));
       }
       case "select":
         return undefined;
-      case "sum": {
+      case "reduce": {
         const sums = lanes as readonly (typeof first)[];
-        if (!sums.every((e) => e.v === first.v && e.extent === first.extent)) return undefined;
+        if (!sums.every((e) => e.op === first.op && e.v === first.v && e.extent === first.extent)) {
+          return undefined;
+        }
         if (first.extent <= UNROLL) {
           const terms: string[][] = [];
           for (let k = 0; k < first.extent; k++) {
@@ -266,14 +344,15 @@ export function renderJsKernel(
             if (!jammed) return undefined;
             terms.push(jammed);
           }
-          return lanes.map((_, j) => `(${terms.map((t) => t[j]).join(" + ")})`);
+          return lanes.map((_, j) => combine(first.op, terms.map((t) => t[j])));
         }
         const accs = lanes.map(() => `acc${temps++}`);
-        block.body.push(`let ${accs.join(" = 0, ")} = 0;`);
+        const start = REDUCE_START[first.op];
+        block.body.push(`let ${accs.join(` = ${start}, `)} = ${start};`);
         const loop = child(block, first.v);
         const bodies = jamText(sums.map((e) => e.body), loop);
         if (!bodies) return undefined;
-        bodies.forEach((x, j) => loop.body.push(`${accs[j]} += ${x};`));
+        bodies.forEach((x, j) => loop.body.push(accumulate(first.op, accs[j], x)));
         block.body.push({
           open: `for (let ${first.v} = 0; ${first.v} < ${first.extent}; ${first.v}++) {`,
           block: loop,

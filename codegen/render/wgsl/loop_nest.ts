@@ -7,12 +7,61 @@
 
 import type { Kernel } from "../../ir/program.ts";
 import {
+  erfSpelling,
   floatLiteral,
   hasLongSum,
+  type OpSpelling,
   renderJammedStatements,
   renderStatements,
   type Syntax,
+  tanhSpelling,
 } from "../common.ts";
+
+/** The largest finite float32: WGSL has no infinity literal. */
+const F32_MAX = 3.4028234663852886e38;
+
+const wgslSelect = (c: string, a: string, b: string): string => `select(${b}, ${a}, ${c})`;
+const wgslExp = (a: string): string => `exp(${a})`;
+const wgslAbs = (a: string): string => `abs(${a})`;
+const compare = (op: string) => (a: string, b: string): string =>
+  `select(0.0, 1.0, ${a} ${op} ${b})`;
+
+/**
+ * How WGSL spells every op of the IR.
+ *
+ * @example
+ * ```ts
+ * import { WGSL_OPS } from "./loop_nest.ts";
+ * WGSL_OPS.unary.rsqrt("x"); // "inverseSqrt(x)"
+ * ```
+ */
+export const WGSL_OPS: OpSpelling = {
+  unary: {
+    neg: (a) => `(-${a})`,
+    exp: wgslExp,
+    log: (a) => `log(${a})`,
+    sqrt: (a) => `sqrt(${a})`,
+    rsqrt: (a) => `inverseSqrt(${a})`,
+    erf: (a) =>
+      erfSpelling(a, { float: floatLiteral, abs: wgslAbs, exp: wgslExp, select: wgslSelect }),
+    tanh: (a) => tanhSpelling(a, floatLiteral, wgslExp),
+    abs: wgslAbs,
+    recip: (a) => `(1.0 / ${a})`,
+  },
+  binary: {
+    add: (a, b) => `(${a} + ${b})`,
+    sub: (a, b) => `(${a} - ${b})`,
+    mul: (a, b) => `(${a} * ${b})`,
+    div: (a, b) => `(${a} / ${b})`,
+    max: (a, b) => `max(${a}, ${b})`,
+    min: (a, b) => `min(${a}, ${b})`,
+    lt: compare("<"),
+    le: compare("<="),
+    eq: compare("=="),
+  },
+  where: (c, a, b) => wgslSelect(`${c} != 0.0`, a, b),
+  lowest: floatLiteral(-F32_MAX),
+};
 
 /**
  * A rendered shader: its source, the buffers it binds (in binding order, the output last) and
@@ -72,8 +121,10 @@ export function renderWgslKernel(kernel: Kernel): WgslKernel {
     load: (buf, index) => `${binding.get(buf)}[${index}]`,
     float: floatLiteral,
     // Both sides are evaluated; out-of-range loads are clamped by WebGPU's robust access.
-    select: (c, a, b) => `select(${b}, ${a}, ${c})`,
-    accumulator: (name) => `var ${name}: f32 = 0.0;`,
+    select: wgslSelect,
+    accumulator: (name, init) => `var ${name}: f32 = ${init};`,
+    bind: (name, value) => `let ${name}: f32 = ${value};`,
+    ops: WGSL_OPS,
     loop: (v, extent) => `for (var ${v}: i32 = 0; ${v} < ${extent}; ${v}++) {`,
     store: (value, lane) => `out[u32(flat + ${lane})] = ${value};`,
     // No overflow rescue: llvmpipe compiled a conv loop nest with it 45x slower (30 s, not
