@@ -21,6 +21,7 @@ import {
   children,
   constant,
   evalLin,
+  exprKey,
   isBinary,
   isSum,
   type Lin,
@@ -162,10 +163,10 @@ export function findContraction(
   const rank = kernel.shape.length;
   const isWeight = (buf: string): boolean => program.buffers.get(buf)?.data !== undefined;
   let found: { node: VExpr; chain: SumChain } | undefined;
-  let count = 0;
+  const distinct = new Set<string>();
   const visit = (e: VExpr): void => {
     if (e.k === "reduce") {
-      count++;
+      distinct.add(exprKey(e));
       const chain = isSum(e) ? sumChain(e, isWeight, rank) : undefined;
       if (chain) found = { node: e, chain };
       return;
@@ -173,7 +174,7 @@ export function findContraction(
     children(e).forEach(visit);
   };
   visit(kernel.expr);
-  if (!found || count !== 1) return undefined;
+  if (!found || distinct.size !== 1) return undefined;
   const { node, chain } = found;
   const k = product(chain.vars.map((s) => s.extent));
   if (k < MIN_K) return undefined;
@@ -354,9 +355,10 @@ function splitOperand(
   };
 }
 
-function replaceNode(e: VExpr, target: VExpr, by: VExpr): VExpr {
-  if (e === target) return by;
-  return e.k === "reduce" ? e : mapChildren(e, (c) => replaceNode(c, target, by));
+// Replaces every occurrence of `target` (GELU reads the product twice).
+function replaceNode(e: VExpr, target: VExpr, by: VExpr, key = exprKey(target)): VExpr {
+  if (e === target || (e.k === "reduce" && exprKey(e) === key)) return by;
+  return e.k === "reduce" ? e : mapChildren(e, (c) => replaceNode(c, target, by, key));
 }
 
 /**

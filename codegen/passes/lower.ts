@@ -21,28 +21,83 @@ import { numel } from "../../graph/tensor_data.ts";
 import {
   constant,
   evalExpr,
+  exprKey,
+  foldExpr,
   freeVars,
   isBinary,
   type Lin,
   lin,
   loadsOf,
+  mapChildren,
   narrow,
   type Ranges,
+  rebuild,
   simplify,
+  substitute,
   v,
   variable,
   type VExpr,
 } from "../ir/expr.ts";
-import { BackendRejection } from "../ir/rejection.ts";
 import { type BufferInfo, type Kernel, outputVar, type Program } from "../ir/program.ts";
 import { type EmitContext, flatIndex } from "./emit/context.ts";
 import { emitConv2d } from "./emit/conv2d.ts";
 import { emitLinear } from "./emit/linear.ts";
-import { emitAdd, emitConcat } from "./emit/elementwise.ts";
-import { emitExpand, emitPermute, emitReshape } from "./emit/views.ts";
+import { emitBinary, emitConcat } from "./emit/elementwise.ts";
+import { emitGelu } from "./emit/gelu.ts";
+import { emitLayerNorm, emitSoftmax } from "./emit/normalize.ts";
+import { emitMatmul, emitMean } from "./emit/reduce.ts";
+import { emitExpand, emitPermute, emitReshape, emitSelect, emitSlice } from "./emit/views.ts";
 import { emitResize, emitToTensor } from "./emit/preprocess.ts";
 
-const REDUCTIONS = new Set(["conv2d", "linear"]);
+/** Ops whose value is a reduction over (part of) an input. */
+const REDUCING = new Set<AnyNode["op"]>([
+  "conv2d",
+  "linear",
+  "matmul",
+  "mean",
+  "softmax",
+  "layer_norm",
+  "resize",
+]);
+
+/** Ops that only remap the index: free to inline anywhere. */
+const VIEWS = new Set<AnyNode["op"]>([
+  "flatten",
+  "reshape",
+  "permute",
+  "expand",
+  "select",
+  "slice",
+  "concat",
+]);
+
+/** Arithmetic per element of the elementwise ops (a rough count of float ops). */
+const ELEMENTWISE_COST: Partial<Record<AnyNode["op"], number>> = {
+  add: 1,
+  sub: 1,
+  mul: 1,
+  div: 1,
+  to_tensor: 1,
+  gelu: 12,
+};
+
+// Whether `consumer` reads its input at `slot` inside one of its reductions (the bias of a
+// Linear or a conv, and the affine parameters of a LayerNorm, are read outside).
+function readsInside(consumer: AnyNode, slot: number): boolean {
+  switch (consumer.op) {
+    case "conv2d":
+    case "linear":
+    case "layer_norm":
+      return consumer.op === "layer_norm" ? slot === 0 : slot < 2;
+    case "matmul":
+    case "mean":
+    case "softmax":
+    case "resize":
+      return true;
+    default:
+      return false;
+  }
+}
 
 /**
  * Dead-node removal: the ids of nodes that the requested ones depend on.
@@ -71,7 +126,18 @@ export function liveNodes(graph: Graph, want: readonly number[]): Set<number> {
 }
 
 /**
- * Fusion: the nodes that become kernel outputs. See the module doc for the rule.
+ * Fusion at the graph level: the nodes that become kernel outputs. A node is inlined into its
+ * consumers unless it must be in memory:
+ * - a requested output;
+ * - a reduction (conv, linear, matmul, mean, softmax, layer norm, resize) with several
+ *   consumers, or read (through inlined ops) inside another reduction, which would recompute it
+ *   per read;
+ * - elementwise work costing more than one op per element read inside a reduction (a GELU or a
+ *   LayerNorm's normalize before a Linear: it would be recomputed for every output column);
+ * - elementwise work with several consumers that reads more than two buffers (a residual stream
+ *   would otherwise grow by one load per block).
+ * Reductions inside one op's value (softmax's max and sum, layer norm's mean and variance) are
+ * materialized later, by expression (`materializeReductions`).
  *
  * @example
  * ```ts
@@ -90,26 +156,48 @@ export function chooseKernelRoots(
   want: readonly number[],
 ): Set<number> {
   const roots = new Set(want);
-  const consumers = new Map<number, number>();
-  for (const id of live) {
-    for (const i of graph.nodes[id].inputs) consumers.set(i, (consumers.get(i) ?? 0) + 1);
-  }
-  const isCompute = (n: AnyNode): boolean => n.op !== "input" && n.op !== "param";
-  // A reduction read (through inlined ops) by another reduction would be recomputed per read.
-  for (const id of live) {
+  const ids = [...live].sort((a, b) => a - b);
+  const consumers = new Map<number, { node: AnyNode; slot: number }[]>();
+  for (const id of ids) {
     const node = graph.nodes[id];
-    if (!REDUCTIONS.has(node.op)) continue;
-    const stack = [...node.inputs];
-    while (stack.length) {
-      const src = graph.nodes[stack.pop() as number];
-      if (!isCompute(src)) continue;
-      if (REDUCTIONS.has(src.op)) roots.add(src.id);
-      else stack.push(...src.inputs);
+    node.inputs.forEach((i, slot) => {
+      if (!consumers.has(i)) consumers.set(i, []);
+      consumers.get(i)?.push({ node, slot });
+    });
+  }
+  const isLeaf = (n: AnyNode): boolean => n.op === "input" || n.op === "param";
+  // Elementwise arithmetic and buffer reads of each node with its inlinable producers.
+  const cost = new Map<number, number>();
+  const loads = new Map<number, number>();
+  for (const id of ids) {
+    const node = graph.nodes[id];
+    if (isLeaf(node) || REDUCING.has(node.op)) {
+      cost.set(id, 0);
+      loads.set(id, 1);
+      continue;
     }
+    const own = ELEMENTWISE_COST[node.op] ?? 0;
+    cost.set(id, node.inputs.reduce((c, i) => c + (cost.get(i) ?? 0), own));
+    loads.set(id, node.inputs.reduce((c, i) => c + (loads.get(i) ?? 0), 0));
   }
-  for (const id of live) {
+  // From the outputs back: whether a node's value is read inside a reduction of the kernel it
+  // is inlined into.
+  const inside = new Map<number, boolean>();
+  for (const id of ids.reverse()) {
     const node = graph.nodes[id];
-    if (REDUCTIONS.has(node.op) && (consumers.get(id) ?? 0) > 1) roots.add(id);
+    if (isLeaf(node)) continue;
+    const readers = consumers.get(id) ?? [];
+    const readInside = readers.some(({ node: c, slot }) =>
+      readsInside(c, slot) || (!roots.has(c.id) && (inside.get(c.id) ?? false))
+    );
+    inside.set(id, readInside);
+    if (roots.has(id)) continue;
+    const material = REDUCING.has(node.op)
+      ? readers.length > 1 || readInside
+      : !VIEWS.has(node.op) &&
+        ((readInside && (cost.get(id) ?? 0) >= 2) ||
+          (readers.length > 1 && (loads.get(id) ?? 0) > 2));
+    if (material) roots.add(id);
   }
   return roots;
 }
@@ -163,19 +251,25 @@ export function lowerGraph(graph: Graph, weights: Weights, want: readonly number
       buffers.set(name, { name, kind: "const", shape, data });
       return name;
     });
-    const simple = simplify(expr, ranges);
-    const constants = foldConstants(simple, ranges, buffers, () => `c_${folded++}`);
     const shape = graph.nodes[id].shape as number[];
-    kernels.push({
-      index: kernels.length,
-      out: names.get(id) as string,
-      shape,
-      size: numel(shape),
-      ops,
-      expr: constants,
-      ranges,
-      reads: [...loadsOf(constants)],
-    });
+    const out = names.get(id) as string;
+    const split = materializeReductions({ out, shape, ops, expr: simplify(expr, ranges), ranges });
+    for (const draft of [...split.before, split.main]) {
+      if (draft !== split.main) {
+        buffers.set(draft.out, { name: draft.out, kind: "intermediate", shape: draft.shape });
+      }
+      const constants = foldConstants(draft.expr, draft.ranges, buffers, () => `c_${folded++}`);
+      kernels.push({
+        index: kernels.length,
+        out: draft.out,
+        shape: draft.shape,
+        size: numel(draft.shape),
+        ops: draft.ops,
+        expr: constants,
+        ranges: draft.ranges,
+        reads: [...loadsOf(constants)],
+      });
+    }
   }
   const results = want.map((id) => names.get(id) as string);
   return { buffers, kernels, results, slots: planBuffers(kernels, results) };
@@ -238,8 +332,10 @@ function emitNode(node: AnyNode, index: readonly Lin[], ctx: EmitContext): VExpr
     case "linear":
       return emitLinear(node, index, ctx);
     case "add":
-      if (node.attrs.scalar !== undefined) throw noEmitter("add with a number", node);
-      return emitAdd(node, index, ctx);
+    case "sub":
+    case "mul":
+    case "div":
+      return emitBinary(node, index, ctx);
     case "concat":
       return emitConcat(node, index, ctx);
     case "flatten":
@@ -253,28 +349,145 @@ function emitNode(node: AnyNode, index: readonly Lin[], ctx: EmitContext): VExpr
       return emitToTensor(node, index, ctx);
     case "resize":
       return emitResize(node, index, ctx);
-    case "layer_norm":
-      throw noEmitter("layerNorm", node);
-    case "softmax":
-    case "gelu":
-    case "matmul":
-    case "mul":
-    case "sub":
-    case "div":
     case "select":
+      return emitSelect(node, index, ctx);
     case "slice":
+      return emitSlice(node, index, ctx);
+    case "layer_norm":
+      return emitLayerNorm(node, index, ctx);
+    case "softmax":
+      return emitSoftmax(node, index, ctx);
+    case "gelu":
+      return emitGelu(node, index, ctx);
+    case "matmul":
+      return emitMatmul(node, index, ctx);
     case "mean":
-      throw noEmitter(node.op, node);
+      return emitMean(node, index, ctx);
     case "input":
     case "param":
       throw new Error(`codegen: ${node.op} ${node.name} has no buffer`);
   }
 }
 
-// Ops with reference semantics but no kernel yet: every codegen backend declines them, so
-// compile() falls back (in the end to `reference`) instead of computing something wrong.
-function noEmitter(op: string, node: AnyNode): BackendRejection {
-  return new BackendRejection("codegen", `${op} has no kernel emitter yet (node ${node.name})`);
+/**
+ * A kernel before constant folding: what `materializeReductions` takes and makes.
+ *
+ * @example
+ * ```ts
+ * import type { KernelDraft } from "./lower.ts";
+ * import { v } from "../ir/expr.ts";
+ * const d: KernelDraft = { out: "t", shape: [1], ops: [], expr: v.const(0), ranges: new Map() };
+ * ```
+ */
+export interface KernelDraft {
+  /** Output buffer name. */
+  readonly out: string;
+  /** Output shape. */
+  readonly shape: readonly number[];
+  /** Graph nodes fused into it. */
+  readonly ops: readonly string[];
+  /** The value of output element `[i0, i1, ...]`. */
+  readonly expr: VExpr;
+  /** Ranges of the output and reduction variables. */
+  readonly ranges: Ranges;
+}
+
+/**
+ * Fusion by expression: every reduction that is read inside another reduction, or that does not
+ * depend on one of the kernel's output axes (it would be recomputed along that axis: a row's
+ * softmax sum read by each element of the row), becomes a kernel of its own over its free
+ * variables, and the expression reads it back. A reduction that occurs twice with the same
+ * variables becomes one kernel. Softmax's max and sum and layer norm's mean and variance thus
+ * become per-row kernels, run before `main` (in `before`, producers first).
+ *
+ * @example
+ * ```ts
+ * import { materializeReductions } from "./lower.ts";
+ * import { v, variable } from "../ir/expr.ts";
+ * const row = v.sum("k", 8, v.load("x", variable("k")));
+ * const expr = v.div(v.load("x", variable("i0")), row); // x[i0] / Σ x: the sum is broadcast
+ * const ranges = new Map([["i0", [0, 7] as const], ["k", [0, 7] as const]]);
+ * materializeReductions({ out: "y", shape: [8], ops: [], expr, ranges }).before.length; // 1
+ * ```
+ */
+export function materializeReductions(kernel: KernelDraft): {
+  before: KernelDraft[];
+  main: KernelDraft;
+} {
+  const outputs = kernel.shape.map((d, a) => ({ name: outputVar(a), extent: d }))
+    .filter((o) => o.extent > 1)
+    .map((o) => o.name);
+  const before: KernelDraft[] = [];
+  const done = new Map<string, VExpr>();
+  const hoist = (r: VExpr & { k: "reduce" }, scope: Ranges): VExpr => {
+    const vars = [...freeVars(r)].sort(byAxisThenName);
+    const dims = vars.map((name) => {
+      const [lo, hi] = scope.get(name) as readonly [number, number];
+      return { name, lo, size: hi - lo + 1 };
+    });
+    const key = `${exprKey(r)}@${dims.map((d) => `${d.name}:${d.lo}+${d.size}`).join(",")}`;
+    const known = done.get(key);
+    if (known) return known;
+    const out = `${kernel.out}_${r.op}${before.length}`;
+    // Rename through placeholders so no new i0, i1, ... captures an old one.
+    const held = new Map(scope);
+    let body: VExpr = r;
+    dims.forEach((d, j) => {
+      held.set(`__h${j}`, [d.lo, d.lo + d.size - 1]);
+      body = substitute(body, d.name, variable(`__h${j}`), held);
+    });
+    const ranges = new Map<string, readonly [number, number]>(
+      dims.map((d, j) => [outputVar(j), [0, d.size - 1]] as const),
+    );
+    foldExpr(r, ranges, (acc, n) => n.k === "reduce" ? acc.set(n.v, [0, n.extent - 1]) : acc);
+    const renamedScope = new Map([...held, ...ranges]);
+    dims.forEach((d, j) => {
+      body = substitute(body, `__h${j}`, lin.offset(variable(outputVar(j)), d.lo), renamedScope);
+    });
+    if (dims.length === 0) ranges.set(outputVar(0), [0, 0]);
+    const shape = dims.length === 0 ? [1] : dims.map((d) => d.size);
+    before.push({ out, shape, ops: kernel.ops, expr: simplify(body, ranges), ranges });
+    let index = constant(0);
+    let stride = 1;
+    for (let j = dims.length - 1; j >= 0; j--) {
+      index = lin.add(index, lin.scale(lin.offset(variable(dims[j].name), -dims[j].lo), stride));
+      stride *= dims[j].size;
+    }
+    const load = v.load(out, index);
+    done.set(key, load);
+    return load;
+  };
+  const walk = (e: VExpr, scope: Ranges, nested: boolean): VExpr => {
+    if (e.k === "select") {
+      return v.select(
+        e.cond,
+        walk(e.a, narrow(e.cond, true, scope), nested),
+        walk(e.b, narrow(e.cond, false, scope), nested),
+      );
+    }
+    if (e.k === "reduce") {
+      const inner = new Map(scope).set(e.v, [0, e.extent - 1] as const);
+      const r = { ...e, body: walk(e.body, inner, true) };
+      const free = freeVars(r);
+      const broadcast = outputs.some((o) => {
+        const [lo, hi] = scope.get(o) as readonly [number, number];
+        return !free.has(o) && hi > lo;
+      });
+      return nested || broadcast ? hoist(r, scope) : r;
+    }
+    return rebuild(mapChildren(e, (c) => walk(c, scope, nested)));
+  };
+  const expr = walk(kernel.expr, kernel.ranges, false);
+  return { before, main: { ...kernel, expr } };
+}
+
+// Output variables in axis order first (so a row's kernel keeps the row's layout), then the rest.
+function byAxisThenName(a: string, b: string): number {
+  const axis = (name: string): number => {
+    const m = /^i(\d+)$/.exec(name);
+    return m ? Number(m[1]) : Infinity;
+  };
+  return axis(a) - axis(b) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 /**

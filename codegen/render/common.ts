@@ -11,6 +11,7 @@ import {
   type Atom,
   type BinaryOp,
   type Cond,
+  exprKey,
   type Lin,
   lin,
   simplify,
@@ -369,6 +370,8 @@ function renderer(kernel: Kernel, syntax: Syntax) {
   let names = 0;
   const ops = syntax.ops;
   const freshName = (prefix: string): string => `${prefix}${names++}`;
+  // Top-level reductions already computed, per statement list.
+  const shared = new WeakMap<string[], Map<string, string>>();
   const atom = (a: Atom): string => {
     switch (a.k) {
       case "var":
@@ -433,6 +436,10 @@ function renderer(kernel: Kernel, syntax: Syntax) {
           valueText(e.b, lines, at, nested),
         );
       case "reduce": {
+        // The same top-level reduction twice (GELU reads its input twice) is computed once.
+        const key = nested ? undefined : exprKey(e);
+        const memo = key === undefined ? undefined : shared.get(lines)?.get(key);
+        if (memo) return memo;
         let value: string;
         if (e.extent <= UNROLL) {
           const terms = Array.from(
@@ -457,7 +464,11 @@ function renderer(kernel: Kernel, syntax: Syntax) {
           lines.push(`${at}  ${accumulate(e.op, acc, body)}`, `${at}}`);
           value = acc;
         }
-        return nested ? value : rescued(e, value, lines, at);
+        if (nested || key === undefined) return value;
+        const result = rescued(e, value, lines, at);
+        if (!shared.has(lines)) shared.set(lines, new Map());
+        shared.get(lines)?.set(key, result);
+        return result;
       }
       default:
         return spell(e, childrenOf(e).map((c) => valueText(c, lines, at, nested)), lines, at);

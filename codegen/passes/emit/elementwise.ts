@@ -1,5 +1,6 @@
 /**
- * Emitters of the elementwise ops: `add` (broadcasting) and `concat` (a select on the axis).
+ * Emitters of the elementwise ops: `add`, `sub`, `mul`, `div` (broadcasting, or with a number)
+ * and `concat` (a select on the axis).
  * @module
  */
 
@@ -8,20 +9,36 @@ import { type Lin, lin, v, type VExpr } from "../../ir/expr.ts";
 import { broadcastIndexOf, type EmitContext } from "./context.ts";
 
 /**
- * add: each operand at its broadcast index.
+ * add, sub, mul and div: each operand at its broadcast index, or the tensor with the number
+ * (rounded to f32, as the reference does).
  *
  * @example
  * ```ts
- * import { emitAdd } from "./elementwise.ts";
- * typeof emitAdd; // "function"
+ * import { emitBinary } from "./elementwise.ts";
+ * typeof emitBinary; // "function"
  * ```
  */
-export function emitAdd(node: Node<"add">, index: readonly Lin[], ctx: EmitContext): VExpr {
+export function emitBinary(
+  node: Node<"add" | "sub" | "mul" | "div">,
+  index: readonly Lin[],
+  ctx: EmitContext,
+): VExpr {
   const [a, b] = node.inputs;
-  return v.add(
-    ctx.value(a, broadcastIndexOf(index, ctx.shape(a))),
-    ctx.value(b, broadcastIndexOf(index, ctx.shape(b))),
-  );
+  const left = ctx.value(a, broadcastIndexOf(index, ctx.shape(a)));
+  const scalar = node.attrs.scalar;
+  const right = scalar !== undefined
+    ? v.const(Math.fround(scalar))
+    : ctx.value(b, broadcastIndexOf(index, ctx.shape(b)));
+  switch (node.op) {
+    case "add":
+      return v.add(left, right);
+    case "sub":
+      return v.sub(left, right);
+    case "mul":
+      return v.mul(left, right);
+    case "div":
+      return v.div(left, right);
+  }
 }
 
 /**

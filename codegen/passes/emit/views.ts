@@ -1,11 +1,13 @@
 /**
- * Emitters of the view ops: flatten, reshape, permute and expand only remap the index, so the
- * consumer reads the producer's buffer directly and no copy kernel exists.
+ * Emitters of the view ops: flatten, reshape, permute, expand, select and slice only remap the
+ * index, so the consumer reads the producer's buffer directly and no copy kernel exists.
  * @module
  */
 
 import type { AttrsOf, Node } from "../../../graph/ir.ts";
-import type { VExpr } from "../../ir/expr.ts";
+import { normalizeAxis } from "../../../graph/shape.ts";
+import { clampBound } from "../../../ops/slice.ts";
+import { constant, lin, type VExpr } from "../../ir/expr.ts";
 import { broadcastIndexOf, type EmitContext, flatIndex, unflatten } from "./context.ts";
 import type { Lin } from "../../ir/expr.ts";
 
@@ -61,4 +63,38 @@ export function emitPermute(
 export function emitExpand(node: Node<"expand">, index: readonly Lin[], ctx: EmitContext): VExpr {
   const input = node.inputs[0];
   return ctx.value(input, broadcastIndexOf(index, ctx.shape(input)));
+}
+
+/**
+ * select (torch.select): the dropped axis reads the fixed index.
+ *
+ * @example
+ * ```ts
+ * import { emitSelect } from "./views.ts";
+ * typeof emitSelect; // "function"
+ * ```
+ */
+export function emitSelect(node: Node<"select">, index: readonly Lin[], ctx: EmitContext): VExpr {
+  const input = node.inputs[0];
+  const shape = ctx.shape(input);
+  const axis = normalizeAxis(node.attrs.axis, shape.length) as number;
+  const at = normalizeAxis(node.attrs.index, shape[axis]) as number;
+  return ctx.value(input, [...index.slice(0, axis), constant(at), ...index.slice(axis)]);
+}
+
+/**
+ * slice: the axis reads from `start` on.
+ *
+ * @example
+ * ```ts
+ * import { emitSlice } from "./views.ts";
+ * typeof emitSlice; // "function"
+ * ```
+ */
+export function emitSlice(node: Node<"slice">, index: readonly Lin[], ctx: EmitContext): VExpr {
+  const input = node.inputs[0];
+  const shape = ctx.shape(input);
+  const axis = normalizeAxis(node.attrs.axis, shape.length) as number;
+  const start = clampBound(node.attrs.start, shape[axis]);
+  return ctx.value(input, index.map((x, a) => (a === axis ? lin.offset(x, start) : x)));
 }

@@ -10,6 +10,7 @@
 import {
   type Atom,
   type Cond,
+  exprKey,
   type Lin,
   lin,
   type ReduceOp,
@@ -140,6 +141,8 @@ interface Block {
   readonly pre: string[];
   /** Statements and nested blocks. */
   readonly body: (string | { open: string; block: Block; close: string })[];
+  /** Accumulators of the reductions computed in this block, by `exprKey`. */
+  readonly reductions: Map<string, string>;
 }
 
 function child(parent: Block, newVar?: string): Block {
@@ -149,6 +152,7 @@ function child(parent: Block, newVar?: string): Block {
     names: new Map(),
     pre: [],
     body: [],
+    reductions: new Map(),
   };
 }
 
@@ -285,6 +289,13 @@ export function renderJsKernel(
       case "where":
         return spell(e, opChildren(e).map((c) => valueText(c, block)), block);
       case "reduce": {
+        // A reduction already computed in this block or an enclosing one is reused (GELU reads
+        // its input twice).
+        const key = exprKey(e);
+        for (let b: Block | undefined = block; b; b = b.parent) {
+          const known = b.reductions.get(key);
+          if (known) return known;
+        }
         if (e.extent <= UNROLL) {
           // Short reductions (the seed's 3-wide Linear) are unrolled, so each term's loads
           // become loop-invariant for the output loop around them and get hoisted.
@@ -304,6 +315,7 @@ export function renderJsKernel(
           block: loop,
           close: "}",
         });
+        block.reductions.set(key, acc);
         return acc;
       }
     }
@@ -424,7 +436,13 @@ export function renderJsKernel(
       close: "}",
     });
   };
-  const root: Block = { bound: scalars, names: new Map(), pre: [], body: [] };
+  const root: Block = {
+    bound: scalars,
+    names: new Map(),
+    pre: [],
+    body: [],
+    reductions: new Map(),
+  };
   emitAxes(kernel.expr, 0, root);
   return { args, body: ["let o = 0;", ...print(root, "")].join("\n"), splitAxis };
 }
