@@ -13,8 +13,11 @@ import {
 } from "../mod.ts";
 import { encoderBlock, vitEncoder, type VitEncoderConfig } from "../models/vit_encoder.ts";
 
-// The backends that run the encoder ops; the codegen ones join once they have kernels for them.
-const ENCODER_BACKENDS = ["reference"] as const;
+// Every backend runs the encoder; wgsl with a small GEMM tile (llvmpipe compiles the default
+// 128x128 tile for about 30 s per shape).
+const ENCODER_BACKENDS = ["reference", "js", "wasm", "cpu", "webasm", "webgpu", "wgsl"] as const;
+type EncoderBackend = typeof ENCODER_BACKENDS[number];
+const SMALL_TILE = { bm: 32, bn: 32, bk: 4, tm: 4, tn: 4 };
 const TOLERANCE = 1e-4;
 const MICRO = new URL("./fixtures/vit/vit_micro.safetensors", import.meta.url);
 const TINY = new URL(
@@ -71,11 +74,15 @@ function encoderConfig(
  * Runs the encoder of a fixture on `backend` and checks every `blocks.{i}` and `features`;
  * returns the error of each stage.
  */
-async function checkFixture(url: URL, backend: "reference"): Promise<Record<string, number>> {
+async function checkFixture(url: URL, backend: EncoderBackend): Promise<Record<string, number>> {
   const { tensors, metadata } = await loadSafetensors(url);
   const cfg = encoderConfig(metadata, tensors);
   const g = vitEncoder(cfg);
-  const model = await compile(g, { backend, weights: tensors });
+  const model = await compile(g, {
+    backend,
+    weights: tensors,
+    ...(backend === "wgsl" ? { gemmTile: SMALL_TILE } : {}),
+  });
   try {
     assert.equal(model.backend, backend, `fell back: ${model.fallbacks.join("; ")}`);
     const { output, stages } = await model.run(
@@ -108,13 +115,15 @@ for (const backend of ENCODER_BACKENDS) {
   });
 }
 
-Deno.test({
-  name: "vitEncoder matches timm on vit_tiny_patch16_224 (12 blocks and features) on reference",
-  ignore: !exists(TINY),
-  fn: async () => {
-    await checkFixture(TINY, "reference");
-  },
-});
+for (const backend of ["reference", "wasm"] as const) {
+  Deno.test({
+    name: `vitEncoder matches timm on vit_tiny_patch16_224 (12 blocks and features) on ${backend}`,
+    ignore: !exists(TINY),
+    fn: async () => {
+      await checkFixture(TINY, backend);
+    },
+  });
+}
 
 Deno.test("vitEncoder runs any batch: one sample alone matches its row of the batch-2 fixture", async () => {
   const { tensors, metadata } = await loadSafetensors(MICRO);

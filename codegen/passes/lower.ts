@@ -393,10 +393,10 @@ export interface KernelDraft {
 }
 
 /**
- * Fusion by expression: every reduction that is read inside another reduction, or that does not
- * depend on one of the kernel's output axes (it would be recomputed along that axis: a row's
- * softmax sum read by each element of the row), becomes a kernel of its own over its free
- * variables, and the expression reads it back. A reduction that occurs twice with the same
+ * Fusion by expression: every reduction that does not depend on one of the kernel's output axes
+ * or on the variable of a reduction around it (it would be recomputed along that variable: a
+ * row's softmax sum read by each element of the row, a row's mean inside its variance) becomes a
+ * kernel of its own over its free variables, and the expression reads it back. A reduction that occurs twice with the same
  * variables becomes one kernel. Softmax's max and sum and layer norm's mean and variance thus
  * become per-row kernels, run before `main` (in `before`, producers first).
  *
@@ -457,27 +457,31 @@ export function materializeReductions(kernel: KernelDraft): {
     done.set(key, load);
     return load;
   };
-  const walk = (e: VExpr, scope: Ranges, nested: boolean): VExpr => {
+  // `enclosing`: the variables of the reductions around `e`. A reduction is hoisted when some
+  // variable in scope (an output axis, or an enclosing reduction's) does not occur in it: it
+  // would be recomputed along that variable. A reduction over all of them (a conv's Σ_kx inside
+  // Σ_ky inside Σ_c) is one multi-axis reduction and stays.
+  const walk = (e: VExpr, scope: Ranges, enclosing: readonly string[]): VExpr => {
     if (e.k === "select") {
       return v.select(
         e.cond,
-        walk(e.a, narrow(e.cond, true, scope), nested),
-        walk(e.b, narrow(e.cond, false, scope), nested),
+        walk(e.a, narrow(e.cond, true, scope), enclosing),
+        walk(e.b, narrow(e.cond, false, scope), enclosing),
       );
     }
     if (e.k === "reduce") {
       const inner = new Map(scope).set(e.v, [0, e.extent - 1] as const);
-      const r = { ...e, body: walk(e.body, inner, true) };
+      const r = { ...e, body: walk(e.body, inner, [...enclosing, e.v]) };
       const free = freeVars(r);
-      const broadcast = outputs.some((o) => {
-        const [lo, hi] = scope.get(o) as readonly [number, number];
-        return !free.has(o) && hi > lo;
+      const invariant = [...outputs, ...enclosing].some((name) => {
+        const [lo, hi] = scope.get(name) as readonly [number, number];
+        return !free.has(name) && hi > lo;
       });
-      return nested || broadcast ? hoist(r, scope) : r;
+      return invariant ? hoist(r, scope) : r;
     }
-    return rebuild(mapChildren(e, (c) => walk(c, scope, nested)));
+    return rebuild(mapChildren(e, (c) => walk(c, scope, enclosing)));
   };
-  const expr = walk(kernel.expr, kernel.ranges, false);
+  const expr = walk(kernel.expr, kernel.ranges, []);
   return { before, main: { ...kernel, expr } };
 }
 
