@@ -106,12 +106,16 @@ export function planWasm(
   const placed = contractions.map((c, i) => {
     const t = tables[i];
     if (!c || !t) return undefined;
+    const tiles = align(t.window * 4, 64) +
+      align(productRows(c, tileOuter[i], mr) * c.nPadded * 4, 64);
+    // Weights packed at run time live in each thread's scratch, after its window and tile.
+    const packedBytes = c.k * c.nPadded * 4;
     return {
-      weights: take(c.k * c.nPadded * 4),
+      weights: c.runtimeWeights ? tiles : take(packedBytes),
       rowOffsets: take(t.rowOffsets.byteLength),
       kOffsets: take(t.kOffsets.byteLength),
       regions: take(2 * t.regionLo.byteLength),
-      scratchBytes: align(t.window * 4, 64) + productRows(c, tileOuter[i], mr) * c.nPadded * 4,
+      scratchBytes: tiles + (c.runtimeWeights ? packedBytes : 0),
     };
   });
   const scratch = cursor;
@@ -146,7 +150,7 @@ export function planWasm(
     const at = placed[i];
     const t = tables[i];
     if (!c || !at || !t) return undefined;
-    packWeights(c, program, heap, at.weights / 4);
+    if (!c.runtimeWeights) packWeights(c, program, heap, at.weights / 4);
     ints.set(t.rowOffsets, at.rowOffsets / 4);
     ints.set(t.kOffsets, at.kOffsets / 4);
     ints.set(t.regionLo, at.regions / 4);
@@ -178,8 +182,13 @@ export function planWasm(
  */
 export function contractionNote(c: Contraction, layout: ContractionLayout, fma: boolean): string {
   const { mr, nr } = layout.tile;
+  const batched = c.runtimeWeights
+    ? `, ${c.batches} batch${c.batches === 1 ? "" : "es"} of B packed at run time from ${
+      c.weights.reads.join(", ")
+    }`
+    : "";
   return `matrix multiply ${c.m}x${c.k} by ${c.k}x${c.n} on WASM SIMD (${mr}x${nr} register ` +
     `tile, ${fma ? "fused multiply-add" : "multiply + add"}, ${
       layout.tileOuter * c.inner
-    }-row tiles), rows split`;
+    }-row tiles${batched}), rows split`;
 }

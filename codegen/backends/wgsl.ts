@@ -126,7 +126,7 @@ export function wgslBackend(
       // How a kernel's matrix multiply runs, if it has one worth a shader of its own.
       const productOf = (k: Kernel): { c: Contraction; narrow: boolean } | undefined => {
         const wide = findContraction(k, program, tile.bn);
-        if (!wide) return undefined;
+        if (!wide || wide.runtimeWeights) return undefined;
         const narrow = wide.n < MIN_GEMM_COLUMNS;
         if (narrow && (wide.n > NARROW_MAX_COLUMNS || wide.k < MIN_NARROW_DEPTH)) return undefined;
         const c = narrow ? findContraction(k, program, NARROW_ALIGN) as Contraction : wide;

@@ -22,6 +22,7 @@ import {
   constant,
   evalLin,
   exprKey,
+  foldExpr,
   isBinary,
   isSum,
   type Lin,
@@ -64,6 +65,9 @@ export const PRODUCT_BUFFER = "__product";
 /** The scalar naming the first outer index of the tile an epilogue call works on. */
 export const TILE_VAR = "tile";
 
+/** The scalar naming the batch index a run-time packing of `B` works on. */
+export const BATCH_VAR = "batch";
+
 /** How the micro-kernel reads `A[row, k]` from the activation buffer. */
 export interface Operand {
   /** The activation buffer. */
@@ -100,10 +104,20 @@ export interface Contraction {
   readonly operand: Operand;
   /**
    * `B` packed as `[nPadded / columnAlign, ...reduction, columnAlign]`: panels of `columnAlign`
-   * columns, each `K` rows deep, zero past column `n`. Evaluated once at compile time, straight
-   * into the layout the micro-kernel or shader streams.
+   * columns, each `K` rows deep, zero past column `n`, straight into the layout the micro-kernel
+   * or shader streams. Evaluated once at compile time when `B` is a weight; when `B` is an
+   * activation (attention's `k` and `v`) it is packed at run time, once per batch index, which
+   * the kernel reads as the scalar `BATCH_VAR`.
    */
   readonly weights: Kernel;
+  /** Whether `B` is an activation, packed at run time (else compile-time data). */
+  readonly runtimeWeights: boolean;
+  /**
+   * Batch count: the product of the leading output axes both operands vary along (batch and
+   * heads of attention); 1 for weights. Each batch index has its own `B`; its rows are
+   * `m / batches` consecutive outer indices.
+   */
+  readonly batches: number;
   /**
    * The kernel's value for outer indices `[tile, tile + t)`: the output's shape with the outer
    * axes flattened, reading `PRODUCT_BUFFER[row * nPadded + col]` (row counted from the tile).
@@ -116,9 +130,13 @@ interface SumChain {
   readonly x: VExpr & { k: "load" };
   readonly w: VExpr & { k: "load" };
   readonly axis: number;
+  /** Leading output axes both operands vary along (only when `w` is an activation). */
+  readonly batchAxes: number;
 }
 
-// Σ_{v1} Σ_{v2} ... x * w, with x and w each a plain load and w varying along one output axis.
+// Σ_{v1} Σ_{v2} ... x * w, with x and w each a plain load and w varying along one output axis x
+// does not vary along (the column axis). A weight varies along nothing else; an activation may
+// also vary along leading batch axes that x varies along too, with the column axis last.
 function sumChain(e: VExpr, isWeight: (buf: string) => boolean, rank: number) {
   const vars: { name: string; extent: number }[] = [];
   let body = e;
@@ -130,11 +148,22 @@ function sumChain(e: VExpr, isWeight: (buf: string) => boolean, rank: number) {
     return undefined;
   }
   const outputs = Array.from({ length: rank }, (_, a) => outputVar(a));
+  const axesOf = (x: VExpr & { k: "load" }): number[] => {
+    const vars = linVars(x.index);
+    return outputs.flatMap((name, a) => (vars.has(name) ? [a] : []));
+  };
   const fits = (x: VExpr & { k: "load" }, w: VExpr & { k: "load" }): SumChain | undefined => {
-    const wAxes = outputs.flatMap((name, a) => (linVars(w.index).has(name) ? [a] : []));
-    if (!isWeight(w.buf) || wAxes.length !== 1) return undefined;
-    if (linVars(x.index).has(outputs[wAxes[0]])) return undefined;
-    return { vars, x, w, axis: wAxes[0] };
+    const xAxes = axesOf(x);
+    const wAxes = axesOf(w);
+    const columns = wAxes.filter((a) => !xAxes.includes(a));
+    if (columns.length !== 1) return undefined;
+    const shared = wAxes.filter((a) => xAxes.includes(a));
+    if (isWeight(w.buf)) {
+      return shared.length === 0 ? { vars, x, w, axis: columns[0], batchAxes: 0 } : undefined;
+    }
+    const prefix = shared.every((a, j) => a === j);
+    if (!prefix || columns[0] !== rank - 1) return undefined;
+    return { vars, x, w, axis: columns[0], batchAxes: shared.length };
   };
   return fits(body.a, body.b) ?? fits(body.b, body.a);
 }
@@ -156,10 +185,11 @@ const product = (dims: readonly number[]): number => dims.reduce((p, d) => p * d
  * ```
  */
 export function findContraction(
-  kernel: Kernel,
+  original: Kernel,
   program: Program,
   columnAlign = 1,
 ): Contraction | undefined {
+  const kernel = normalizeProducts(original);
   const rank = kernel.shape.length;
   const isWeight = (buf: string): boolean => program.buffers.get(buf)?.data !== undefined;
   let found: { node: VExpr; chain: SumChain } | undefined;
@@ -260,8 +290,20 @@ export function findContraction(
     ...extents.map((e, j) => [`i${j + 1}`, [0, e - 1]] as [string, [number, number]]),
     [lane, [0, columnAlign - 1]],
   ]);
+  const batches = product(kernel.shape.slice(0, chain.batchAxes));
+  if (chain.batchAxes > 0 || !isWeight(chain.w.buf)) {
+    (weightRanges as Map<string, readonly [number, number]>).set(BATCH_VAR, [0, batches - 1]);
+  }
   const column = lin.add(lin.scale(variable("i0"), columnAlign), variable(lane));
   let weightExpr = substitute(renamed(chain.w), rowOf(axis), column, weightRanges);
+  // Batch axes from the batch index, row-major.
+  let batchStride = 1;
+  for (let a = chain.batchAxes - 1; a >= 0; a--) {
+    const d = kernel.shape[a];
+    const at = lin.mod(lin.div(variable(BATCH_VAR), batchStride, weightRanges), d, weightRanges);
+    weightExpr = substitute(weightExpr, rowOf(a), at, weightRanges);
+    batchStride *= d;
+  }
   extents.forEach((_, j) => {
     weightExpr = substitute(weightExpr, sumOf(j), variable(`i${j + 1}`), weightRanges);
   });
@@ -300,8 +342,80 @@ export function findContraction(
     nPadded,
     operand,
     weights,
+    runtimeWeights: !isWeight(chain.w.buf),
+    batches,
     epilogue,
   };
+}
+
+/**
+ * Rewrites the sums of `kernel` into the form the micro-kernel takes: constant factors move out
+ * of a sum (`Σ (q·c)·k` is `c·Σ q·k`, attention's scale), and a reduction variable that an index
+ * divides (`k / 64`, `k % 64`: a Linear over heads merged back into the width) is split into
+ * two nested reductions, so each index is affine in the reduction variables.
+ *
+ * @example
+ * ```ts
+ * import { normalizeProducts } from "./contraction.ts";
+ * typeof normalizeProducts; // "function"
+ * ```
+ */
+export function normalizeProducts(kernel: Kernel): Kernel {
+  const ranges = new Map(kernel.ranges);
+  let renamed = 0;
+  const constantOf = (e: VExpr): { c: number; rest: VExpr } | undefined => {
+    if (!isBinary(e, "mul")) return undefined;
+    if (e.a.k === "const") return { c: e.a.v, rest: e.b };
+    if (e.b.k === "const") return { c: e.b.v, rest: e.a };
+    const a = constantOf(e.a);
+    if (a) return { c: a.c, rest: v.mul(a.rest, e.b) };
+    const b = constantOf(e.b);
+    return b && { c: b.c, rest: v.mul(e.a, b.rest) };
+  };
+  const divisorOf = (e: VExpr, name: string, extent: number): number | undefined => {
+    let found: number | undefined;
+    const visitLin = (x: Lin): void => {
+      for (const t of x.terms) {
+        if (t.atom.k === "var") continue;
+        const inner = t.atom.x;
+        const only = inner.terms.length === 1 && inner.terms[0].atom.k === "var" &&
+          inner.terms[0].atom.name === name && inner.terms[0].coeff === 1 && inner.c === 0;
+        if (only && extent % t.atom.d === 0 && t.atom.d < extent) found ??= t.atom.d;
+        visitLin(inner);
+      }
+    };
+    foldExpr(e, 0, (_, n) => {
+      if (n.k === "load") visitLin(n.index);
+      return 0;
+    });
+    return found;
+  };
+  const walk = (e: VExpr): VExpr => {
+    if (e.k !== "reduce" || e.op !== "sum") return mapChildren(e, walk);
+    const d = divisorOf(e.body, e.v, e.extent);
+    if (d !== undefined) {
+      const hi = `${e.v}_q${renamed}`;
+      const lo = `${e.v}_r${renamed++}`;
+      ranges.set(hi, [0, e.extent / d - 1]).set(lo, [0, d - 1]);
+      const split = lin.add(lin.scale(variable(hi), d), variable(lo));
+      const body = simplify(substitute(e.body, e.v, split, ranges), ranges);
+      return walk(v.sum(hi, e.extent / d, v.sum(lo, d, body)));
+    }
+    const body = walk(e.body);
+    const factor = constantOf(body);
+    if (factor) return v.mul(v.const(factor.c), v.sum(e.v, e.extent, factor.rest));
+    const inner = body.k === "binary" && body.op === "mul" && isBinary(body.a, "mul")
+      ? undefined
+      : body;
+    // A nested sum whose body lost a factor: Σ_a c·Σ_b x is c·Σ_a Σ_b x.
+    if (inner && isBinary(inner, "mul") && inner.a.k === "const" && isSum(inner.b)) {
+      return v.mul(inner.a, v.sum(e.v, e.extent, inner.b));
+    }
+    return v.sum(e.v, e.extent, body);
+  };
+  const expr = walk(kernel.expr);
+  if (expr === kernel.expr) return kernel;
+  return { ...kernel, expr, ranges, reads: [...loadsOf(expr)].sort() };
 }
 
 // Splits x's index into row part + reduction part; undefined when a term mixes them or the

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { type Contraction, type GemmTile, TILE_VAR } from "../../passes/contraction.ts";
+import { BATCH_VAR, type Contraction, type GemmTile, TILE_VAR } from "../../passes/contraction.ts";
 import { linSource } from "../../ir/expr.ts";
 import type { Program } from "../../ir/program.ts";
 import { renderJsKernel } from "./loop_nest.ts";
@@ -132,7 +132,10 @@ export function operandTables(
 
 /** Where a contraction's data lives in WebAssembly memory (byte addresses). */
 export interface ContractionLayout {
-  /** The packed weights. */
+  /**
+   * The packed weights; for weights packed at run time (`runtimeWeights`), their offset within
+   * each thread's scratch, after the staging window and the product tile.
+   */
   readonly weights: number;
   /** `OperandTables.rowOffsets`. */
   readonly rowOffsets: number;
@@ -189,6 +192,9 @@ export function renderContraction(
   const rows = productRows(c, layout.tileOuter, mr);
   const outPerOuter = c.n * c.inner;
   const x = param.get(c.operand.buffer) as string;
+  const perBatch = c.outer / c.batches;
+  const pack = c.runtimeWeights ? renderJsKernel(c.weights, 0, [BATCH_VAR]) : undefined;
+  const packArgs = pack?.args.map((a) => param.get(a) as string) ?? [];
   const source = [
     `// ${layout.gemm}: WASM SIMD micro-kernel, ${mr}x${nr} register tile; C[rows, ${c.nPadded}] = ` +
     `A[rows, ${c.k}] x B, A read as ${c.operand.kOffsets.length} runs of ${c.operand.runLength} ` +
@@ -201,6 +207,16 @@ export function renderContraction(
     `const s = ${layout.scratch} + rt.thread * ${layout.scratchStride};`,
     `const p = s + ${layout.window * 4};`,
     `const staging = heap.subarray(s / 4, s / 4 + ${layout.window});`,
+    ...(pack
+      ? [
+        `const w = s + ${layout.weights};`,
+        `const packed = heap.subarray(w / 4, w / 4 + ${c.k * c.nPadded});`,
+        `// B from ${c.weights.reads.join(", ")}, packed per batch index at run time.`,
+        `const pack = function (${
+          ["out", "lo", "hi", ...pack.args.map((_, i) => `buf${i}`), BATCH_VAR].join(", ")
+        }) {\n${indent(pack.body)}\n};`,
+      ]
+      : [`const w = ${layout.weights};`]),
     `const product = heap.subarray(p / 4, p / 4 + ${rows * c.nPadded});`,
     `const regionLo = ints.subarray(${layout.regions / 4}, ${layout.regions / 4 + c.outer});`,
     `const regionHi = ints.subarray(${layout.regions / 4 + c.outer}, ${
@@ -211,20 +227,31 @@ export function renderContraction(
       ["out", "lo", "hi", ...epilogue.args.map((_, i) => `buf${i}`), TILE_VAR].join(", ")
     }) {\n${indent(epilogue.body)}\n};`,
     `return function (out, lo, hi, ${args.map((a) => param.get(a)).join(", ")}) {`,
-    `  let windowLo = 0, windowHi = -1;`,
-    `  for (let ${TILE_VAR} = lo; ${TILE_VAR} < hi; ${TILE_VAR} += ${layout.tileOuter}) {`,
-    `    const t = Math.min(${layout.tileOuter}, hi - ${TILE_VAR});`,
+    `  let windowLo = 0, windowHi = -1, packedBatch = -1;`,
+    `  for (let ${TILE_VAR} = lo; ${TILE_VAR} < hi;) {`,
+    ...(pack
+      ? [
+        // A tile stays within one batch index: the rows of another read another B.
+        `    const ${BATCH_VAR} = Math.floor(${TILE_VAR} / ${perBatch});`,
+        `    const t = Math.min(${layout.tileOuter}, hi - ${TILE_VAR}, (${BATCH_VAR} + 1) * ${perBatch} - ${TILE_VAR});`,
+        `    if (${BATCH_VAR} !== packedBatch) {`,
+        `      pack(packed, 0, ${c.weights.shape[0]}, ${[...packArgs, BATCH_VAR].join(", ")});`,
+        `      packedBatch = ${BATCH_VAR};`,
+        `    }`,
+      ]
+      : [`    const t = Math.min(${layout.tileOuter}, hi - ${TILE_VAR});`]),
     `    if (regionLo[${TILE_VAR}] < windowLo || regionHi[${TILE_VAR}] > windowHi) {`,
     `      windowLo = regionLo[${TILE_VAR}];`,
     `      windowHi = Math.min(${x}.length, windowLo + ${layout.window});`,
     `      staging.set(${x}.subarray(windowLo, windowHi));`,
     `    }`,
-    `    if (gemm(s - 4 * windowLo, ${layout.rowOffsets} + 4 * ${c.inner} * ${TILE_VAR}, ${layout.kOffsets}, ${layout.weights}, p, Math.ceil((t * ${c.inner}) / ${mr}) * ${mr})) {`,
+    `    if (gemm(s - 4 * windowLo, ${layout.rowOffsets} + 4 * ${c.inner} * ${TILE_VAR}, ${layout.kOffsets}, w, p, Math.ceil((t * ${c.inner}) / ${mr}) * ${mr})) {`,
     `      recompute(s - 4 * windowLo, ${c.inner} * ${TILE_VAR}, t * ${c.inner});`,
     `    }`,
     `    epilogue(out.subarray(${TILE_VAR} * ${outPerOuter}, (${TILE_VAR} + t) * ${outPerOuter}), 0, t, ${
       epilogueArgs.join(", ")
     }, ${TILE_VAR});`,
+    `    ${TILE_VAR} += t;`,
     `  }`,
     `};`,
   ].join("\n");
@@ -245,11 +272,11 @@ function renderRecompute(c: Contraction, layout: ContractionLayout, product: str
     `    for (let col = 0; col < ${c.n}; col++) {`,
     `      const value = heap[at + col];`,
     `      if (value - value === 0) continue;`,
-    `      const w = ${layout.weights / 4} + (col / ${nr} | 0) * ${c.k * nr} + col % ${nr};`,
+    `      const wAt = w / 4 + (col / ${nr} | 0) * ${c.k * nr} + col % ${nr};`,
     `      let acc = 0;`,
     `      for (let j = 0; j < ${kOffsets.length}; j++) {`,
     `        const a = (row + ints[${layout.kOffsets / 4} + j]) / 4;`,
-    `        const b = w + j * ${runLength * nr};`,
+    `        const b = wAt + j * ${runLength * nr};`,
     `        for (let l = 0; l < ${runLength}; l++) {`,
     `          acc += heap[a + l * ${runStride}] * heap[b + l * ${nr}];`,
     `        }`,
