@@ -1,23 +1,29 @@
-// The encoder ops at run time: every op against the PyTorch fixtures in tests/fixtures/ops/
-// (copied from ../shared/fixtures/ops/) on the `reference` backend, small hand-checked cases for
-// the rest, the erf approximation's error over the float32 range, runtime shape errors, a
-// property test that each shape rule agrees with its evaluation, and the fallback of the codegen
-// backends, which have no kernels for these ops yet.
+// The encoder ops at run time on every backend (reference, js, wasm, gpu.js cpu, webasm and
+// webgpu, and wgsl): every op against the PyTorch fixtures in tests/fixtures/ops/ (copied from
+// ../shared/fixtures/ops/), small hand-checked cases for the rest, the erf approximation's error
+// over the float32 range, runtime shape errors, a property test that each shape rule agrees with
+// its evaluation, and that js and wasm compile every op to kernels of their own, with no fallback.
+// Each case's graph is built once and compiled on each backend in turn; a failure names the
+// backend (the test step) and the case.
 import assert from "node:assert/strict";
 import fc from "npm:fast-check@4.3.0";
 import {
   compile,
+  type CompileOptions,
+  type Graph,
   graph,
   type GraphBuilder,
   initParams,
   loadSafetensors,
   OPS,
+  probeWebGpu,
   type Shape,
   ShapeError,
   specialize,
   type Tensor,
   type TensorData,
   type TShape,
+  type Weights,
 } from "../mod.ts";
 import { erf, ERF_SERIES, ERF_TAIL } from "../ops/gelu.ts";
 import type { OpDef } from "../ops/op.ts";
@@ -25,7 +31,18 @@ import { graphToDot } from "../viz/graph_diagram.ts";
 import { maxError } from "./helpers.ts";
 
 const FIXTURES = new URL("./fixtures/ops/", import.meta.url);
+/** Against the fixtures: max |got - want| / max(1, max |want|), as tests/fixtures/ops asks. */
 const TOLERANCE = 1e-5;
+/** Against the reference interpreter, where a result is not exact in float32. */
+const REFERENCE_TOLERANCE = 1e-6;
+
+const BACKENDS = ["reference", "js", "wasm", "cpu", "webasm", "webgpu", "wgsl"] as const;
+type TestBackend = typeof BACKENDS[number];
+// wgsl with a small GEMM tile: llvmpipe compiles the default 128x128 tile for about 30 s a shape.
+const SMALL_TILE = { bm: 32, bn: 32, bk: 4, tm: 4, tn: 4 };
+const adapter = await probeWebGpu();
+if (!adapter) console.warn("encoder_ops_test: no WebGPU adapter here; webgpu and wgsl are ignored");
+const needsGpu = (backend: TestBackend) => backend === "webgpu" || backend === "wgsl";
 
 async function fixture(name: string): Promise<Map<string, TensorData>> {
   return (await loadSafetensors(new URL(`${name}.safetensors`, FIXTURES))).tensors;
@@ -37,20 +54,115 @@ function tensor(file: Map<string, TensorData>, name: string): TensorData {
   return t;
 }
 
-/** Runs a graph on `reference` and returns its output. */
-async function runReference(
-  g: ReturnType<typeof graph>,
+/** Runs a graph on `backend`, failing if it fell back, and returns its output. */
+async function runOn(
+  backend: TestBackend,
+  g: Graph,
   inputs: Record<string, TensorData>,
-  weights?: Map<string, TensorData>,
+  weights?: Weights,
 ): Promise<TensorData> {
-  const model = await compile(g, { backend: "reference", weights });
-  return (await model.run(inputs)).output;
+  const warnings: string[] = [];
+  const options: CompileOptions = {
+    backend,
+    weights,
+    onWarning: (m) => warnings.push(m),
+    ...(backend === "wgsl" ? { gemmTile: SMALL_TILE } : {}),
+  };
+  const model = await compile(g, options);
+  try {
+    const { output } = await model.run(inputs);
+    assert.equal(model.backend, backend, `fell back: ${warnings.join("; ")}`);
+    return output;
+  } finally {
+    model.dispose();
+  }
 }
 
-function assertClose(got: TensorData, want: TensorData, what: string): void {
-  assert.deepEqual(got.shape, want.shape, `${what}: shape`);
-  const err = maxError(got.data, want.data);
-  assert.ok(err <= TOLERANCE, `${what}: max error ${err} > ${TOLERANCE}`);
+/** Runs a graph on `reference` and returns its output. */
+const runReference = (
+  g: Graph,
+  inputs: Record<string, TensorData>,
+  weights?: Weights,
+): Promise<TensorData> => runOn("reference", g, inputs, weights);
+
+/** max |got - want| / max(1, max |want|): the fixtures' error measure (NaN when got has one). */
+function scaledError(got: Float32Array, want: Float32Array): number {
+  if (got.length !== want.length) return Infinity;
+  let diff = 0;
+  let scale = 1;
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i] - want[i]);
+    diff = d > diff || Number.isNaN(d) ? d : diff;
+    scale = Math.max(scale, Math.abs(want[i]));
+  }
+  return diff / scale;
+}
+
+/**
+ * One graph run on every backend: its inputs (and weights), and what it must give: exactly
+ * `want` when `tolerance` is absent, else `want` within `tolerance` in `scaledError`.
+ */
+interface Case {
+  readonly name: string;
+  readonly graph: Graph;
+  readonly inputs: Record<string, TensorData>;
+  readonly weights?: Weights;
+  readonly want: TensorData;
+  readonly tolerance?: number;
+}
+
+/** Why `got` is not what `c` wants, or null; `errors` gets its scaled and per-element errors. */
+function mismatch(c: Case, got: TensorData, errors: [number, number][]): string | null {
+  if (JSON.stringify(got.shape) !== JSON.stringify(c.want.shape)) {
+    return `shape ${JSON.stringify(got.shape)}, want ${JSON.stringify(c.want.shape)}`;
+  }
+  if (c.want.data.every(Number.isFinite) && !got.data.every(Number.isFinite)) {
+    return `non-finite values: ${got.data.find((v) => !Number.isFinite(v))}`;
+  }
+  if (c.tolerance === undefined) {
+    const same = got.data.every((v, i) => v === c.want.data[i]);
+    return same ? null : `got [${got.data}], want exactly [${c.want.data}]`;
+  }
+  const err = scaledError(got.data, c.want.data);
+  errors.push([err, maxError(got.data, c.want.data)]);
+  return err <= c.tolerance ? null : `scaled max error ${err} > ${c.tolerance}`;
+}
+
+/**
+ * One step per backend, each running every case (reporting every case that fails, not just the
+ * first), then one line per case with its max error on each backend.
+ */
+async function onEveryBackend(t: Deno.TestContext, cases: readonly Case[]): Promise<void> {
+  const errors = new Map(cases.map((c) => [c.name, [] as string[]]));
+  try {
+    for (const backend of BACKENDS) {
+      await t.step({
+        name: backend,
+        ignore: needsGpu(backend) && !adapter,
+        fn: async () => {
+          const wrong: string[] = [];
+          for (const c of cases) {
+            const seen: [number, number][] = [];
+            try {
+              const why = mismatch(c, await runOn(backend, c.graph, c.inputs, c.weights), seen);
+              if (why) wrong.push(`${c.name}: ${why}`);
+            } catch (e) {
+              wrong.push(`${c.name}: ${e instanceof Error ? e.message : e}`);
+            }
+            for (const [scaled, elementwise] of seen) {
+              const per = elementwise === scaled ? "" : ` (${elementwise.toExponential(1)}/elt)`;
+              errors.get(c.name)?.push(`${backend} ${scaled.toExponential(1)}${per}`);
+            }
+          }
+          if (wrong.length > 0) assert.fail(`on ${backend}:\n${wrong.join("\n")}`);
+        },
+      });
+    }
+  } finally {
+    for (const [name, line] of errors) {
+      if (line.length > 0) console.log(`${name} max error: ${line.join(", ")}`);
+    }
+  }
 }
 
 const td = (shape: number[], values: number[]): TensorData => ({
@@ -58,163 +170,217 @@ const td = (shape: number[], values: number[]): TensorData => ({
   data: new Float32Array(values),
 });
 
-Deno.test("layerNorm matches F.layer_norm with weight, bias and eps 1e-6", async () => {
+Deno.test("layerNorm matches F.layer_norm on every backend: affine (eps 1e-6) and init (eps 1e-5)", async (t) => {
   const f = await fixture("layer_norm");
-  const g = graph(
+  const x = tensor(f, "x");
+  const affine = graph(
     "ln",
     (b) => b.layerNorm(b.input("x", ["B", 5, 48]), { name: "norm", eps: 1e-6 }),
   );
   const weights = new Map([["norm.weight", tensor(f, "weight")], ["norm.bias", tensor(f, "bias")]]);
-  const got = await runReference(g, { x: tensor(f, "x") }, weights);
-  assertClose(got, tensor(f, "layer_norm"), "layer_norm");
-});
-
-Deno.test("layerNorm without loaded weights is PyTorch's init (ones, zeros) and eps 1e-5", async () => {
-  const f = await fixture("layer_norm");
-  const g = graph("ln", (b) => {
-    const x = b.input("x", [2, 5, 48]);
-    return b.layerNorm(b.linear(x, { in: 48, out: 48, name: "fc" }), { name: "norm" });
+  // Without loaded weights the LayerNorm params are PyTorch's init (ones, zeros): they come after
+  // fc's in declaration order and draw nothing from the RNG.
+  const withFc = graph("ln", (b) => {
+    const input = b.input("x", [2, 5, 48]);
+    return b.layerNorm(b.linear(input, { in: 48, out: 48, name: "fc" }), { name: "norm" });
   });
-  // The LayerNorm params come after fc's in declaration order and draw nothing from the RNG.
-  const params = initParams(g, 0);
+  const params = initParams(withFc, 0);
   assert.deepEqual([...params.keys()], ["fc.weight", "fc.bias", "norm.weight", "norm.bias"]);
   assert.ok(tensor(params, "norm.weight").data.every((v) => v === 1));
   assert.ok(tensor(params, "norm.bias").data.every((v) => v === 0));
   const plain = graph("ln", (b) => b.layerNorm(b.input("x", [2, 5, 48]), { name: "norm" }));
   assert.equal(plain.nodes.find((n) => n.op === "layer_norm")?.attrs.eps, 1e-5);
-  const got = await runReference(plain, { x: tensor(f, "x") });
-  assertClose(got, tensor(f, "layer_norm_eps1e-5_noaffine"), "layer_norm_eps1e-5_noaffine");
+  const cases: Case[] = [
+    { name: "layer_norm", graph: affine, inputs: { x }, weights, want: tensor(f, "layer_norm") },
+    {
+      name: "layer_norm_eps1e-5_noaffine",
+      graph: plain,
+      inputs: { x },
+      want: tensor(f, "layer_norm_eps1e-5_noaffine"),
+    },
+  ];
+  await onEveryBackend(t, cases.map((c) => ({ ...c, tolerance: TOLERANCE })));
 });
 
-Deno.test("softmax matches torch on the last axis (with a row that overflows exp) and axis 1", async () => {
+Deno.test("softmax matches torch on every backend: last axis (a row overflows exp) and axis 1", async (t) => {
   const f = await fixture("softmax");
   const x = tensor(f, "x");
-  for (const [axis, name] of [[-1, "softmax_last"], [1, "softmax_axis1"]] as const) {
-    const g = graph("sm", (b) => b.softmax(b.input("x", ["B", 3, 7, 7]), axis));
-    const got = await runReference(g, { x });
-    assert.ok(got.data.every(Number.isFinite), `${name}: non-finite values`);
-    assertClose(got, tensor(f, name), name);
-  }
   // The fixture's shifted row really overflows float32 exp without the max subtraction.
   assert.ok(x.data.slice(0, 7).some((v) => Math.fround(Math.exp(v)) === Infinity));
+  await onEveryBackend(
+    t,
+    ([[-1, "softmax_last"], [1, "softmax_axis1"]] as const).map(([axis, name]) => ({
+      name,
+      graph: graph("sm", (b) => b.softmax(b.input("x", ["B", 3, 7, 7]), axis)),
+      inputs: { x },
+      want: tensor(f, name),
+      tolerance: TOLERANCE,
+    })),
+  );
 });
 
-Deno.test("gelu matches torch: exact (erf) and approximate='tanh'", async () => {
+Deno.test("gelu matches torch on every backend: exact (erf) and approximate='tanh'", async (t) => {
   const f = await fixture("gelu");
   const x = tensor(f, "x");
   const exact = graph("gelu", (b) => b.gelu(b.input("x", [1, 321])));
-  assertClose(await runReference(exact, { x }), tensor(f, "gelu"), "gelu");
+  // approximate: "none" is the default, so it builds the same graph.
   const none = graph("gelu", (b) => b.gelu(b.input("x", [1, 321]), { approximate: "none" }));
-  assertClose(await runReference(none, { x }), tensor(f, "gelu"), "gelu none");
+  assert.deepEqual(none.nodes, exact.nodes);
   const tanh = graph("gelu", (b) => b.gelu(b.input("x", [1, 321]), { approximate: "tanh" }));
-  assertClose(await runReference(tanh, { x }), tensor(f, "gelu_tanh"), "gelu_tanh");
+  await onEveryBackend(t, [
+    { name: "gelu", graph: exact, inputs: { x }, want: tensor(f, "gelu"), tolerance: TOLERANCE },
+    {
+      name: "gelu_tanh",
+      graph: tanh,
+      inputs: { x },
+      want: tensor(f, "gelu_tanh"),
+      tolerance: TOLERANCE,
+    },
+  ]);
 });
 
-Deno.test("matmul matches torch: batched, broadcast against a parameter, k-transposed", async () => {
+Deno.test("matmul matches torch on every backend: batched, broadcast against a parameter (right and left), k-transposed", async (t) => {
   const f = await fixture("matmul");
   const x = tensor(f, "x");
   const y = tensor(f, "y");
+  const weights = new Map([["weight", tensor(f, "weight")]]);
   const batched = graph(
     "mm",
     (b) => b.matmul(b.input("x", ["B", 3, 5, 8]), b.input("y", ["B", 3, 8, 6])),
   );
-  assertClose(await runReference(batched, { x, y }), tensor(f, "matmul"), "matmul");
   const withParam = graph(
     "mm",
     (b) => b.matmul(b.input("x", ["B", 3, 5, 8]), b.param("weight", [8, 4])),
-  );
-  const weights = new Map([["weight", tensor(f, "weight")]]);
-  assertClose(
-    await runReference(withParam, { x }, weights),
-    tensor(f, "matmul_bcast"),
-    "matmul_bcast",
   );
   // The parameter on the left: weightᵀ [4, 8] @ xᵀ [.., 8, 5] is matmul_bcastᵀ.
   const paramLeft = graph("mm", (b) => {
     const w = b.transpose(b.param("weight", [8, 4]), 0, 1);
     return b.transpose(b.matmul(w, b.transpose(b.input("x", ["B", 3, 5, 8]), -1, -2)), -1, -2);
   });
-  assertClose(
-    await runReference(paramLeft, { x }, weights),
-    tensor(f, "matmul_bcast"),
-    "weightᵀ @ xᵀ",
-  );
   const kt = graph("mm", (b) => {
     const input = b.input("x", ["B", 3, 5, 8]);
     return b.mul(b.matmul(input, b.transpose(input, -2, -1)), 8 ** -0.5);
   });
-  assertClose(await runReference(kt, { x }), tensor(f, "matmul_kt"), "matmul_kt");
+  const cases: Case[] = [
+    { name: "matmul", graph: batched, inputs: { x, y }, want: tensor(f, "matmul") },
+    {
+      name: "matmul_bcast",
+      graph: withParam,
+      inputs: { x },
+      weights,
+      want: tensor(f, "matmul_bcast"),
+    },
+    {
+      name: "weightᵀ @ xᵀ",
+      graph: paramLeft,
+      inputs: { x },
+      weights,
+      want: tensor(f, "matmul_bcast"),
+    },
+    { name: "matmul_kt", graph: kt, inputs: { x }, want: tensor(f, "matmul_kt") },
+  ];
+  await onEveryBackend(t, cases.map((c) => ({ ...c, tolerance: TOLERANCE })));
 });
 
-Deno.test("matmul 1-D cases follow torch.matmul", async () => {
+Deno.test("matmul 1-D cases follow torch.matmul on every backend", async (t) => {
   const v = td([3], [1, 2, 3]);
   const m = td([2, 3, 2], [1, 0, 0, 1, 1, 1, 2, 0, 0, 2, 2, 2]);
-  const dot = graph("dot", (b) => b.matmul(b.input("a", [3]), b.input("b", [3])));
-  const got = await runReference(dot, { a: v, b: v });
-  assert.deepEqual(got.shape, []);
-  assert.deepEqual([...got.data], [14]);
-  const vm = graph("vm", (b) => b.matmul(b.input("a", [3]), b.input("b", [2, 3, 2])));
-  const vmOut = await runReference(vm, { a: v, b: m });
-  assert.deepEqual(vmOut.shape, [2, 2]);
-  assert.deepEqual([...vmOut.data], [4, 5, 8, 10]); // [1,2,3] @ m[i]
-  const mv = graph("mv", (b) => b.matmul(b.input("b", [2, 3, 2]), b.input("a", [2])));
-  const mvOut = await runReference(mv, { a: td([2], [1, -1]), b: m });
-  assert.deepEqual(mvOut.shape, [2, 3]);
-  assert.deepEqual([...mvOut.data], [1, -1, 0, 2, -2, 0]);
+  await onEveryBackend(t, [
+    {
+      name: "dot",
+      graph: graph("dot", (b) => b.matmul(b.input("a", [3]), b.input("b", [3]))),
+      inputs: { a: v, b: v },
+      want: td([], [14]),
+    },
+    {
+      name: "vector @ batch", // [1,2,3] @ m[i]
+      graph: graph("vm", (b) => b.matmul(b.input("a", [3]), b.input("b", [2, 3, 2]))),
+      inputs: { a: v, b: m },
+      want: td([2, 2], [4, 5, 8, 10]),
+    },
+    {
+      name: "batch @ vector",
+      graph: graph("mv", (b) => b.matmul(b.input("b", [2, 3, 2]), b.input("a", [2]))),
+      inputs: { a: td([2], [1, -1]), b: m },
+      want: td([2, 3], [1, -1, 0, 2, -2, 0]),
+    },
+  ]);
 });
 
-Deno.test("mul, sub, div and add take a broadcast tensor or a number", async () => {
+Deno.test("mul, sub, div and add take a broadcast tensor or a number on every backend", async (t) => {
   const x = td([2, 3], [1, 2, 3, 4, 5, 6]);
   const y = td([3], [2, 4, 8]);
-  const cases = [
+  const ops = [
     ["mul", [2, 8, 24, 8, 20, 48], [0.5, 1, 1.5, 2, 2.5, 3]],
     ["sub", [-1, -2, -5, 2, 1, -2], [0.5, 1.5, 2.5, 3.5, 4.5, 5.5]],
     ["div", [0.5, 0.5, 0.375, 2, 1.25, 0.75], [2, 4, 6, 8, 10, 12]],
     ["add", [3, 6, 11, 6, 9, 14], [1.5, 2.5, 3.5, 4.5, 5.5, 6.5]],
   ] as const;
-  for (const [op, withTensor, withNumber] of cases) {
-    const gt = graph(op, (b) => b[op](b.input("x", ["B", 3]), b.input("y", [3])));
-    assert.deepEqual([...(await runReference(gt, { x, y })).data], withTensor, `${op} tensor`);
-    const gn = graph(op, (b) => b[op](b.input("x", ["B", 3]), 0.5));
-    assert.deepEqual([...(await runReference(gn, { x })).data], withNumber, `${op} number`);
-  }
+  const cases: Case[] = ops.flatMap(([op, withTensor, withNumber]): Case[] => [
+    {
+      name: `${op} tensor`,
+      graph: graph(op, (b) => b[op](b.input("x", ["B", 3]), b.input("y", [3]))),
+      inputs: { x, y },
+      want: td([2, 3], [...withTensor]),
+    },
+    {
+      name: `${op} number`,
+      graph: graph(op, (b) => b[op](b.input("x", ["B", 3]), 0.5)),
+      inputs: { x },
+      want: td([2, 3], [...withNumber]),
+    },
+  ]);
   // A number is rounded to float32 first, as torch does for a float32 tensor.
-  const tenth = graph("mul", (b) => b.mul(b.input("x", [1]), 0.1));
-  assert.equal(
-    (await runReference(tenth, { x: td([1], [3]) })).data[0],
-    Math.fround(3 * Math.fround(0.1)),
-  );
+  cases.push({
+    name: "mul by 0.1",
+    graph: graph("mul", (b) => b.mul(b.input("x", [1]), 0.1)),
+    inputs: { x: td([1], [3]) },
+    want: td([1], [Math.fround(3 * Math.fround(0.1))]),
+  });
+  await onEveryBackend(t, cases);
 });
 
-Deno.test("select, slice and mean follow torch indexing, clamping and keepdim", async () => {
+Deno.test("select, slice and mean follow torch indexing, clamping and keepdim on every backend", async (t) => {
   const x = td([2, 3, 4], Array.from({ length: 24 }, (_, i) => i));
-  const run = async (build: (b: GraphBuilder) => Tensor<TShape>): Promise<TensorData> =>
-    await runReference(graph("t", build), { x });
   const input = (b: GraphBuilder) => b.input("x", ["B", 3, 4]);
-  const sel = await run((b) => b.select(input(b), 1, -1)); // x[:, -1]
-  assert.deepEqual(sel.shape, [2, 4]);
-  assert.deepEqual([...sel.data], [8, 9, 10, 11, 20, 21, 22, 23]);
-  const sel2 = await run((b) => b.select(input(b), -1, 0)); // x[..., 0]
-  assert.deepEqual([...sel2.data], [0, 4, 8, 12, 16, 20]);
-  const sl = await run((b) => b.slice(input(b), 2, 1, -1)); // x[..., 1:-1]
-  assert.deepEqual(sl.shape, [2, 3, 2]);
-  assert.deepEqual([...sl.data.slice(0, 4)], [1, 2, 5, 6]);
-  const tail = await run((b) => b.slice(input(b), 1, 1)); // x[:, 1:]
-  assert.deepEqual(tail.shape, [2, 2, 4]);
-  assert.deepEqual([...tail.data.slice(0, 2)], [4, 5]);
-  const clamped = await run((b) => b.slice(input(b), 1, -10, 100)); // x[:, -10:100]
-  assert.deepEqual([...clamped.data], [...x.data]);
-  const empty = await run((b) => b.slice(input(b), 1, 2, 1)); // x[:, 2:1]
-  assert.deepEqual(empty.shape, [2, 0, 4]);
-  const m = await run((b) => b.mean(input(b), 1)); // x.mean(1)
-  assert.deepEqual(m.shape, [2, 4]);
-  assert.deepEqual([...m.data], [4, 5, 6, 7, 16, 17, 18, 19]);
-  const mk = await run((b) => b.mean(input(b), -1, { keepdim: true }));
-  assert.deepEqual(mk.shape, [2, 3, 1]);
-  assert.deepEqual([...mk.data], [1.5, 5.5, 9.5, 13.5, 17.5, 21.5]);
-  const t = await run((b) => b.permute(b.transpose(input(b), -1, -3), [-1, 0, -2]));
-  assert.deepEqual(t.shape, [2, 4, 3]); // x.transpose(-1, -3).permute(-1, 0, -2) == x.transpose(1, 2)
-  assert.deepEqual([...t.data.slice(0, 3)], [0, 4, 8]);
+  const c = (
+    name: string,
+    build: (b: GraphBuilder) => Tensor<TShape>,
+    shape: number[],
+    want: number[],
+  ): Case => ({ name, graph: graph("t", build), inputs: { x }, want: td(shape, want) });
+  await onEveryBackend(t, [
+    c("x[:, -1]", (b) => b.select(input(b), 1, -1), [2, 4], [8, 9, 10, 11, 20, 21, 22, 23]),
+    c("x[..., 0]", (b) => b.select(input(b), -1, 0), [2, 3], [0, 4, 8, 12, 16, 20]),
+    c(
+      "x[..., 1:-1]",
+      (b) => b.slice(input(b), 2, 1, -1),
+      [2, 3, 2],
+      [1, 2, 5, 6, 9, 10, 13, 14, 17, 18, 21, 22],
+    ),
+    c(
+      "x[:, 1:]",
+      (b) => b.slice(input(b), 1, 1),
+      [2, 2, 4],
+      [4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23],
+    ),
+    c("x[:, -10:100]", (b) => b.slice(input(b), 1, -10, 100), [2, 3, 4], [...x.data]),
+    c("x[:, 2:1]", (b) => b.slice(input(b), 1, 2, 1), [2, 0, 4], []),
+    c("x.mean(1)", (b) => b.mean(input(b), 1), [2, 4], [4, 5, 6, 7, 16, 17, 18, 19]),
+    c(
+      "x.mean(-1, keepdim=True)",
+      (b) => b.mean(input(b), -1, { keepdim: true }),
+      [2, 3, 1],
+      [1.5, 5.5, 9.5, 13.5, 17.5, 21.5],
+    ),
+    // x.transpose(-1, -3).permute(-1, 0, -2) == x.transpose(1, 2)
+    c(
+      "x.transpose(-1, -3).permute(-1, 0, -2)",
+      (b) => b.permute(b.transpose(input(b), -1, -3), [-1, 0, -2]),
+      [2, 4, 3],
+      [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11, 12, 16, 20, 13, 17, 21, 14, 18, 22, 15, 19, 23],
+    ),
+  ]);
 });
 
 // A high-precision erf for the check: the Taylor series below 2.5 (its terms stay below 20, so
@@ -491,66 +657,49 @@ Deno.test("the runtime shape rules agree with evaluation on random shapes (fast-
   );
 });
 
-Deno.test("codegen backends decline the new ops: wasm falls back to reference, naming the op", async () => {
-  const g = graph("ln", (b) => b.layerNorm(b.input("x", ["B", 4]), { name: "ln" }));
-  const warnings: string[] = [];
-  const model = await compile(g, { backend: "wasm", onWarning: (m) => warnings.push(m) });
-  const x = td([2, 4], [1, 2, 3, 4, 0, 0, 0, 1]);
-  const { output } = await model.run({ x });
-  assert.equal(model.backend, "reference");
-  const want = [
-    -1.3416355,
-    -0.4472118,
-    0.4472118,
-    1.3416355,
-    -0.5773349,
-    -0.5773349,
-    -0.5773349,
-    1.7320046,
-  ];
-  assert.ok(maxError(output.data, new Float32Array(want)) < 1e-6);
-  // No generated-code backend has the op, so compile() goes straight to the interpreter, with
-  // one warning naming the op.
-  assert.equal(warnings.length, 1);
-  assert.match(warnings[0], /^tessera: wasm -> reference: .*layerNorm has no kernel emitter yet/);
-  assert.deepEqual(model.fallbacks, warnings);
-  // A second run stays on reference without new warnings.
-  await model.run({ x });
-  assert.equal(warnings.length, model.fallbacks.length);
-});
-
-Deno.test("every new op makes the js backend fall back to reference, naming the op", async () => {
+Deno.test("js and wasm compile every new op to kernels of their own, with no fallback, matching reference", async (t) => {
   const x = td([1, 2, 4], [1, -2, 3, 0.5, 2, 2, -1, 0]);
-  const cases: [string, (b: GraphBuilder, t: Tensor<readonly [1, 2, 4]>) => Tensor<TShape>][] = [
-    ["softmax", (b, t) => b.softmax(t, -1)],
-    ["gelu", (b, t) => b.gelu(t)],
-    ["matmul", (b, t) => b.matmul(t, b.transpose(t, -1, -2))],
-    ["mul", (b, t) => b.mul(t, t)],
-    ["sub", (b, t) => b.sub(t, 1)],
-    ["div", (b, t) => b.div(t, 4)],
-    ["add with a number", (b, t) => b.add(t, 1)],
-    ["select", (b, t) => b.select(t, 1, 0)],
-    ["slice", (b, t) => b.slice(t, 2, 1, 3)],
-    ["mean", (b, t) => b.mean(t, -1)],
+  const y = td([4], [1, 2, -3, 4]);
+  const cases: [string, (b: GraphBuilder, v: Tensor<readonly [1, 2, 4]>) => Tensor<TShape>][] = [
+    ["layerNorm", (b, v) => b.layerNorm(v, { name: "ln" })],
+    ["softmax", (b, v) => b.softmax(v, -1)],
+    ["gelu", (b, v) => b.gelu(v)],
+    ["gelu tanh", (b, v) => b.gelu(v, { approximate: "tanh" })],
+    ["matmul", (b, v) => b.matmul(v, b.transpose(v, -1, -2))],
+    ["mul", (b, v) => b.mul(v, v)],
+    ["sub", (b, v) => b.sub(v, 1)],
+    ["div", (b, v) => b.div(v, 4)],
+    ["add with a number", (b, v) => b.add(v, 1)],
+    ["add of two tensors", (b, v) => b.add(v, b.input("y", [4]))],
+    ["select", (b, v) => b.select(v, 1, 0)],
+    ["slice", (b, v) => b.slice(v, 2, 1, 3)],
+    ["mean", (b, v) => b.mean(v, -1)],
   ];
-  for (const [op, f] of cases) {
-    const g = graph(op, (b) => f(b, b.input("x", [1, 2, 4])));
-    const warnings: string[] = [];
-    const model = await compile(g, { backend: "js", onWarning: (m) => warnings.push(m) });
-    const { output } = await model.run({ x });
-    assert.equal(model.backend, "reference", op);
-    const want = await runReference(g, { x });
-    assert.deepEqual([...output.data], [...want.data], op);
-    assert.ok(warnings.length >= 1, op);
-    for (const w of warnings) assert.ok(w.includes(`${op} has no kernel emitter yet`), w);
+  const graphs = cases.map(([op, f]) =>
+    [op, graph(op, (b) => f(b, b.input("x", [1, 2, 4])))] as const
+  );
+  const inputsOf = (g: Graph): Record<string, TensorData> =>
+    g.inputs().some((n) => n.attrs.name === "y") ? { x, y } : { x };
+  const wants = await Promise.all(graphs.map(([, g]) => runReference(g, inputsOf(g))));
+  for (const backend of ["js", "wasm"] as const) {
+    await t.step(backend, async () => {
+      for (const [i, [op, g]] of graphs.entries()) {
+        const warnings: string[] = [];
+        const model = await compile(g, { backend, onWarning: (m) => warnings.push(m) });
+        try {
+          const { output } = await model.run(inputsOf(g));
+          assert.deepEqual(warnings, [], `${op} on ${backend}: warnings`);
+          assert.deepEqual(model.fallbacks, [], `${op} on ${backend}: fallbacks`);
+          assert.equal(model.backend, backend, `${op} on ${backend}`);
+          assert.deepEqual(output.shape, wants[i].shape, `${op} on ${backend}: shape`);
+          const err = scaledError(output.data, wants[i].data);
+          assert.ok(err <= REFERENCE_TOLERANCE, `${op} on ${backend}: error ${err} vs reference`);
+        } finally {
+          model.dispose();
+        }
+      }
+    });
   }
-  // add of two tensors keeps its kernel.
-  const sum = graph("add", (b) => b.add(b.input("x", [1, 2, 4]), b.input("y", [4])));
-  const warnings: string[] = [];
-  const model = await compile(sum, { backend: "js", onWarning: (m) => warnings.push(m) });
-  await model.run({ x, y: td([4], [1, 2, 3, 4]) });
-  assert.equal(model.backend, "js");
-  assert.deepEqual(warnings, []);
 });
 
 Deno.test("summary, diagram and explain show the new ops", async () => {

@@ -76,7 +76,7 @@ export interface GpuBuffer {
 export interface GpuPass {
   setPipeline(p: unknown): void;
   setBindGroup(i: number, g: unknown): void;
-  dispatchWorkgroups(x: number, y?: number): void;
+  dispatchWorkgroups(x: number, y?: number, z?: number): void;
   end(): void;
 }
 export interface GpuEncoder {

@@ -17,6 +17,7 @@ import {
   webgpuDevice,
 } from "./webgpu_device.ts";
 import {
+  batchedWeights,
   type Contraction,
   findContraction,
   PRODUCT_BUFFER,
@@ -126,8 +127,10 @@ export function wgslBackend(
       // How a kernel's matrix multiply runs, if it has one worth a shader of its own.
       const productOf = (k: Kernel): { c: Contraction; narrow: boolean } | undefined => {
         const wide = findContraction(k, program, tile.bn);
-        if (!wide || wide.runtimeWeights) return undefined;
+        if (!wide) return undefined;
         const narrow = wide.n < MIN_GEMM_COLUMNS;
+        // The split-reduction shader reads compile-time weights only.
+        if (narrow && wide.runtimeWeights) return undefined;
         if (narrow && (wide.n > NARROW_MAX_COLUMNS || wide.k < MIN_NARROW_DEPTH)) return undefined;
         const c = narrow ? findContraction(k, program, NARROW_ALIGN) as Contraction : wide;
         const bytes = c.m * c.nPadded * 4;
@@ -141,7 +144,8 @@ export function wgslBackend(
         }
         return { c, narrow };
       };
-      const launches: { pipeline: unknown; bind: unknown; groups: [number, number] }[] = [];
+      type Groups = [number, number] | [number, number, number];
+      const launches: { pipeline: unknown; bind: unknown; groups: Groups }[] = [];
       const described: { line: string; sources: string[] }[] = [];
       const kernelName = (k: Kernel): string => `kernel ${k.index} (${k.ops.join(", ")})`;
       const pipelineFor = async (what: string, code: string) => {
@@ -162,7 +166,7 @@ export function wgslBackend(
       const launch = (
         pipeline: { getBindGroupLayout(i: number): unknown },
         bound: GpuBuffer[],
-        groups: [number, number],
+        groups: Groups,
       ): void => {
         const bind = dev.createBindGroup({
           layout: pipeline.getBindGroupLayout(0),
@@ -210,10 +214,18 @@ export function wgslBackend(
           dev.queue.writeBuffer(buffer, 0, new Float32Array(values.map((v) => v / 4).buffer));
           return buffer;
         };
-        const packed = new Float32Array(c.k * c.nPadded);
-        packWeights(c, program, packed, 0);
-        const weightsBuffer = create(packed.byteLength);
-        dev.queue.writeBuffer(weightsBuffer, 0, packed);
+        const weightsBuffer = create(c.batches * c.k * c.nPadded * 4);
+        let packLine = "";
+        if (c.runtimeWeights) {
+          // B is an activation: a loop-nest shader packs it per batch index, every run.
+          const packing = await elementwise(batchedWeights(c), weightsBuffer);
+          packLine = `, B packed per run from ${c.weights.reads.join(", ")} (${c.batches} ` +
+            `batch${c.batches === 1 ? "" : "es"}, ${packing.shader.threads} threads)`;
+        } else {
+          const packed = new Float32Array(c.k * c.nPadded);
+          packWeights(c, program, packed, 0);
+          dev.queue.writeBuffer(weightsBuffer, 0, packed);
+        }
         const product = create(c.m * c.nPadded * 4);
         owned.push(weightsBuffer, product);
         const rowsBuffer = ints(tables.rowOffsets);
@@ -239,7 +251,7 @@ export function wgslBackend(
           : `a tiled WGSL GEMM (${bm}x${bn} blocks, ${tm}x${tn} outputs a thread`;
         described.push({
           line: `matrix multiply ${c.m}x${c.k} by ${c.k}x${c.n} as ${how}, ` +
-            `${shader.groups.join(" x ")} workgroups), then the epilogue ` +
+            `${shader.groups.join(" x ")} workgroups${packLine}), then the epilogue ` +
             `(${epilogue.shader.threads} threads)`,
           sources: [shader.source, epilogue.shader.source],
         });
@@ -271,7 +283,7 @@ export function wgslBackend(
         for (const l of launches) {
           pass.setPipeline(l.pipeline);
           pass.setBindGroup(0, l.bind);
-          pass.dispatchWorkgroups(l.groups[0], l.groups[1]);
+          pass.dispatchWorkgroups(l.groups[0], l.groups[1], l.groups[2] ?? 1);
         }
         pass.end();
       };

@@ -476,6 +476,34 @@ function replaceNode(e: VExpr, target: VExpr, by: VExpr, key = exprKey(target)):
 }
 
 /**
+ * `c.weights` for every batch index in one launch: shape `[batches, ...weights.shape]`, with the
+ * batch index as axis 0 (for backends that pack `B` on the device, `wgsl`).
+ *
+ * @example
+ * ```ts
+ * import { batchedWeights, type Contraction } from "./contraction.ts";
+ * function packLaunch(c: Contraction): number {
+ *   return batchedWeights(c).size;
+ * }
+ * ```
+ */
+export function batchedWeights(c: Contraction): Kernel {
+  const w = c.weights;
+  const rank = w.shape.length;
+  const ranges = new Map(w.ranges);
+  // Shift i_j to i_{j+1} from the last axis down, then the batch scalar becomes i0.
+  let expr = w.expr;
+  for (let j = rank - 1; j >= 0; j--) {
+    ranges.set(`i${j + 1}`, [0, w.shape[j] - 1]);
+    expr = substitute(expr, `i${j}`, variable(`i${j + 1}`), ranges);
+  }
+  ranges.set("i0", [0, c.batches - 1]);
+  expr = simplify(substitute(expr, BATCH_VAR, variable("i0"), ranges), ranges);
+  const shape = [c.batches, ...w.shape];
+  return { ...w, shape, size: product(shape), expr, ranges, reads: [...loadsOf(expr)].sort() };
+}
+
+/**
  * The epilogue over every row in one launch (tile 0), for backends that hold the whole product
  * in memory (`wgsl`). Its shape is the output's with the outer axes flattened.
  *

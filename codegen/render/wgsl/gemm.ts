@@ -86,13 +86,17 @@ export function renderWgslRescue(c: Contraction): string[] {
   const { runLength, runStride } = c.operand;
   const a = `x[base + runs[k / ${runLength}] + (k % ${runLength}) * ${runStride}]`;
   const b = `w[wcol + k * ${panel}]`;
+  // With B packed per batch index, each batch's panels follow the previous batch's.
+  const perBatch = c.m / c.batches;
   return [
     // Exponent bits all set: ±Inf or NaN (a float comparison may be folded away).
     "fn nonfinite(v: f32) -> bool { return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u; }",
     "fn rescue(row: i32, col: i32, value: f32) -> f32 {",
     "  if (!nonfinite(value)) { return value; }",
     `  let base = rows[min(row, ${c.m - 1})];`,
-    `  let wcol = (col / ${panel}) * ${c.k * panel} + col % ${panel};`,
+    `  let wcol = (row / ${perBatch}) * ${c.k * c.nPadded} + (col / ${panel}) * ${
+      c.k * panel
+    } + col % ${panel};`,
     "  var ma: f32 = 0.0;",
     "  var mb: f32 = 0.0;",
     `  for (var k: i32 = 0; k < ${c.k}; k++) {`,
@@ -114,8 +118,8 @@ export function renderWgslRescue(c: Contraction): string[] {
 export interface WgslGemm {
   /** WGSL with entry point `main`; bindings: x, row table, run table, weights, product. */
   readonly source: string;
-  /** Workgroups along columns (x) and rows (y). */
-  readonly groups: [number, number];
+  /** Workgroups along columns (x), rows of one batch (y) and batch indices (z). */
+  readonly groups: [number, number, number];
 }
 
 /**
@@ -128,6 +132,7 @@ export interface WgslGemm {
  * ```
  */
 export function renderWgslGemm(c: Contraction, tile: GpuGemmTile = GPU_GEMM_TILE): WgslGemm {
+  const perBatch = c.m / c.batches;
   const { bm, bn, bk, tm, tn } = tile;
   const tx = bn / tn;
   const ty = bm / tm;
@@ -155,7 +160,10 @@ export function renderWgslGemm(c: Contraction, tile: GpuGemmTile = GPU_GEMM_TILE
     "  @builtin(local_invocation_id) lid: vec3<u32>,",
     "  @builtin(local_invocation_index) li: u32,",
     ") {",
-    `  let row0 = i32(wg.y) * ${bm};`,
+    // A batch's rows read its own packed B (one batch for weights).
+    `  let batchEnd = (i32(wg.z) + 1) * ${perBatch};`,
+    `  let row0 = i32(wg.z) * ${perBatch} + i32(wg.y) * ${bm};`,
+    `  let wz = i32(wg.z) * ${c.k * c.nPadded};`,
     `  let col0 = i32(wg.x) * ${bn};`,
     "  let tx = i32(lid.x);",
     "  let ty = i32(lid.y);",
@@ -165,7 +173,7 @@ export function renderWgslGemm(c: Contraction, tile: GpuGemmTile = GPU_GEMM_TILE
     `  let am = t / ${bk};`,
     ...Array.from(
       { length: aPasses },
-      (_, p) => `  let base${p} = rows[min(row0 + am + ${p * aRowsPerPass}, ${c.m - 1})];`,
+      (_, p) => `  let base${p} = rows[min(row0 + am + ${p * aRowsPerPass}, batchEnd - 1)];`,
     ),
     `  let bn_ = t % ${bn};`,
     `  let bk_ = t / ${bn};`,
@@ -182,7 +190,7 @@ export function renderWgslGemm(c: Contraction, tile: GpuGemmTile = GPU_GEMM_TILE
     ),
     ...Array.from({ length: bPasses }, (_, p) => {
       const kk = `bk_ + ${p * bRowsPerPass}`;
-      return `    Bs[(${kk}) * ${bn} + bn_] = select(0.0, w[(i32(wg.x) * ${c.k} + min(k0 + ${kk}, ${
+      return `    Bs[(${kk}) * ${bn} + bn_] = select(0.0, w[wz + (i32(wg.x) * ${c.k} + min(k0 + ${kk}, ${
         c.k - 1
       })) * ${bn} + bn_], k0 + ${kk} < ${c.k});`;
     }),
@@ -205,7 +213,7 @@ export function renderWgslGemm(c: Contraction, tile: GpuGemmTile = GPU_GEMM_TILE
       (_, q) => `  bad = max(bad, bitcast<u32>(acc${q}) & 0x7f800000u);`,
     ),
     ...Array.from({ length: tm }, (_, i) => [
-      `  if (row0 + ty + ${i * ty} < ${c.m}) {`,
+      `  if (row0 + ty + ${i * ty} < batchEnd) {`,
       ...Array.from(
         { length: tn },
         (_, j) =>
@@ -219,7 +227,7 @@ export function renderWgslGemm(c: Contraction, tile: GpuGemmTile = GPU_GEMM_TILE
     "  if (bad == 0x7f800000u) {",
     `    for (var i: i32 = 0; i < ${tm}; i++) {`,
     `      let row = row0 + ty + i * ${ty};`,
-    `      if (row < ${c.m}) {`,
+    `      if (row < batchEnd) {`,
     `        for (var j: i32 = 0; j < ${tn}; j++) {`,
     `          let col = col0 + tx + j * ${tx};`,
     `          out[row * ${c.nPadded} + col] = rescue(row, col, out[row * ${c.nPadded} + col]);`,
@@ -229,5 +237,8 @@ export function renderWgslGemm(c: Contraction, tile: GpuGemmTile = GPU_GEMM_TILE
     "  }",
     "}",
   ];
-  return { source: lines.join("\n"), groups: [c.nPadded / bn, Math.ceil(c.m / bm)] };
+  return {
+    source: lines.join("\n"),
+    groups: [c.nPadded / bn, Math.ceil(perBatch / bm), c.batches],
+  };
 }
