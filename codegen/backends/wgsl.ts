@@ -32,6 +32,7 @@ import {
   WORKGROUP_SIZE,
 } from "../render/wgsl/loop_nest.ts";
 import { GPU_GEMM_TILE, type GpuGemmTile, renderWgslGemm } from "../render/wgsl/gemm.ts";
+import { renderWgslRowReduction, ROW_THREADS } from "../render/wgsl/reduce.ts";
 import {
   NARROW_MAX_COLUMNS,
   NARROW_THREADS_PER_ROW,
@@ -180,7 +181,7 @@ export function wgslBackend(
         return [Math.ceil(groups / rows), rows];
       };
       const elementwise = async (k: Kernel, out: GpuBuffer, product?: GpuBuffer) => {
-        const shader = renderWgslKernel(k);
+        const shader = renderWgslRowReduction(k) ?? renderWgslKernel(k);
         const pipeline = await pipelineFor(kernelName(k), shader.source);
         const bound = shader.reads.map((name) =>
           name === PRODUCT_BUFFER ? product as GpuBuffer : buffers.get(name) as GpuBuffer
@@ -195,7 +196,11 @@ export function wgslBackend(
         if (!found) {
           const { shader, groups } = await elementwise(k, out);
           described.push({
-            line: `launch ${shader.threads} threads (${groups.join(" x ")} workgroups of 256)`,
+            line: `launch ${shader.threads} threads (${
+              groups.join(" x ")
+            } workgroups of ${shader.workgroupSize}${
+              shader.workgroupSize === ROW_THREADS ? ", one per row" : ""
+            })`,
             sources: [shader.source],
           });
           continue;

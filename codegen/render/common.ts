@@ -229,6 +229,27 @@ export function renderStatements(
 }
 
 /**
+ * Renders one value expression of `kernel` (for example a reduction's body) as the statements it
+ * needs, indented by `indent`, and the text of its value.
+ *
+ * @example
+ * ```ts
+ * import { renderExpression } from "./common.ts";
+ * typeof renderExpression; // "function"
+ * ```
+ */
+export function renderExpression(
+  kernel: Kernel,
+  syntax: Syntax,
+  e: VExpr,
+  indent: string,
+): { lines: string[]; value: string } {
+  const lines: string[] = [];
+  const value = renderer(kernel, syntax).valueText(e, lines, indent, true);
+  return { lines, value };
+}
+
+/**
  * Like `renderStatements`, but each thread computes `lanes` consecutive outputs along the last
  * axis in one loop nest (unroll-and-jam): the lanes share their reductions' loops and loads of
  * what does not move along that axis. Undefined when the lanes do not share one structure.

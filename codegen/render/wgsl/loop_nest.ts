@@ -101,20 +101,19 @@ const LANES = 4;
 export const WORKGROUP_SIZE = 256;
 
 /**
- * Renders one kernel as a WGSL compute shader. Large launches use a 2-D dispatch, whose rows
- * the shader reads from `num_workgroups`; `threads` says how many to launch.
+ * The WGSL syntax of the loop-nest and row-reduction shaders: buffers bound as `buf0, buf1, ...`
+ * in the order of `reads`, the output `out` at the flat index `flat`, i32 index math.
  *
  * @example
  * ```ts
- * import { renderWgslKernel } from "./loop_nest.ts";
- * typeof renderWgslKernel; // "function"
+ * import { wgslSyntax } from "./loop_nest.ts";
+ * wgslSyntax(["p_w"]).load("p_w", "i0"); // "buf0[i0]"
  * ```
  */
-export function renderWgslKernel(kernel: Kernel): WgslKernel {
-  const reads = [...kernel.reads].sort();
+export function wgslSyntax(reads: readonly string[]): Syntax {
   // Buffers are `buf<i>`; reduction variables (c0, ky1, b1, ...) never start with "buf".
   const binding = new Map(reads.map((r, i) => [r, `buf${i}`]));
-  const syntax: Syntax = {
+  return {
     variable: (name) => name,
     div: (x, d) => `(${x} / ${d})`,
     mod: (x, d) => `(${x} % ${d})`,
@@ -131,6 +130,42 @@ export function renderWgslKernel(kernel: Kernel): WgslKernel {
     // 0.7 s), so wgsl loop nests keep f32 sums (README: limits).
     elseBranch: true,
   };
+}
+
+/**
+ * `let i0 = ...; let i1 = ...;`: the output index variables of `shape` from the flat index
+ * `flat`.
+ *
+ * @example
+ * ```ts
+ * import { outputIndexLines } from "./loop_nest.ts";
+ * outputIndexLines([2, 3]); // ["  let i0 = (flat / 3);", "  let i1 = flat % 3;"]
+ * ```
+ */
+export function outputIndexLines(shape: readonly number[]): string[] {
+  const lines: string[] = [];
+  let inner = 1;
+  for (let axis = shape.length - 1; axis >= 0; axis--) {
+    const q = inner === 1 ? "flat" : `(flat / ${inner})`;
+    lines.unshift(axis === 0 ? `  let i0 = ${q};` : `  let i${axis} = ${q} % ${shape[axis]};`);
+    inner *= shape[axis];
+  }
+  return lines;
+}
+
+/**
+ * Renders one kernel as a WGSL compute shader. Large launches use a 2-D dispatch, whose rows
+ * the shader reads from `num_workgroups`; `threads` says how many to launch.
+ *
+ * @example
+ * ```ts
+ * import { renderWgslKernel } from "./loop_nest.ts";
+ * typeof renderWgslKernel; // "function"
+ * ```
+ */
+export function renderWgslKernel(kernel: Kernel): WgslKernel {
+  const reads = [...kernel.reads].sort();
+  const syntax = wgslSyntax(reads);
   // Reductions compute LANES outputs per thread, sharing the loads that do not move along the
   // last axis (the patch pixels of the standard tokenizer's GEMM).
   const jammed = hasLongSum(kernel.expr)
@@ -140,16 +175,7 @@ export function renderWgslKernel(kernel: Kernel): WgslKernel {
   const body = (jammed ?? renderStatements(kernel, syntax, "  ")).lines;
   const threads = kernel.size / lanes;
 
-  // Output index variables from the flat thread index.
-  const decompose: string[] = [];
-  let inner = 1;
-  for (let axis = kernel.shape.length - 1; axis >= 0; axis--) {
-    const q = inner === 1 ? "flat" : `(flat / ${inner})`;
-    decompose.unshift(
-      axis === 0 ? `  let i0 = ${q};` : `  let i${axis} = ${q} % ${kernel.shape[axis]};`,
-    );
-    inner *= kernel.shape[axis];
-  }
+  const decompose = outputIndexLines(kernel.shape);
   const source = [
     ...reads.map((_, i) => `@group(0) @binding(${i}) var<storage, read> buf${i}: array<f32>;`),
     `@group(0) @binding(${reads.length}) var<storage, read_write> out: array<f32>;`,
