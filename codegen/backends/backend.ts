@@ -6,7 +6,10 @@
 
 import type { Graph } from "../../graph/ir.ts";
 import type { Weights } from "../../graph/params.ts";
-import type { TensorData } from "../../graph/tensor_data.ts";
+import { formatShape } from "../../graph/shape.ts";
+import { numel, type TensorData } from "../../graph/tensor_data.ts";
+import type { Kernel, Program } from "../ir/program.ts";
+import { BackendRejection } from "../ir/rejection.ts";
 
 /**
  * A prepared graph on one backend.
@@ -107,4 +110,73 @@ export interface ResidentRuns {
   read(into?: readonly (Float32Array | undefined)[]): Promise<TensorData[]>;
 }
 
-export { BackendRejection } from "../ir/rejection.ts";
+export { BackendRejection };
+
+/**
+ * Refuses a program with a buffer over `limit` bytes (a device's largest storage binding, or a
+ * user's cap); the rejection is size-bound, so a smaller batch may fit, when the buffer grows
+ * with the batch.
+ *
+ * @example
+ * ```ts
+ * import { checkBufferLimit } from "./backend.ts";
+ * checkBufferLimit("webgpu", { buffers: new Map(), kernels: [], results: [], slots: new Map() }, 1);
+ * ```
+ */
+export function checkBufferLimit(backend: string, program: Program, limit: number): void {
+  for (const b of program.buffers.values()) {
+    const bytes = numel(b.shape) * 4;
+    if (bytes > limit) {
+      throw new BackendRejection(
+        backend,
+        `buffer ${b.name} ${formatShape(b.shape)} needs ${bytes} bytes but the limit is ` +
+          `${limit} (maxStorageBufferBindingSize, or maxBufferBytes); use a smaller batch`,
+        b.kind === "input" || b.kind === "intermediate",
+      );
+    }
+  }
+}
+
+/**
+ * The `explain()` text every generated-code backend prints: a header, one line per kernel
+ * (fused ops, output, how it runs, what it reads), the buffer plan, notes, and the sources.
+ *
+ * @example
+ * ```ts
+ * import { formatExplain } from "./backend.ts";
+ * formatExplain({
+ *   graph: "g",
+ *   backend: "js",
+ *   program: { buffers: new Map(), kernels: [], results: [], slots: new Map() },
+ *   how: () => "",
+ * }); // "graph g on js"
+ * ```
+ */
+export function formatExplain(parts: {
+  readonly graph: string;
+  readonly backend: string;
+  readonly program: Program;
+  /** How kernel `i` runs, e.g. `launch 544 outputs; backend js; split axis 1 over 2 threads`. */
+  readonly how: (kernel: Kernel, i: number) => string;
+  /** Whether to print the buffer plan (gpu.js places intermediates itself). */
+  readonly plan?: boolean;
+  readonly notes?: readonly string[];
+  readonly sources?: readonly string[];
+}): string {
+  const { program } = parts;
+  const lines = program.kernels.map((k, i) =>
+    `kernel ${i}: ${k.ops.join(" + ")} -> ${k.out} ${formatShape(k.shape)}; ${
+      parts.how(k, i)
+    }; reads ${k.reads.join(", ")}`
+  );
+  const plan = parts.plan !== false && program.slots.size
+    ? [`buffer plan: ${[...program.slots].map(([b, s]) => `${b}->slot${s}`).join(", ")}`]
+    : [];
+  return [
+    `graph ${parts.graph} on ${parts.backend}`,
+    ...lines,
+    ...plan,
+    ...(parts.notes ?? []),
+    ...(parts.sources ?? []),
+  ].join("\n");
+}

@@ -9,9 +9,14 @@
 
 import { GPU } from "npm:gpu.js@2.24.1";
 import type { Graph } from "../../graph/ir.ts";
-import { formatShape } from "../../graph/shape.ts";
 import type { TensorData } from "../../graph/tensor_data.ts";
-import { type Backend, BackendRejection, type Executable } from "./backend.ts";
+import {
+  type Backend,
+  BackendRejection,
+  checkBufferLimit,
+  type Executable,
+  formatExplain,
+} from "./backend.ts";
 import { type AdapterProvider, type AdapterReport, probeWebGpu } from "./webgpu_device.ts";
 import type { Program } from "../ir/program.ts";
 import { lowerProgram } from "../passes/pipeline.ts";
@@ -118,17 +123,7 @@ async function bufferLimit(
 }
 
 function checkProgram(mode: GpuJsMode, program: Program, limit: number): void {
-  for (const buffer of program.buffers.values()) {
-    const bytes = buffer.shape.reduce((s, d) => s * d, 4);
-    if (bytes > limit) {
-      throw new BackendRejection(
-        mode,
-        `buffer ${buffer.name} ${formatShape(buffer.shape)} needs ${bytes} bytes but the ` +
-          `limit is ${limit} (maxStorageBufferBindingSize); use a smaller batch`,
-        buffer.kind === "input" || buffer.kind === "intermediate",
-      );
-    }
-  }
+  checkBufferLimit(mode, program, limit);
   if (mode === "cpu") return; // JavaScript numbers divide integers exactly
   for (const kernel of program.kernels) {
     if (!fitsExactIndexing(kernel)) {
@@ -190,10 +185,6 @@ function buildExecutable(mode: GpuJsMode, graph: Graph, program: Program): Execu
       }));
     },
     explain(options = {}) {
-      const lines = program.kernels.map((k, i) =>
-        `kernel ${i}: ${k.ops.join(" + ")} -> ${k.out} ${formatShape(k.shape)}; launch ${k.size} ` +
-        `threads; backend ${mode}; reads ${k.reads.join(", ")}`
-      );
       const executor = pipeline.executorKind
         ? [
           `pipeline executor: ${pipeline.executorKind}${
@@ -205,8 +196,15 @@ function buildExecutable(mode: GpuJsMode, graph: Graph, program: Program): Execu
       const sources = options.source
         ? rendered.map((r, i) => `--- kernel ${i} source ---\n${r.source}`)
         : [];
-      return [`graph ${graph.name} on ${mode}`, ...lines, ...executor, ...sources]
-        .join("\n");
+      return formatExplain({
+        graph: graph.name,
+        backend: mode,
+        program,
+        how: (k) => `launch ${k.size} threads; backend ${mode}`,
+        plan: false,
+        notes: executor,
+        sources,
+      });
     },
     dispose() {
       pipeline.destroy?.();

@@ -8,9 +8,8 @@
  */
 
 import { allFinite } from "../../graph/params.ts";
-import { formatShape } from "../../graph/shape.ts";
 import { numel, type TensorData } from "../../graph/tensor_data.ts";
-import { type Backend, type Executable, NonFiniteInput } from "./backend.ts";
+import { type Backend, type Executable, formatExplain, NonFiniteInput } from "./backend.ts";
 import { findContraction } from "../passes/contraction.ts";
 import { children, type VExpr } from "../ir/expr.ts";
 import { KernelPool } from "./js_threads.ts";
@@ -177,14 +176,6 @@ export function cpuCodegenBackend(
           });
         },
         explain(options = {}) {
-          const lines = program.kernels.map((k, i) =>
-            `kernel ${i}: ${k.ops.join(" + ")} -> ${k.out} ${formatShape(k.shape)}; ` +
-            `launch ${k.size} outputs; backend ${name}; ${rendered[i].note} over ` +
-            `${parts[i]} thread${parts[i] > 1 ? "s" : ""}; reads ${k.reads.join(", ")}`
-          );
-          const plan = program.slots.size
-            ? [`buffer plan: ${[...program.slots].map(([b, s]) => `${b}->slot${s}`).join(", ")}`]
-            : [];
           const memory = wasm
             ? [`wasm memory: ${wasm.bytes} bytes (packed weights, per-thread tiles)`]
             : [];
@@ -195,8 +186,16 @@ export function cpuCodegenBackend(
               })\n${r.source}`
             )
             : [];
-          return [`graph ${graph.name} on ${name}`, ...lines, ...plan, ...memory, ...sources]
-            .join("\n");
+          return formatExplain({
+            graph: graph.name,
+            backend: name,
+            program,
+            how: (k, i) =>
+              `launch ${k.size} outputs; backend ${name}; ${rendered[i].note} over ` +
+              `${parts[i]} thread${parts[i] > 1 ? "s" : ""}`,
+            notes: memory,
+            sources,
+          });
         },
         dispose() {
           pool.close();

@@ -6,9 +6,15 @@
  * @module
  */
 
-import { formatShape } from "../../graph/shape.ts";
 import { numel, type TensorData } from "../../graph/tensor_data.ts";
-import { type Backend, BackendRejection, type Executable, NonFiniteInput } from "./backend.ts";
+import {
+  type Backend,
+  BackendRejection,
+  checkBufferLimit,
+  type Executable,
+  formatExplain,
+  NonFiniteInput,
+} from "./backend.ts";
 import {
   type AdapterProvider,
   type GpuBuffer,
@@ -84,17 +90,7 @@ export function wgslBackend(
       const program = lowerProgram(graph, weights, want, { gpu: true });
       const dev = await webgpuDevice();
       const limit = Math.min(dev.limits.maxStorageBufferBindingSize, dev.limits.maxBufferSize);
-      for (const b of program.buffers.values()) {
-        const bytes = numel(b.shape) * 4;
-        if (bytes > limit) {
-          throw new BackendRejection(
-            "wgsl",
-            `buffer ${b.name} ${formatShape(b.shape)} needs ${bytes} bytes but the device ` +
-              `allows ${limit} (maxStorageBufferBindingSize); use a smaller batch`,
-            b.kind === "input" || b.kind === "intermediate",
-          );
-        }
-      }
+      checkBufferLimit("wgsl", program, limit);
       // Resident buffers: constants written once; inputs and results reused across runs;
       // intermediates share the buffer plan's slots.
       const bytesOf = (name: string): number =>
@@ -381,10 +377,6 @@ export function wgslBackend(
           },
         },
         explain(opts = {}) {
-          const lines = program.kernels.map((k, i) =>
-            `kernel ${i}: ${k.ops.join(" + ")} -> ${k.out} ${formatShape(k.shape)}; ` +
-            `${described[i].line}; backend wgsl; reads ${k.reads.join(", ")}`
-          );
           const sources = opts.source
             ? described.flatMap((d, i) =>
               d.sources.map((source, j) =>
@@ -392,10 +384,13 @@ export function wgslBackend(
               )
             )
             : [];
-          const plan = program.slots.size
-            ? [`buffer plan: ${[...program.slots].map(([b, s]) => `${b}->slot${s}`).join(", ")}`]
-            : [];
-          return [`graph ${graph.name} on wgsl`, ...lines, ...plan, ...sources].join("\n");
+          return formatExplain({
+            graph: graph.name,
+            backend: "wgsl",
+            program,
+            how: (_, i) => `${described[i].line}; backend wgsl`,
+            sources,
+          });
         },
         dispose() {
           for (const b of new Set([...buffers.values(), ...owned, flag])) b.destroy();
