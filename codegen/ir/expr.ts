@@ -914,11 +914,13 @@ export function evalExpr(
     case "reduce": {
       const step = e.op === "sum" ? BINARY_EVAL.add : BINARY_EVAL.max;
       let acc = REDUCE_INIT[e.op];
+      const outer = env.get(e.v);
       for (let i = 0; i < e.extent; i++) {
         env.set(e.v, i);
         acc = step(acc, evalExpr(e.body, env, buffer));
       }
-      env.delete(e.v);
+      if (outer === undefined) env.delete(e.v);
+      else env.set(e.v, outer);
       return acc;
     }
     case "select":

@@ -137,7 +137,12 @@ interface SumChain {
 // Σ_{v1} Σ_{v2} ... x * w, with x and w each a plain load and w varying along one output axis x
 // does not vary along (the column axis). A weight varies along nothing else; an activation may
 // also vary along leading batch axes that x varies along too, with the column axis last.
-function sumChain(e: VExpr, isWeight: (buf: string) => boolean, rank: number) {
+function sumChain(
+  e: VExpr,
+  isWeight: (buf: string) => boolean,
+  shape: readonly number[],
+) {
+  const rank = shape.length;
   const vars: { name: string; extent: number }[] = [];
   let body = e;
   while (isSum(body)) {
@@ -161,9 +166,13 @@ function sumChain(e: VExpr, isWeight: (buf: string) => boolean, rank: number) {
     if (isWeight(w.buf)) {
       return shared.length === 0 ? { vars, x, w, axis: columns[0], batchAxes: 0 } : undefined;
     }
-    const prefix = shared.every((a, j) => a === j);
-    if (!prefix || columns[0] !== rank - 1) return undefined;
-    return { vars, x, w, axis: columns[0], batchAxes: shared.length };
+    // Batch axes: a prefix of the output axes, those of extent 1 (batch 1) counting as shared.
+    const batchAxes = shared.length === 0 ? 0 : Math.max(...shared) + 1;
+    for (let a = 0; a < batchAxes; a++) {
+      if (!shared.includes(a) && shape[a] !== 1) return undefined;
+    }
+    if (columns[0] !== shape.length - 1) return undefined;
+    return { vars, x, w, axis: columns[0], batchAxes };
   };
   return fits(body.a, body.b) ?? fits(body.b, body.a);
 }
@@ -197,7 +206,7 @@ export function findContraction(
   const visit = (e: VExpr): void => {
     if (e.k === "reduce") {
       distinct.add(exprKey(e));
-      const chain = isSum(e) ? sumChain(e, isWeight, rank) : undefined;
+      const chain = isSum(e) ? sumChain(e, isWeight, kernel.shape) : undefined;
       if (chain) found = { node: e, chain };
       return;
     }

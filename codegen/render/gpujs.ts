@@ -16,6 +16,7 @@ import {
   type OpSpelling,
   type OverflowRescue,
   renderStatements,
+  tanhSpelling,
 } from "./common.ts";
 import type { BufferInfo, Kernel } from "../ir/program.ts";
 
@@ -103,7 +104,8 @@ export const GPUJS_OPS: OpSpelling = {
         exp: math("exp"),
         select: gpuSelect,
       }),
-    tanh: math("tanh"),
+    // gpu.js's own tanh is NaN past |x| ~ 44 in f32 on some targets.
+    tanh: (a) => tanhSpelling(a, floatLiteral, math("exp")),
     abs: math("abs"),
     recip: (a) => `(1.0 / ${a})`,
   },

@@ -90,7 +90,7 @@ export const JS_OPS: OpSpelling = {
   binary: {
     add: (a, b) => `(${a} + ${b})`,
     sub: (a, b) => `(${a} - ${b})`,
-    mul: (a, b) => `${a} * ${b}`,
+    mul: (a, b) => `(${a} * ${b})`,
     div: (a, b) => `(${a} / ${b})`,
     max: (a, b) => `Math.max(${a}, ${b})`,
     min: (a, b) => `Math.min(${a}, ${b})`,
