@@ -1,11 +1,12 @@
 // timm's ViT encoder (models/vit_encoder.ts) against timm ground truth: every block output and
-// the final norm of tests/fixtures/vit/vit_micro.safetensors on each backend that runs the
-// encoder ops, the 12-block vit_tiny_patch16_224 fixture from ../shared/fixtures/vit/ on
-// reference when that file is present, the timm parameter names, and the heads/dim error.
+// the final norm of tests/fixtures/vit/vit_micro.safetensors on every backend, the 12-block
+// vit_tiny_patch16_224 fixture from ../shared/fixtures/vit/ on reference and wasm when that file
+// is present, the timm parameter names, the heads/dim error, and which products run as GEMMs.
 import assert from "node:assert/strict";
 import {
   compile,
   graph,
+  initParams,
   loadSafetensors,
   ShapeError,
   type TensorData,
@@ -186,4 +187,40 @@ Deno.test("heads that do not divide dim are a one-line error naming the op and t
     () => vitEncoder({ tokens: 17, dim: 32, depth: 2, heads: 5 }),
     oneLine("vitEncoder"),
   );
+});
+
+Deno.test("an encoder block's matrix multiplies run on the micro-kernel (wasm) and the tiled GEMM (wgsl)", async () => {
+  // Wide enough that every product has at least 32 columns (wgsl's GEMM threshold): tokens 40,
+  // head width 32, so q@kᵀ is 40 columns wide and p@v 32.
+  const cfg: VitEncoderConfig = { tokens: 40, dim: 64, depth: 1, heads: 2 };
+  const g = vitEncoder(cfg);
+  const weights = initParams(g, 0);
+  const embedded: TensorData = {
+    shape: [2, 40, 64],
+    data: Float32Array.from({ length: 2 * 40 * 64 }, (_, i) => Math.sin(i * 0.7)),
+  };
+  const want = (await (await compile(g, { backend: "reference", weights })).run({ embedded }))
+    .output;
+  // The six products of a block: qkv, q@kᵀ, p@v, proj, fc1, fc2.
+  const products = [/linear_\d+ ->/, /matmul_\d+ ->/, /matmul_\d+ ->/, /linear/, /gelu/, /linear/];
+  for (
+    const [backend, how] of [
+      ["wasm", / on WASM SIMD/],
+      ["wgsl", / as a tiled WGSL GEMM/],
+    ] as const
+  ) {
+    const model = await compile(g, {
+      backend,
+      weights,
+      ...(backend === "wgsl" ? { gemmTile: SMALL_TILE } : {}),
+    });
+    const { output } = await model.run({ embedded });
+    assert.equal(model.backend, backend);
+    const gemms = model.explain().split("\n").filter((l) => l.startsWith("kernel ") && how.test(l));
+    assert.equal(gemms.length, products.length, model.explain());
+    gemms.forEach((line, i) => assert.match(line, products[i], line));
+    assert.equal(gemms.filter((l) => /packed (at run time|per run)/.test(l)).length, 2);
+    assert.ok(scaledError(output, want) <= 1e-5, `${backend}: ${scaledError(output, want)}`);
+    model.dispose();
+  }
 });

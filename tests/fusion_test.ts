@@ -24,6 +24,11 @@ import {
 } from "../codegen/ir/expr.ts";
 import { type Kernel, outputVar, type Program } from "../codegen/ir/program.ts";
 import { lowerProgram } from "../codegen/passes/pipeline.ts";
+import {
+  renderWgslRowReduction,
+  ROW_THREADS,
+  rowReductionOf,
+} from "../codegen/render/wgsl/reduce.ts";
 import type { Graph } from "../graph/ir.ts";
 import { encoderBlock, vitEncoder } from "../models/vit_encoder.ts";
 // Imported from the modules themselves, not mod.ts: these tests need no backend.
@@ -428,4 +433,33 @@ Deno.test("fusion: the tokenizers keep their kernel counts (patchEmbedding 1, se
     assert.ok(seed.kernels[1].reads.includes(seed.kernels[0].out));
     assert.deepEqual(seed.kernels.flatMap(recomputedReductions), []);
   }
+});
+
+Deno.test("per-row kernels: fusion marks the reductions it pulls out, and only those get wgsl's workgroup per row", async () => {
+  const g0 = graph("rows", (b) => {
+    const x = b.input("x", ["B", 7, 300]);
+    const h = b.layerNorm(x, { name: "ln", eps: 1e-6 });
+    return b.linear(b.softmax(h, -1), { in: 300, out: 8, name: "fc" });
+  });
+  const { program } = lower(g0, { x: [2, 7, 300] });
+  const perRow = program.kernels.filter((k) => k.perRow).map((k) => k.out);
+  assert.deepEqual(perRow, [
+    "t_layer_norm_3_sum0",
+    "t_layer_norm_3_sum1",
+    "t_softmax_4_max0",
+    "t_softmax_4_sum1",
+  ]);
+  for (const k of program.kernels) {
+    const r = rowReductionOf(k);
+    assert.equal(r !== undefined, k.perRow === true, k.out);
+  }
+  // The Linear (a 300-long sum too) keeps one thread per output.
+  const linear = program.kernels[program.kernels.length - 1];
+  assert.ok(someNode(linear.expr, (n) => n.k === "reduce"));
+  assert.equal(renderWgslRowReduction(linear), undefined);
+  const shader = renderWgslRowReduction(program.kernels[0]);
+  assert.ok(shader);
+  assert.equal(shader.workgroupSize, ROW_THREADS);
+  assert.equal(shader.threads, 14 * ROW_THREADS);
+  assert.match(shader.source, /workgroupBarrier/);
 });

@@ -56,6 +56,11 @@ export interface Kernel {
   readonly ranges: Ranges;
   /** Buffers the kernel reads. */
   readonly reads: readonly string[];
+  /**
+   * Set on a reduction that fusion pulled out of an op's value (a softmax's max or sum, a layer
+   * norm's mean or variance): one output per row, which GPUs reduce with a workgroup per row.
+   */
+  readonly perRow?: boolean;
 }
 
 /**

@@ -268,6 +268,7 @@ export function lowerGraph(graph: Graph, weights: Weights, want: readonly number
         expr: constants,
         ranges: draft.ranges,
         reads: [...loadsOf(constants)],
+        ...(draft.perRow ? { perRow: true } : {}),
       });
     }
   }
@@ -390,6 +391,8 @@ export interface KernelDraft {
   readonly expr: VExpr;
   /** Ranges of the output and reduction variables. */
   readonly ranges: Ranges;
+  /** A reduction pulled out of an op's value (see `Kernel.perRow`). */
+  readonly perRow?: boolean;
 }
 
 /**
@@ -446,7 +449,14 @@ export function materializeReductions(kernel: KernelDraft): {
     });
     if (dims.length === 0) ranges.set(outputVar(0), [0, 0]);
     const shape = dims.length === 0 ? [1] : dims.map((d) => d.size);
-    before.push({ out, shape, ops: kernel.ops, expr: simplify(body, ranges), ranges });
+    before.push({
+      out,
+      shape,
+      ops: kernel.ops,
+      expr: simplify(body, ranges),
+      ranges,
+      perRow: true,
+    });
     let index = constant(0);
     let stride = 1;
     for (let j = dims.length - 1; j >= 0; j--) {

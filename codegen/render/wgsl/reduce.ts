@@ -21,9 +21,10 @@ export const MIN_ROW_LENGTH = 64;
 const ROW_VALUE = "__row";
 
 /**
- * The one reduction of `kernel` worth a workgroup per row, or undefined: the kernel's value
- * holds exactly one reduction, at least `MIN_ROW_LENGTH` long, with no reduction inside it and
- * not under a select.
+ * The one reduction of `kernel` worth a workgroup per row, or undefined: a per-row kernel
+ * (`Kernel.perRow`) whose value holds exactly one reduction, at least `MIN_ROW_LENGTH` long, with
+ * no reduction inside it and not under a select. (Products such as a narrow Linear keep one
+ * thread per output: there the outputs, not the reduction, fill the GPU.)
  *
  * @example
  * ```ts
@@ -32,6 +33,7 @@ const ROW_VALUE = "__row";
  * ```
  */
 export function rowReductionOf(kernel: Kernel): (VExpr & { k: "reduce" }) | undefined {
+  if (!kernel.perRow) return undefined;
   const found: (VExpr & { k: "reduce" })[] = [];
   let underSelect = false;
   const walk = (e: VExpr, selected: boolean): void => {
