@@ -49,6 +49,31 @@ export interface OpSpelling {
 }
 
 /**
+ * The binary ops every target spells the same, as parenthesized infix, and the comparisons from
+ * the target's way of turning a condition into 1.0 or 0.0.
+ *
+ * @example
+ * ```ts
+ * import { infixOps } from "./common.ts";
+ * infixOps((c) => `(${c} ? 1 : 0)`, "===").lt("a", "b"); // "(a < b ? 1 : 0)"
+ * ```
+ */
+export function infixOps(
+  oneOrZero: (condition: string) => string,
+  equals: string,
+): Omit<OpSpelling["binary"], "max" | "min"> {
+  return {
+    add: (a, b) => `(${a} + ${b})`,
+    sub: (a, b) => `(${a} - ${b})`,
+    mul: (a, b) => `(${a} * ${b})`,
+    div: (a, b) => `(${a} / ${b})`,
+    lt: (a, b) => oneOrZero(`${a} < ${b}`),
+    le: (a, b) => oneOrZero(`${a} <= ${b}`),
+    eq: (a, b) => oneOrZero(`${a} ${equals} ${b}`),
+  };
+}
+
+/**
  * Unary ops whose spelling uses the argument more than once: renderers bind it to a name first.
  *
  * @example

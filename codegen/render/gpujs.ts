@@ -13,6 +13,7 @@ import { bounds, children, type Cond, type Lin, type VExpr } from "../ir/expr.ts
 import {
   erfSpelling,
   floatLiteral,
+  infixOps,
   type OpSpelling,
   type OverflowRescue,
   renderStatements,
@@ -79,7 +80,6 @@ export const GPUJS_RESCUE: OverflowRescue = {
 
 const gpuSelect = (c: string, a: string, b: string): string => `(${c} ? ${a} : ${b})`;
 const math = (name: string) => (a: string): string => `Math.${name}(${a})`;
-const compare = (op: string) => (a: string, b: string): string => `(${a} ${op} ${b} ? 1.0 : 0.0)`;
 
 /**
  * How a gpu.js kernel spells every op of the IR (its supported `Math` functions).
@@ -110,15 +110,9 @@ export const GPUJS_OPS: OpSpelling = {
     recip: (a) => `(1.0 / ${a})`,
   },
   binary: {
-    add: (a, b) => `(${a} + ${b})`,
-    sub: (a, b) => `(${a} - ${b})`,
-    mul: (a, b) => `(${a} * ${b})`,
-    div: (a, b) => `(${a} / ${b})`,
+    ...infixOps((c) => `(${c} ? 1.0 : 0.0)`, "=="),
     max: (a, b) => `Math.max(${a}, ${b})`,
     min: (a, b) => `Math.min(${a}, ${b})`,
-    lt: compare("<"),
-    le: compare("<="),
-    eq: compare("=="),
   },
   where: (c, a, b) => gpuSelect(`${c} != 0.0`, a, b),
   lowest: floatLiteral(-F32_MAX),

@@ -20,7 +20,14 @@ import {
   type VExpr,
 } from "../../ir/expr.ts";
 import type { Kernel } from "../../ir/program.ts";
-import { erfSpelling, hasLongSum, type OpSpelling, REPEATS_ARGUMENT, UNROLL } from "../common.ts";
+import {
+  erfSpelling,
+  hasLongSum,
+  infixOps,
+  type OpSpelling,
+  REPEATS_ARGUMENT,
+  UNROLL,
+} from "../common.ts";
 
 /**
  * A rendered kernel: the body of `function (out, ...args)` and the argument buffer names.
@@ -64,7 +71,6 @@ export function chooseSplitAxis(shape: readonly number[], parts: number): number
 const jsExp = (a: string): string => `Math.exp(${a})`;
 const jsAbs = (a: string): string => `Math.abs(${a})`;
 const jsSelect = (c: string, a: string, b: string): string => `(${c} ? ${a} : ${b})`;
-const compare = (op: string) => (a: string, b: string): string => `(${a} ${op} ${b} ? 1 : 0)`;
 
 /**
  * How the JavaScript loop nests spell every op of the IR (float64 arithmetic, stored as f32).
@@ -88,15 +94,9 @@ export const JS_OPS: OpSpelling = {
     recip: (a) => `(1 / ${a})`,
   },
   binary: {
-    add: (a, b) => `(${a} + ${b})`,
-    sub: (a, b) => `(${a} - ${b})`,
-    mul: (a, b) => `(${a} * ${b})`,
-    div: (a, b) => `(${a} / ${b})`,
+    ...infixOps((c) => `(${c} ? 1 : 0)`, "==="),
     max: (a, b) => `Math.max(${a}, ${b})`,
     min: (a, b) => `Math.min(${a}, ${b})`,
-    lt: compare("<"),
-    le: compare("<="),
-    eq: compare("==="),
   },
   where: (c, a, b) => jsSelect(`${c} !== 0`, a, b),
   lowest: "-Infinity",

@@ -10,6 +10,7 @@ import {
   erfSpelling,
   floatLiteral,
   hasLongSum,
+  infixOps,
   type OpSpelling,
   renderJammedStatements,
   renderStatements,
@@ -23,8 +24,6 @@ const F32_MAX = 3.4028234663852886e38;
 const wgslSelect = (c: string, a: string, b: string): string => `select(${b}, ${a}, ${c})`;
 const wgslExp = (a: string): string => `exp(${a})`;
 const wgslAbs = (a: string): string => `abs(${a})`;
-const compare = (op: string) => (a: string, b: string): string =>
-  `select(0.0, 1.0, ${a} ${op} ${b})`;
 
 /**
  * How WGSL spells every op of the IR.
@@ -49,15 +48,9 @@ export const WGSL_OPS: OpSpelling = {
     recip: (a) => `(1.0 / ${a})`,
   },
   binary: {
-    add: (a, b) => `(${a} + ${b})`,
-    sub: (a, b) => `(${a} - ${b})`,
-    mul: (a, b) => `(${a} * ${b})`,
-    div: (a, b) => `(${a} / ${b})`,
+    ...infixOps((c) => `select(0.0, 1.0, ${c})`, "=="),
     max: (a, b) => `max(${a}, ${b})`,
     min: (a, b) => `min(${a}, ${b})`,
-    lt: compare("<"),
-    le: compare("<="),
-    eq: compare("=="),
   },
   where: (c, a, b) => wgslSelect(`${c} != 0.0`, a, b),
   lowest: floatLiteral(-F32_MAX),
