@@ -849,15 +849,32 @@ function evalAtom(a: Atom, env: ReadonlyMap<string, number>): number {
  * ```
  */
 export function linSource(x: Lin): string {
-  const atom = (a: Atom): string =>
-    a.k === "var"
-      ? a.name
-      : a.k === "div"
-      ? `Math.floor((${linSource(a.x)}) / ${a.d})`
-      : `((((${linSource(a.x)}) % ${a.d}) + ${a.d}) % ${a.d})`;
+  return printLin(
+    x,
+    (a) =>
+      a.k === "var"
+        ? a.name
+        : a.k === "div"
+        ? `Math.floor((${linSource(a.x)}) / ${a.d})`
+        : `((((${linSource(a.x)}) % ${a.d}) + ${a.d}) % ${a.d})`,
+  );
+}
+
+/**
+ * The one printer of linear forms every renderer uses: `coeff * atom` terms and the constant,
+ * joined with `+` (`+ -` as `-`), each atom spelled by `atom`.
+ *
+ * @example
+ * ```ts
+ * import { lin, printLin, variable } from "./expr.ts";
+ * printLin(lin.offset(lin.scale(variable("t"), 768), -3), (a) => a.k === "var" ? a.name : "?");
+ * // "768 * t - 3"
+ * ```
+ */
+export function printLin(x: Lin, atom: (a: Atom) => string): string {
   const parts = x.terms.map((t) => (t.coeff === 1 ? atom(t.atom) : `${t.coeff} * ${atom(t.atom)}`));
   if (x.c !== 0 || parts.length === 0) parts.push(String(x.c));
-  return parts.join(" + ");
+  return parts.join(" + ").replaceAll("+ -", "- ");
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   exprKey,
   type Lin,
   lin,
+  printLin,
   simplify,
   substitute,
   type UnaryOp,
@@ -429,9 +430,8 @@ function renderer(kernel: Kernel, syntax: Syntax) {
     }
   };
   const linText = (x: Lin): string => {
-    const parts = x.terms.map((t) => t.coeff === 1 ? atom(t.atom) : `${atom(t.atom)} * ${t.coeff}`);
-    if (x.c !== 0 || parts.length === 0) parts.push(String(x.c));
-    return parts.length === 1 ? parts[0] : `(${parts.join(" + ").replaceAll("+ -", "- ")})`;
+    const text = printLin(x, atom);
+    return x.terms.length + (x.c !== 0 ? 1 : 0) > 1 ? `(${text})` : text;
   };
   const condText = (c: Cond): string => {
     switch (c.k) {

@@ -13,6 +13,7 @@ import {
   exprKey,
   type Lin,
   lin,
+  printLin,
   type ReduceOp,
   simplify,
   substitute,
@@ -221,14 +222,7 @@ export function renderJsKernel(
       : `(${inner}) - ${a.d} * Math.floor((${inner}) / ${a.d})`;
     return hoist(text, atomVars(a, new Set()), block, a.k === "div" ? "q" : "r");
   };
-  const linText = (x: Lin, block: Block): string => {
-    const parts = x.terms.map((t) => {
-      const a = atomText(t.atom, block);
-      return t.coeff === 1 ? a : `${t.coeff} * ${a}`;
-    });
-    if (x.c !== 0 || parts.length === 0) parts.push(String(x.c));
-    return parts.join(" + ").replaceAll("+ -", "- ");
-  };
+  const linText = (x: Lin, block: Block): string => printLin(x, (a) => atomText(a, block));
   // An index: the part fixed by outer loops is hoisted out; the rest is added in place.
   const indexText = (x: Lin, block: Block): string => {
     const innermost = block.bound[block.bound.length - 1];
