@@ -15,6 +15,8 @@ import {
   type Lin,
   lin,
   printLin,
+  type Ranges,
+  type ReduceOp,
   simplify,
   substitute,
   type UnaryOp,
@@ -276,6 +278,108 @@ export function renderExpression(
 }
 
 /**
+ * What a renderer supplies to `jamLanes`: how it prints a leaf, spells an op, and emits the loop
+ * of a reduction shared by all lanes. `S` is the renderer's scope (a statement list, a block).
+ *
+ * @example
+ * ```ts
+ * import type { JamTarget } from "./common.ts";
+ * type Lines = JamTarget<string[]>;
+ * ```
+ */
+export interface JamTarget<S> {
+  /** Variable ranges of the kernel (the jammed axis narrowed to the first lane's values). */
+  readonly ranges: Ranges;
+  /** The text of a constant or a load. */
+  leaf(e: VExpr, scope: S): string;
+  /** A unary, binary or where node from its operands' texts. */
+  spell(e: VExpr, operands: readonly string[], scope: S): string;
+  /** The lanes of a select with one condition, or undefined where selects do not jam. */
+  select(cond: Cond, a: readonly string[], b: readonly string[]): string[] | undefined;
+  /** A short reduction's terms combined into its value. */
+  combine(op: ReduceOp, terms: readonly string[]): string;
+  /**
+   * Emits one loop for the reduction `first` with an accumulator per lane, its body rendered by
+   * `body` in the loop's scope; returns the accumulators (undefined when the body does not jam).
+   */
+  loop(
+    first: VExpr & { k: "reduce" },
+    lanes: number,
+    scope: S,
+    body: (inner: S) => string[] | undefined,
+  ): string[] | undefined;
+  /** The lanes' values of a top-level reduction, after it is computed (the overflow rescue). */
+  finish?(reductions: readonly (VExpr & { k: "reduce" })[], values: string[], scope: S): string[];
+}
+
+/**
+ * Unroll-and-jam, shared by the renderers: the expressions of several lanes (outputs next to each
+ * other along the last axis), rendered together when they have one structure, so they share
+ * their reductions' loops and the loads that do not move between lanes. Undefined when the lanes
+ * differ in structure.
+ *
+ * @example
+ * ```ts
+ * import { jamLanes } from "./common.ts";
+ * typeof jamLanes; // "function"
+ * ```
+ */
+export function jamLanes<S>(
+  lanes: readonly VExpr[],
+  scope: S,
+  target: JamTarget<S>,
+  nested = false,
+): string[] | undefined {
+  const first = lanes[0];
+  if (!lanes.every((e) => sameNode(e, first))) return undefined;
+  switch (first.k) {
+    case "const":
+    case "load":
+      return lanes.map((e) => target.leaf(e, scope));
+    case "select": {
+      const selects = lanes as readonly (typeof first)[];
+      const key = JSON.stringify(first.cond);
+      if (!selects.every((e) => JSON.stringify(e.cond) === key)) return undefined;
+      const a = jamLanes(selects.map((e) => e.a), scope, target, nested);
+      const b = a && jamLanes(selects.map((e) => e.b), scope, target, nested);
+      return b && a && target.select(first.cond, a, b);
+    }
+    case "reduce": {
+      const reductions = lanes as readonly (typeof first)[];
+      let values: string[] | undefined;
+      if (first.extent <= UNROLL) {
+        const terms: string[][] = [];
+        for (let k = 0; k < first.extent; k++) {
+          const pinned = new Map(target.ranges).set(first.v, [k, k] as const);
+          const t = jamLanes(reductions.map((e) => simplify(e.body, pinned)), scope, target, true);
+          if (!t) return undefined;
+          terms.push(t);
+        }
+        values = lanes.map((_, j) => target.combine(first.op, terms.map((t) => t[j])));
+      } else {
+        values = target.loop(
+          first,
+          lanes.length,
+          scope,
+          (inner) => jamLanes(reductions.map((e) => e.body), inner, target, true),
+        );
+      }
+      if (!values) return undefined;
+      return nested || !target.finish ? values : target.finish(reductions, values, scope);
+    }
+    default: {
+      const operands: string[][] = [];
+      for (let c = 0; c < childrenOf(first).length; c++) {
+        const texts = jamLanes(lanes.map((e) => childrenOf(e)[c]), scope, target, nested);
+        if (!texts) return undefined;
+        operands.push(texts);
+      }
+      return lanes.map((e, j) => target.spell(e, operands.map((o) => o[j]), scope));
+    }
+  }
+}
+
+/**
  * Like `renderStatements`, but each thread computes `lanes` consecutive outputs along the last
  * axis in one loop nest (unroll-and-jam): the lanes share their reductions' loops and loads of
  * what does not move along that axis. Undefined when the lanes do not share one structure.
@@ -298,69 +402,34 @@ export function renderJammedStatements(
   const v = `i${last}`;
   const ranges = new Map(kernel.ranges).set(v, [0, extent - lanes] as const);
   const r = renderer({ ...kernel, ranges }, syntax);
-  // `nested`: inside a reduction's body, where an overflow reaches the enclosing sum.
-  const jam = (
-    es: readonly VExpr[],
-    lines: string[],
-    at: string,
-    nested = false,
-  ): string[] | undefined => {
-    const first = es[0];
-    if (!es.every((e) => sameNode(e, first))) return undefined;
-    switch (first.k) {
-      case "const":
-      case "load":
-        return es.map((e) => r.valueText(e, lines, at));
-      case "reduce": {
-        const reductions = es as readonly (typeof first)[];
-        let values: string[];
-        if (first.extent <= UNROLL) {
-          const terms: string[][] = [];
-          for (let k = 0; k < first.extent; k++) {
-            const pinned = new Map(ranges).set(first.v, [k, k] as const);
-            const t = jam(reductions.map((e) => simplify(e.body, pinned)), lines, at, true);
-            if (!t) return undefined;
-            terms.push(t);
-          }
-          values = es.map((_, j) => r.combine(first.op, terms.map((t) => t[j])));
-        } else {
-          const accs = es.map(() => r.freshName("acc"));
-          lines.push(...accs.map((a) => `${at}${syntax.accumulator(a, r.init(first.op))}`));
-          lines.push(`${at}${syntax.loop(first.v, first.extent)}`);
-          const inner: string[] = [];
-          const bodies = jam(reductions.map((e) => e.body), inner, at + "  ", true);
-          if (!bodies) return undefined;
-          lines.push(
-            ...inner,
-            ...bodies.map((x, j) => `${at}  ${r.accumulate(first.op, accs[j], x)}`),
-          );
-          lines.push(`${at}}`);
-          r.sawLoop(first.extent);
-          values = accs;
-        }
-        return nested ? values : values.map((x, j) => r.rescued(reductions[j], x, lines, at));
-      }
-      case "select": {
-        const selects = es as readonly (typeof first)[];
-        const cond = r.condText(first.cond);
-        if (!selects.every((e) => r.condText(e.cond) === cond)) return undefined;
-        const a = jam(selects.map((e) => e.a), lines, at, nested);
-        const b = a && jam(selects.map((e) => e.b), lines, at, nested);
-        return b && a?.map((x, j) => syntax.select(cond, x, b[j]));
-      }
-      default: {
-        // unary, binary, where: jam each operand position, then spell the op per lane.
-        const operands: string[][] = [];
-        const arity = childrenOf(first).length;
-        for (let c = 0; c < arity; c++) {
-          const texts = jam(es.map((e) => childrenOf(e)[c]), lines, at, nested);
-          if (!texts) return undefined;
-          operands.push(texts);
-        }
-        return es.map((e, j) => r.spell(e, operands.map((o) => o[j]), lines, at));
-      }
-    }
+  // Scope: the statement list and its indentation.
+  type Scope = { lines: string[]; at: string };
+  const target: JamTarget<Scope> = {
+    ranges,
+    leaf: (e, { lines, at }) => r.valueText(e, lines, at),
+    spell: (e, operands, { lines, at }) => r.spell(e, operands, lines, at),
+    select: (cond, a, b) => {
+      const c = r.condText(cond);
+      return a.map((x, j) => syntax.select(c, x, b[j]));
+    },
+    combine: (op, terms) => r.combine(op, terms),
+    loop: (first, count, { lines, at }, body) => {
+      const accs = Array.from({ length: count }, () => r.freshName("acc"));
+      lines.push(...accs.map((a) => `${at}${syntax.accumulator(a, r.init(first.op))}`));
+      lines.push(`${at}${syntax.loop(first.v, first.extent)}`);
+      const inner: string[] = [];
+      const bodies = body({ lines: inner, at: at + "  " });
+      if (!bodies) return undefined;
+      lines.push(...inner, ...bodies.map((x, j) => `${at}  ${r.accumulate(first.op, accs[j], x)}`));
+      lines.push(`${at}}`);
+      r.sawLoop(first.extent);
+      return accs;
+    },
+    finish: (reductions, values, { lines, at }) =>
+      values.map((x, j) => r.rescued(reductions[j], x, lines, at)),
   };
+  const jam = (es: readonly VExpr[], lines: string[], at: string): string[] | undefined =>
+    jamLanes(es, { lines, at }, target);
   const statements = (es: readonly VExpr[], at: string): string[] | undefined => {
     const first = es[0];
     if (first.k === "select") {

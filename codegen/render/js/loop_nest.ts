@@ -25,6 +25,8 @@ import {
   erfSpelling,
   hasLongSum,
   infixOps,
+  jamLanes,
+  type JamTarget,
   type OpSpelling,
   REPEATS_ARGUMENT,
   UNROLL,
@@ -121,10 +123,6 @@ function opChildren(e: VExpr): readonly VExpr[] {
     : e.k === "where"
     ? [e.c, e.a, e.b]
     : [];
-}
-
-function sameOp(a: VExpr, b: VExpr): boolean {
-  return a.k === b.k && (a.k !== "unary" && a.k !== "binary" || a.op === (b as typeof a).op);
 }
 
 /** Outputs computed together by an unroll-and-jammed reduction loop. */
@@ -314,60 +312,32 @@ export function renderJsKernel(
       }
     }
   };
-  // Renders lanes that share one loop skeleton (unroll-and-jam): one loop nest, one accumulator
-  // per lane, shared loads. Undefined when the lanes differ in structure.
-  const jamText = (lanes: readonly VExpr[], block: Block): string[] | undefined => {
-    const first = lanes[0];
-    if (!lanes.every((e) => e.k === first.k)) return undefined;
-    switch (first.k) {
-      case "const":
-      case "load":
-        return lanes.map((e) => valueText(e, block));
-      case "unary":
-      case "binary":
-      case "where": {
-        if (!lanes.every((e) => sameOp(e, first))) return undefined;
-        const operands: string[][] = [];
-        for (let c = 0; c < opChildren(first).length; c++) {
-          const texts = jamText(lanes.map((e) => opChildren(e)[c]), block);
-          if (!texts) return undefined;
-          operands.push(texts);
-        }
-        return lanes.map((e, j) => spell(e, operands.map((o) => o[j]), block));
-      }
-      case "select":
-        return undefined;
-      case "reduce": {
-        const sums = lanes as readonly (typeof first)[];
-        if (!sums.every((e) => e.op === first.op && e.v === first.v && e.extent === first.extent)) {
-          return undefined;
-        }
-        if (first.extent <= UNROLL) {
-          const terms: string[][] = [];
-          for (let k = 0; k < first.extent; k++) {
-            const pinned = new Map(kernel.ranges).set(first.v, [k, k] as const);
-            const jammed = jamText(sums.map((e) => simplify(e.body, pinned)), block);
-            if (!jammed) return undefined;
-            terms.push(jammed);
-          }
-          return lanes.map((_, j) => combine(first.op, terms.map((t) => t[j])));
-        }
-        const accs = lanes.map(() => `acc${temps++}`);
-        const start = REDUCE_START[first.op];
-        block.body.push(`let ${accs.join(` = ${start}, `)} = ${start};`);
-        const loop = child(block, first.v);
-        const bodies = jamText(sums.map((e) => e.body), loop);
-        if (!bodies) return undefined;
-        bodies.forEach((x, j) => loop.body.push(accumulate(first.op, accs[j], x)));
-        block.body.push({
-          open: `for (let ${first.v} = 0; ${first.v} < ${first.extent}; ${first.v}++) {`,
-          block: loop,
-          close: "}",
-        });
-        return accs;
-      }
-    }
+  // Lanes that share one loop skeleton (unroll-and-jam): one loop nest, one accumulator per
+  // lane, shared loads (hoisted per block). Selects do not jam here.
+  const jamTarget: JamTarget<Block> = {
+    ranges: kernel.ranges,
+    leaf: (e, block) => valueText(e, block),
+    spell: (e, operands, block) => spell(e, operands, block),
+    select: () => undefined,
+    combine,
+    loop: (first, count, block, body) => {
+      const accs = Array.from({ length: count }, () => `acc${temps++}`);
+      const start = REDUCE_START[first.op];
+      block.body.push(`let ${accs.join(` = ${start}, `)} = ${start};`);
+      const loop = child(block, first.v);
+      const bodies = body(loop);
+      if (!bodies) return undefined;
+      bodies.forEach((x, j) => loop.body.push(accumulate(first.op, accs[j], x)));
+      block.body.push({
+        open: `for (let ${first.v} = 0; ${first.v} < ${first.extent}; ${first.v}++) {`,
+        block: loop,
+        close: "}",
+      });
+      return accs;
+    },
   };
+  const jamText = (lanes: readonly VExpr[], block: Block): string[] | undefined =>
+    jamLanes(lanes, block, jamTarget);
   // The last output axis of a reduction kernel, JAM outputs per iteration sharing their loads.
   const emitJammed = (e: VExpr, axis: number, block: Block): boolean => {
     const v = `i${axis}`;
