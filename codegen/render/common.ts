@@ -293,7 +293,11 @@ export interface JamTarget<S> {
   /** The text of a constant or a load. */
   leaf(e: VExpr, scope: S): string;
   /** A unary, binary or where node from its operands' texts. */
-  spell(e: VExpr, operands: readonly string[], scope: S): string;
+  spell(
+    e: VExpr & { k: "unary" | "binary" | "where" },
+    operands: readonly string[],
+    scope: S,
+  ): string;
   /** The lanes of a select with one condition, or undefined where selects do not jam. */
   select(cond: Cond, a: readonly string[], b: readonly string[]): string[] | undefined;
   /** A short reduction's terms combined into its value. */
@@ -367,14 +371,17 @@ export function jamLanes<S>(
       if (!values) return undefined;
       return nested || !target.finish ? values : target.finish(reductions, values, scope);
     }
-    default: {
+    case "unary":
+    case "binary":
+    case "where": {
       const operands: string[][] = [];
       for (let c = 0; c < childrenOf(first).length; c++) {
         const texts = jamLanes(lanes.map((e) => childrenOf(e)[c]), scope, target, nested);
         if (!texts) return undefined;
         operands.push(texts);
       }
-      return lanes.map((e, j) => target.spell(e, operands.map((o) => o[j]), scope));
+      const ops = lanes as readonly (typeof first)[];
+      return ops.map((e, j) => target.spell(e, operands.map((o) => o[j]), scope));
     }
   }
 }
@@ -520,7 +527,12 @@ function renderer(kernel: Kernel, syntax: Syntax) {
   const accumulate = (op: "sum" | "max", acc: string, x: string): string =>
     op === "sum" ? `${acc} += ${x};` : `${acc} = ${ops.binary.max(acc, x)};`;
   // The text of a unary, binary or where node from its operands' texts.
-  const spell = (e: VExpr, operands: readonly string[], lines: string[], at: string): string => {
+  const spell = (
+    e: VExpr & { k: "unary" | "binary" | "where" },
+    operands: readonly string[],
+    lines: string[],
+    at: string,
+  ): string => {
     switch (e.k) {
       case "unary": {
         if (!REPEATS_ARGUMENT.has(e.op)) return ops.unary[e.op](operands[0]);
@@ -532,8 +544,6 @@ function renderer(kernel: Kernel, syntax: Syntax) {
         return ops.binary[e.op](operands[0], operands[1]);
       case "where":
         return ops.where(operands[0], operands[1], operands[2]);
-      default:
-        throw new Error(`codegen: ${e.k} is not an op node`);
     }
   };
   // Expression text; the loops of reductions are appended to `lines` first. `nested`: inside a
@@ -585,7 +595,9 @@ function renderer(kernel: Kernel, syntax: Syntax) {
         shared.get(lines)?.set(key, result);
         return result;
       }
-      default:
+      case "unary":
+      case "binary":
+      case "where":
         return spell(e, childrenOf(e).map((c) => valueText(c, lines, at, nested)), lines, at);
     }
   };

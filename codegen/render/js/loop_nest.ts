@@ -254,7 +254,11 @@ export function renderJsKernel(
   };
   // A unary, binary or where node from its operands' texts; an argument used several times by
   // its spelling is bound to a name first.
-  const spell = (e: VExpr, operands: readonly string[], block: Block): string => {
+  const spell = (
+    e: VExpr & { k: "unary" | "binary" | "where" },
+    operands: readonly string[],
+    block: Block,
+  ): string => {
     if (e.k === "unary") {
       if (!REPEATS_ARGUMENT.has(e.op)) return JS_OPS.unary[e.op](operands[0]);
       const name = `t${temps++}`;
