@@ -435,7 +435,7 @@ Deno.test("fusion: the tokenizers keep their kernel counts (patchEmbedding 1, se
   }
 });
 
-Deno.test("per-row kernels: fusion marks the reductions it pulls out, and only those get wgsl's workgroup per row", async () => {
+Deno.test("per-row kernels: fusion marks the reductions it pulls out, and only those get wgsl's workgroup per row", () => {
   const g0 = graph("rows", (b) => {
     const x = b.input("x", ["B", 7, 300]);
     const h = b.layerNorm(x, { name: "ln", eps: 1e-6 });
