@@ -333,9 +333,13 @@ export function jamLanes<S>(
   scope: S,
   target: JamTarget<S>,
   nested = false,
+  // Top-level reductions already rendered (GELU reads its input twice), by the lanes' keys.
+  done: Map<string, string[]> = new Map(),
 ): string[] | undefined {
   const first = lanes[0];
   if (!lanes.every((e) => sameNode(e, first))) return undefined;
+  const again = (es: readonly VExpr[], inner: S, deeper: boolean): string[] | undefined =>
+    jamLanes(es, inner, target, deeper, done);
   switch (first.k) {
     case "const":
     case "load":
@@ -344,18 +348,21 @@ export function jamLanes<S>(
       const selects = lanes as readonly (typeof first)[];
       const key = JSON.stringify(first.cond);
       if (!selects.every((e) => JSON.stringify(e.cond) === key)) return undefined;
-      const a = jamLanes(selects.map((e) => e.a), scope, target, nested);
-      const b = a && jamLanes(selects.map((e) => e.b), scope, target, nested);
+      const a = again(selects.map((e) => e.a), scope, nested);
+      const b = a && again(selects.map((e) => e.b), scope, nested);
       return b && a && target.select(first.cond, a, b);
     }
     case "reduce": {
       const reductions = lanes as readonly (typeof first)[];
+      const key = nested ? undefined : reductions.map(exprKey).join("|");
+      const known = key === undefined ? undefined : done.get(key);
+      if (known) return known;
       let values: string[] | undefined;
       if (first.extent <= UNROLL) {
         const terms: string[][] = [];
         for (let k = 0; k < first.extent; k++) {
           const pinned = new Map(target.ranges).set(first.v, [k, k] as const);
-          const t = jamLanes(reductions.map((e) => simplify(e.body, pinned)), scope, target, true);
+          const t = again(reductions.map((e) => simplify(e.body, pinned)), scope, true);
           if (!t) return undefined;
           terms.push(t);
         }
@@ -365,18 +372,21 @@ export function jamLanes<S>(
           first,
           lanes.length,
           scope,
-          (inner) => jamLanes(reductions.map((e) => e.body), inner, target, true),
+          (inner) => again(reductions.map((e) => e.body), inner, true),
         );
       }
       if (!values) return undefined;
-      return nested || !target.finish ? values : target.finish(reductions, values, scope);
+      if (key === undefined) return values;
+      const result = target.finish ? target.finish(reductions, values, scope) : values;
+      done.set(key, result);
+      return result;
     }
     case "unary":
     case "binary":
     case "where": {
       const operands: string[][] = [];
       for (let c = 0; c < childrenOf(first).length; c++) {
-        const texts = jamLanes(lanes.map((e) => childrenOf(e)[c]), scope, target, nested);
+        const texts = again(lanes.map((e) => childrenOf(e)[c]), scope, nested);
         if (!texts) return undefined;
         operands.push(texts);
       }
