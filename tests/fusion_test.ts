@@ -24,6 +24,8 @@ import {
 } from "../codegen/ir/expr.ts";
 import { type Kernel, outputVar, type Program } from "../codegen/ir/program.ts";
 import { lowerProgram } from "../codegen/passes/pipeline.ts";
+import { renderJsKernel } from "../codegen/render/js/loop_nest.ts";
+import { renderWgslKernel } from "../codegen/render/wgsl/loop_nest.ts";
 import {
   renderWgslRowReduction,
   ROW_THREADS,
@@ -462,4 +464,20 @@ Deno.test("per-row kernels: fusion marks the reductions it pulls out, and only t
   assert.equal(shader.workgroupSize, ROW_THREADS);
   assert.equal(shader.threads, 14 * ROW_THREADS);
   assert.match(shader.source, /workgroupBarrier/);
+});
+
+Deno.test("a reduction read twice (GELU reads fc1's sum twice) is one loop in the rendered kernel", () => {
+  const g0 = graph("mlp", (b) => {
+    const x = b.input("x", ["B", 5, 64]);
+    return b.gelu(b.linear(x, { in: 64, out: 16, name: "fc1" }));
+  });
+  const { program } = lower(g0, { x: [2, 5, 64] });
+  assert.equal(program.kernels.length, 1);
+  const [kernel] = program.kernels;
+  const sums = new Set<string>();
+  foldExpr(kernel.expr, sums, (acc, n) => (n.k === "reduce" ? acc.add(exprKey(n)) : acc));
+  assert.equal(sums.size, 1);
+  const loops = (source: string): number => source.match(/for \((var|let) k\d+\b/g)?.length ?? 0;
+  assert.equal(loops(renderWgslKernel(kernel).source), 1, "wgsl (jammed)");
+  assert.equal(loops(renderJsKernel(kernel).body), 1, "js");
 });
