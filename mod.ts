@@ -114,3 +114,5 @@ export {
   seedTokenizer,
 } from "./models/vit_tokenizer.ts";
 export type * from "./models/vit_tokenizer.ts";
+export { encoderBlock, vitEncoder } from "./models/vit_encoder.ts";
+export type * from "./models/vit_encoder.ts";
