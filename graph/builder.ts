@@ -7,8 +7,10 @@
 
 import type {
   Checked,
+  ClassTokenCheck,
   DimPlus,
   DimsAgree,
+  DimsCheck,
   DimStr,
   DynamicRank,
   ShapeErrorType,
@@ -16,11 +18,18 @@ import type {
   TDim,
   TShape,
 } from "./shape_types.ts";
-import { isValidSize, normalizeAxis, type Shape, ShapeError } from "./shape.ts";
+import type { Lt } from "./shape_math.ts";
+import { dimFault, isValidSize, normalizeAxis, type Shape, ShapeError } from "./shape.ts";
 import { type AnyNode, type AttrsOf, Graph, type ParamInit } from "./ir.ts";
 import { OPS } from "../ops/registry.ts";
 import type { OpDef } from "../ops/op.ts";
-import type { ChannelCheck, Conv2dCheck, Conv2dOptions, Conv2dShape } from "../ops/conv2d.ts";
+import {
+  type ChannelCheck,
+  type Conv2dCheck,
+  type Conv2dOptions,
+  conv2dOptionsFault,
+  type Conv2dShape,
+} from "../ops/conv2d.ts";
 import type { FlattenShape } from "../ops/flatten.ts";
 import type { ReshapeCheck } from "../ops/reshape.ts";
 import type { PermuteShape, TransposeShape } from "../ops/permute.ts";
@@ -121,15 +130,28 @@ type PrependTokenShapeError<T extends TShape> = ShapeErrorType<
 >;
 
 /**
- * The compile-time check of `expand(S -> T)`: only dims of size 1 may grow.
+ * The compile-time check of `expand(S -> T)`: the target rank is at least the input's (new
+ * dims are added in front, as in torch), and only dims of size 1 may grow.
  *
  * @example
  * ```ts
  * import type { ExpandCheck } from "./builder.ts";
  * type Ok = ExpandCheck<[1, 1, 768], ["B", 1, 768]>; // unknown
+ * type E = ExpandCheck<[1, 2, 3], [2, 3]>;
+ * // "expand: cannot expand [1, 2, 3] to [2, 3]: target rank 2 is below the input's rank 3"
  * ```
  */
-export type ExpandCheck<S extends TShape, T extends TShape> = BroadcastShape<S, T> extends
+export type ExpandCheck<S extends TShape, T extends TShape> = DynamicRank<S> extends true ? unknown
+  : DynamicRank<T> extends true ? unknown
+  : Lt<T["length"], S["length"]> extends true ? ShapeErrorType<
+      `expand: cannot expand ${ShapeStr<S>} to ${ShapeStr<T>}: target rank ${T[
+        "length"
+      ]} is below the input's rank ${S["length"]}`
+    >
+  : ExpandDims<S, T>;
+
+/** @ignore */
+type ExpandDims<S extends TShape, T extends TShape> = BroadcastShape<S, T> extends
   infer R extends TShape ? (R["length"] extends T["length"] ? ExpandSame<R, T, S> : unknown)
   : ShapeErrorType<`expand: ${ShapeStr<S>} cannot expand to ${ShapeStr<T>}`>;
 
@@ -174,8 +196,14 @@ export class GraphBuilder {
   readonly #nodes: AnyNode[] = [];
   readonly #names = new Set<string>();
 
-  /** Declares a graph input. Dims may be literals, symbolic names, or `number`. */
-  input<const S extends TShape>(name: string, shape: S): Tensor<S> {
+  /**
+   * Declares a graph input. Dims may be sizes (safe integers >= 0), symbolic names, or
+   * `number`; a literal dim that is negative, fractional or above 2^53 - 1 is a compile error.
+   */
+  input<const S extends TShape, const N extends string>(
+    name: N,
+    shape: S & DimsCheck<"input", N, S>,
+  ): Tensor<S> {
     this.#checkShape("input", name, shape);
     return this.#leaf("input", name, { name }, shape);
   }
@@ -202,7 +230,9 @@ export class GraphBuilder {
     const stride = options.stride ?? 1;
     const padding = options.padding ?? 0;
     const channels = x.shape[1];
-    if (!isValidSize(channels) || !isValidSize(out) || !isValidSize(kernel) || kernel < 1) {
+    const fault = conv2dOptionsFault(options);
+    if (fault) throw new ShapeError("conv2d", name, [x.shape], fault);
+    if (!isValidSize(channels)) {
       throw new ShapeError(
         "conv2d",
         name,
@@ -466,13 +496,29 @@ export class GraphBuilder {
     return this.#prepend(x, token);
   }
 
-  /** Creates a `[1, 1, D]` class token named `name` (randn-initialized) and prepends it. */
-  classToken<S extends TShape>(
+  /**
+   * Creates a `[1, 1, D]` class token named `name` (randn-initialized) and prepends it to a
+   * `[B, N, D]` sequence; `D` must be a concrete size.
+   */
+  classToken<S extends TShape, const N extends string>(
     x: Tensor<S>,
-    options: { readonly name: string },
+    options: { readonly name: N } & ClassTokenCheck<S, N>,
   ): Tensor<PrependShape<S>> {
+    const { name } = options;
     const width = x.shape[x.shape.length - 1];
-    const token = this.param(options.name, [1, 1, width], { kind: "randn" });
+    // Checked before the token exists, so a failed call leaves the graph unchanged.
+    if (x.shape.length !== 3) {
+      throw new ShapeError("classToken", name, [x.shape], "input must be [batch, tokens, width]");
+    }
+    if (!isValidSize(width)) {
+      throw new ShapeError(
+        "classToken",
+        name,
+        [x.shape],
+        `width ${String(width)} must be a concrete size`,
+      );
+    }
+    const token = this.param(name, [1, 1, width], { kind: "randn" });
     return this.#prepend(x, token);
   }
 
@@ -551,9 +597,8 @@ export class GraphBuilder {
       throw new ShapeError(op, name, [], `shape must be an array of dims, got ${String(shape)}`);
     }
     for (const d of shape) {
-      if (typeof d === "string" ? d.length === 0 : !isValidSize(d)) {
-        throw new ShapeError(op, name, [shape], `dim ${String(d)} is not a size or a name`);
-      }
+      const fault = dimFault(d);
+      if (fault) throw new ShapeError(op, name, [shape], fault);
     }
     if (this.#names.has(name)) {
       throw new ShapeError(op, name, [shape], `the name "${name}" is already used in this graph`);

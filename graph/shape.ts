@@ -100,6 +100,48 @@ export function isValidSize(n: unknown): n is number {
   return typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
 }
 
+/**
+ * Why an integer option such as a kernel size is invalid, or `undefined` when it is valid:
+ * `min` 1 asks for a positive integer, 0 for a non-negative one, and above 2^53 - 1 is too
+ * large. The type-level `SizeFault` gives the same text for literal options.
+ *
+ * @example
+ * ```ts
+ * import { sizeFault } from "./shape.ts";
+ * sizeFault("stride", 0, 1); // "stride must be a positive integer, got 0"
+ * sizeFault("padding", 1, 0); // undefined
+ * ```
+ */
+export function sizeFault(label: string, value: unknown, min: 0 | 1): string | undefined {
+  if (isValidSize(value)) {
+    return value < min ? `${label} must be a positive integer, got ${value}` : undefined;
+  }
+  if (typeof value === "number" && /^\d+$/.test(String(value))) {
+    return `${label} must be at most 2^53 - 1, got ${value}`;
+  }
+  const got = typeof value === "string" ? JSON.stringify(value) : String(value);
+  return min === 1
+    ? `${label} must be a positive integer, got ${got}`
+    : `${label} must be >= 0 and an integer, got ${got}`;
+}
+
+/**
+ * Why a declared dim is invalid (neither a size nor a non-empty name), or `undefined`. The
+ * type-level `DimsCheck` gives the same text for literal dims.
+ *
+ * @example
+ * ```ts
+ * import { dimFault } from "./shape.ts";
+ * dimFault(-3); // "dim -3 is not a size (a safe integer >= 0) or a name"
+ * dimFault("B"); // undefined
+ * ```
+ */
+export function dimFault(d: unknown): string | undefined {
+  const ok = typeof d === "string" ? d.length > 0 : isValidSize(d);
+  if (ok) return undefined;
+  return `dim ${d === "" ? '""' : String(d)} is not a size (a safe integer >= 0) or a name`;
+}
+
 /** A dim as a numeric coefficient times a sorted list of symbolic factors. */
 interface Factored {
   readonly coeff: number;

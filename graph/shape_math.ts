@@ -489,3 +489,34 @@ export type IsLiteral<N extends number> = [N] extends [never] ? false
   // A literal stringifies to digits (or "-"); `number & Brand` stays a deferred template.
   : `${N}` extends `${Digit | "-"}${string}` ? true
   : false;
+
+/**
+ * The largest safe integer, `Number.MAX_SAFE_INTEGER` (2^53 - 1), as digits.
+ * @ignore
+ */
+type MaxSafe = "9007199254740991";
+
+/**
+ * `true` iff `N` is a size the runtime accepts (`isValidSize`): a non-negative safe integer
+ * literal. `false` for any other literal: negative (`-3`), fractional (`2.5`), or above
+ * `Number.MAX_SAFE_INTEGER` (`1e16`). `boolean` for `number` and branded numbers, which only
+ * the run time can judge; unions distribute.
+ *
+ * @example
+ * ```ts
+ * import type { IsSize } from "./shape_math.ts";
+ * const a: IsSize<224> = true;
+ * const b: IsSize<-3> = false;
+ * const c: IsSize<2.5> = false;
+ * const d: IsSize<1e16> = false;
+ * const e: IsSize<number> = true; // `boolean`: unknown until run time
+ * ```
+ */
+export type IsSize<N extends number> = number extends N ? boolean
+  : N extends number ? (
+      IsLiteral<N> extends true
+        ? (IsDigits<`${N}`> extends true ? (Compare<`${N}`, MaxSafe> extends ">" ? false : true)
+          : false)
+        : boolean
+    )
+  : boolean;

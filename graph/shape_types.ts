@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Add, IsLiteral, Lt, Lte, Product, Sub } from "./shape_math.ts";
+import type { Add, IsLiteral, IsSize, Lt, Lte, Product, Sub } from "./shape_math.ts";
 
 /**
  * A type-level dim: a numeric literal, a symbolic name, or `number`.
@@ -324,3 +324,86 @@ export type SetAxis<S extends TShape, N extends number, D extends TDim, Acc exte
   S extends readonly [infer H extends TDim, ...infer R extends TShape]
     ? (Acc["length"] extends N ? [...Acc, D, ...R] : SetAxis<R, N, D, [...Acc, H]>)
     : Acc;
+
+/**
+ * Why an integer option such as a kernel size is invalid, as message text, or `""` when it is
+ * valid or not known until run time (`number`). `Min` 1 asks for a positive integer, 0 for a
+ * non-negative one; above 2^53 - 1 is too large either way. `sizeFault` in `shape.ts` is the
+ * same rule at run time, word for word.
+ *
+ * @example
+ * ```ts
+ * import type { SizeFault } from "./shape_types.ts";
+ * type A = SizeFault<"stride", 0, 1>; // "stride must be a positive integer, got 0"
+ * type B = SizeFault<"padding", -1, 0>; // "padding must be >= 0 and an integer, got -1"
+ * type C = SizeFault<"kernel", 16, 1>; // ""
+ * ```
+ */
+export type SizeFault<Label extends string, V extends number, Min extends 0 | 1> =
+  [IsSize<V>] extends [false] ? (
+      Lt<9007199254740991, V> extends true ? `${Label} must be at most 2^53 - 1, got ${V}`
+        : Min extends 1 ? `${Label} must be a positive integer, got ${V}`
+        : `${Label} must be >= 0 and an integer, got ${V}`
+    )
+    : Min extends 1 ? ([V] extends [0] ? `${Label} must be a positive integer, got 0` : "")
+    : "";
+
+/**
+ * The first dim of `S` that is neither a size nor a name, wrapped in a tuple; `[]` if none.
+ * @ignore
+ */
+type BadDim<S extends TShape> = S extends readonly [infer H, ...infer R extends TShape]
+  ? ([DimFits<H>] extends [false] ? [H] : BadDim<R>)
+  : [];
+
+/**
+ * `false` for a dim the runtime rejects: the empty name, or a literal that is not a size.
+ * @ignore
+ */
+type DimFits<D> = D extends string ? ([D] extends [""] ? false : true)
+  : D extends number ? IsSize<D>
+  : false;
+
+/**
+ * The compile-time check of a declared shape (`g.input`): every dim is a size (a safe integer
+ * >= 0) or a non-empty name, as the runtime check demands; `number` and `string` dims are left
+ * to run time. `unknown` when it passes, else a message naming the op, the tensor and the dim.
+ *
+ * @example
+ * ```ts
+ * import type { DimsCheck } from "./shape_types.ts";
+ * type E = DimsCheck<"input", "x", [-3, 4]>;
+ * // "input x: dim -3 is not a size (a safe integer >= 0) or a name"
+ * type Ok = DimsCheck<"input", "x", ["B", 4]>; // unknown
+ * ```
+ */
+export type DimsCheck<Op extends string, Name extends string, S extends TShape> =
+  DynamicRank<S> extends true ? unknown
+    : BadDim<S> extends [infer D] ? ShapeErrorType<
+        `${Op} ${Name}: dim ${D extends "" ? '""'
+          : DimStr<D>} is not a size (a safe integer >= 0) or a name`
+      >
+    : unknown;
+
+/**
+ * The compile-time check of `classToken`: the input is `[B, N, D]` with a concrete width `D`
+ * (the learned `[1, 1, D]` token needs a real size). `Name` is the token's parameter name.
+ * It lives here rather than in `builder.ts` so that `mod.ts` exports it with the other rules.
+ *
+ * @example
+ * ```ts
+ * import type { ClassTokenCheck } from "./shape_types.ts";
+ * type Ok = ClassTokenCheck<["B", 196, 768], "cls">; // unknown
+ * type E = ClassTokenCheck<["B", 3, 8, 8], "cls">;
+ * // "classToken cls: input [B, 3, 8, 8] must be [batch, tokens, width]"
+ * ```
+ */
+export type ClassTokenCheck<S extends TShape, Name extends string> = DynamicRank<S> extends true
+  ? unknown
+  : S extends readonly [TDim, TDim, infer D] ? (
+      D extends string ? ShapeErrorType<
+          `classToken ${Name}: width ${D} of ${ShapeStr<S>} must be a concrete size`
+        >
+        : unknown
+    )
+  : ShapeErrorType<`classToken ${Name}: input ${ShapeStr<S>} must be [batch, tokens, width]`>;

@@ -12,10 +12,11 @@ import type {
   DynamicRank,
   ShapeErrorType,
   ShapeStr,
+  SizeFault,
   TDim,
   TShape,
 } from "../graph/shape_types.ts";
-import { type Dim, isConcrete, type Shape, ShapeError } from "../graph/shape.ts";
+import { type Dim, isConcrete, type Shape, ShapeError, sizeFault } from "../graph/shape.ts";
 import type { OpDef } from "./op.ts";
 
 /**
@@ -104,15 +105,41 @@ type KernelFits<H, K extends number, P extends number> = H extends number
   : true;
 
 /**
- * The compile-time check of `conv2d`: `unknown` when valid, else a readable error.
+ * The first fault among `conv2d`'s integer options, in the order the runtime checks them
+ * (`out`, `kernel`, `stride` >= 1, `padding` >= 0), or `""`. Only literal options are judged.
+ * @ignore
+ */
+type OptionsFault<O extends Conv2dOptions> = SizeFault<"out", O["out"], 1> extends
+  infer F extends string ? (F extends "" ? KernelFault<O> : F) : "";
+
+/** @ignore */
+type KernelFault<O extends Conv2dOptions> = SizeFault<"kernel", O["kernel"], 1> extends
+  infer F extends string ? (F extends "" ? StrideFault<O> : F) : "";
+
+/** @ignore */
+type StrideFault<O extends Conv2dOptions> = SizeFault<"stride", Opt<O, "stride", 1>, 1> extends
+  infer F extends string ? (F extends "" ? SizeFault<"padding", Opt<O, "padding", 0>, 0> : F)
+  : "";
+
+/**
+ * The compile-time check of `conv2d`: `unknown` when valid, else a readable error. Literal
+ * `out`, `kernel` and `stride` must be positive integers and `padding` a non-negative one.
  *
  * @example
  * ```ts
  * import type { Conv2dCheck } from "./conv2d.ts";
  * type E = Conv2dCheck<[1, 3, 8, 8], { out: 3; kernel: 16; name: "c" }>; // error text
+ * type S = Conv2dCheck<[1, 3, 8, 8], { out: 3; kernel: 2; stride: 0; name: "c" }>;
+ * // "conv2d c: stride must be a positive integer, got 0"
  * ```
  */
-export type Conv2dCheck<S extends TShape, O extends Conv2dOptions> = DynamicRank<S> extends true
+export type Conv2dCheck<S extends TShape, O extends Conv2dOptions> = OptionsFault<O> extends
+  infer F extends string
+  ? (F extends "" ? Conv2dShapeCheck<S, O> : ShapeErrorType<`conv2d ${O["name"]}: ${F}`>)
+  : Conv2dShapeCheck<S, O>;
+
+/** @ignore */
+type Conv2dShapeCheck<S extends TShape, O extends Conv2dOptions> = DynamicRank<S> extends true
   ? unknown
   : S extends readonly [TDim, TDim, infer H, infer W] ? (
       KernelFits<H, O["kernel"], Opt<O, "padding", 0>> extends false ? ShapeErrorType<
@@ -143,6 +170,25 @@ export type ChannelCheck<S extends TShape, C extends number, Name extends string
     : ShapeErrorType<`conv2d ${Name}: input has ${DimStr<X>} channels but the weight expects ${C}`>)
   : unknown;
 
+/**
+ * The runtime check of `conv2d`'s integer options, in the order and words of the type-level
+ * check: the first fault, or `undefined` when `out`, `kernel` and `stride` are positive
+ * integers and `padding` a non-negative one.
+ *
+ * @example
+ * ```ts
+ * import { conv2dOptionsFault } from "./conv2d.ts";
+ * conv2dOptionsFault({ out: 8, kernel: 0 }); // "kernel must be a positive integer, got 0"
+ * conv2dOptionsFault({ out: 8, kernel: 3, padding: 1 }); // undefined
+ * ```
+ */
+export function conv2dOptionsFault(
+  options: Pick<Conv2dOptions, "out" | "kernel" | "stride" | "padding">,
+): string | undefined {
+  return sizeFault("out", options.out, 1) ?? sizeFault("kernel", options.kernel, 1) ??
+    sizeFault("stride", options.stride ?? 1, 1) ?? sizeFault("padding", options.padding ?? 0, 0);
+}
+
 function outDim(h: Dim, k: number, s: number, p: number): Dim {
   if (!isConcrete(h)) return `conv(${h})`;
   return Math.floor((h + 2 * p - k) / s) + 1;
@@ -168,8 +214,9 @@ export const conv2dOp: OpDef<Conv2dAttrs> = {
     if (x.length !== 4) fail(`input must be 4-D [N, C, H, W], got rank ${x.length}`);
     if (w.length !== 4) fail(`weight must be 4-D [O, C, kh, kw], got rank ${w.length}`);
     const { stride, padding } = attrs;
-    if (!Number.isInteger(stride) || stride < 1) fail(`stride must be a positive integer`);
-    if (!Number.isInteger(padding) || padding < 0) fail(`padding must be >= 0`);
+    const optionFault = sizeFault("stride", stride, 1) ?? sizeFault("padding", padding, 0);
+    if (optionFault) fail(optionFault);
+    if (isConcrete(w[0]) && w[0] < 1) fail(`out channels must be a positive integer, got ${w[0]}`);
     if (isConcrete(x[1]) && isConcrete(w[1]) && x[1] !== w[1]) {
       fail(`input has ${x[1]} channels but the weight expects ${w[1]}`);
     }

@@ -1,6 +1,7 @@
 /**
  * `expand`: broadcasts a tensor to a larger shape, like `torch.Tensor.expand` followed by
- * `.contiguous()`. Only dims of size 1 may grow; new leading dims may be added.
+ * `.contiguous()`. Only dims of size 1 may grow; new leading dims may be added, but the target
+ * rank may not be below the input's.
  * @module
  */
 
@@ -41,8 +42,16 @@ export const expandOp: OpDef<ExpandAttrs> = {
       throw new ShapeError("expand", node, inputs, `target dim ${String(bad)} is not a size`);
     }
     const offset = target.length - x.length;
-    const ok = offset >= 0 &&
-      x.every((d, i) => d === 1 || String(d) === String(target[i + offset]));
+    if (offset < 0) {
+      throw new ShapeError(
+        "expand",
+        node,
+        inputs,
+        `cannot expand to ${formatShape(target)}: target rank ${target.length} is below ` +
+          `the input's rank ${x.length}`,
+      );
+    }
+    const ok = x.every((d, i) => d === 1 || String(d) === String(target[i + offset]));
     if (!ok) {
       throw new ShapeError(
         "expand",

@@ -259,7 +259,7 @@ Deno.test("expand: only dims of size 1 grow; add: shapes must broadcast", () => 
     },
   );
   throwsShape(() => build((u) => u.classToken(u.input("x", [2, 3]), { name: "cls" })), {
-    op: "prependToken",
+    op: "classToken",
     reason: /must be \[batch, tokens, width\]/,
   });
 });
