@@ -407,3 +407,18 @@ export type ClassTokenCheck<S extends TShape, Name extends string> = DynamicRank
         : unknown
     )
   : ShapeErrorType<`classToken ${Name}: input ${ShapeStr<S>} must be [batch, tokens, width]`>;
+
+/**
+ * `true` when the literal `N` is not an integer (`0.5`, `1e-7`); `false` for integer literals
+ * and for `number`, which only the runtime rules can check.
+ *
+ * @example
+ * ```ts
+ * import type { NonInteger } from "./shape_types.ts";
+ * type A = NonInteger<0.5>; // true
+ * type B = NonInteger<-3>; // false
+ * ```
+ */
+export type NonInteger<N extends number> = number extends N ? false
+  : `${N}` extends `${string}.${string}` | `${string}e-${string}` ? true
+  : false;

@@ -57,6 +57,10 @@ export type LayerNormCheck<S extends TShape, O extends LayerNormOptions> = S ext
         S
       >} must be a concrete size`
     >
+  : O["eps"] extends number ? (`${O["eps"]}` extends `-${string}` ? ShapeErrorType<
+        `layerNorm ${O["name"]}: eps must be a finite number >= 0, got ${O["eps"]}`
+      >
+      : unknown)
   : unknown;
 
 /**

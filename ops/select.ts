@@ -8,6 +8,7 @@ import type {
   DimStr,
   DropAxis,
   DynamicRank,
+  NonInteger,
   NormAxis,
   ShapeErrorType,
   ShapeStr,
@@ -58,7 +59,9 @@ type SelectIndex<S extends TShape, N extends number, I extends number> = S[N] ex
 export type SelectShape<S extends TShape, A extends number, I extends number> =
   DynamicRank<S> extends true ? TShape
     : number extends A ? TShape
-    : NormAxis<A, S["length"]> extends infer N extends number ? SelectIndex<S, N, I>
+    : NormAxis<A, S["length"]> extends infer N extends number
+      ? (NonInteger<I> extends true ? ShapeErrorType<`select: index ${I} is not an integer`>
+        : SelectIndex<S, N, I>)
     : ShapeErrorType<`select: axis ${A} is out of range for ${ShapeStr<S>}`>;
 
 /**

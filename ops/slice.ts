@@ -7,6 +7,7 @@
 import type {
   DynamicRank,
   IsDynamic,
+  NonInteger,
   NormAxis,
   SetAxis,
   ShapeErrorType,
@@ -85,9 +86,13 @@ export type SliceShape<
 > = DynamicRank<S> extends true ? TShape
   : number extends A ? TShape
   : NormAxis<A, S["length"]> extends infer N extends number ? (
-      S[N] extends infer D extends string ? ShapeErrorType<
-          `slice: axis ${N} of ${ShapeStr<S>} has symbolic size ${D}; slice a concrete axis`
+      // The runtime's order: axis, then integer bounds, then a concrete axis.
+      true extends NonInteger<St> | (E extends number ? NonInteger<E> : false) ? ShapeErrorType<
+          `slice: start ${St} and end ${E extends number ? E : "undefined"} must be integers`
         >
+        : S[N] extends infer D extends string ? ShapeErrorType<
+            `slice: axis ${N} of ${ShapeStr<S>} has symbolic size ${D}; slice a concrete axis`
+          >
         : S[N] extends infer D extends number ? SetAxis<
             S,
             N,

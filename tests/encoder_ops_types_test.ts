@@ -252,6 +252,25 @@ Deno.test("bad encoder op calls are compile errors (and runtime ShapeErrors)", (
       // @ts-expect-error permute: [0, -1, 2] is not a permutation of the axes of [B, 197, 8]
       return b.permute(x, [0, -1, 2]);
     }), "permute");
+  // Found by tests/type_rules_agree_test.ts: these type-checked and then threw.
+  rejects(() =>
+    graph("g", (b) => {
+      const x = b.input("x", ["B", 197]);
+      // @ts-expect-error slice: start 0.5 and end undefined must be integers
+      return b.slice(x, 1, 0.5);
+    }), "slice");
+  rejects(() =>
+    graph("g", (b) => {
+      const x = b.input("x", [2, "N"]);
+      // @ts-expect-error select: index 0.5 is not an integer
+      return b.select(x, 1, 0.5);
+    }), "select");
+  rejects(() =>
+    graph("g", (b) => {
+      const x = b.input("x", ["B", 8]);
+      // @ts-expect-error layerNorm ln: eps must be a finite number >= 0, got -1
+      return b.layerNorm(x, { name: "ln", eps: -1 });
+    }), "layerNorm");
 });
 
 export type DynamicAxes = [

@@ -508,38 +508,6 @@ function sameOutcome(a: Outcome, b: Outcome): boolean {
 
 const KNOWN: readonly Known[] = [
   {
-    // SliceShape has no integer check: Lte<0.5, D> is `boolean`, so ClampBound clamps a
-    // fractional bound to D (or to 0 when negative) and gives a shape; the runtime rejects it.
-    id: "slice-fractional-bound",
-    what: "slice with a non-integer start/end: the type gives a shape, the runtime throws " +
-      '"start 0.5 and end undefined must be integers"',
-    layers: "all",
-    matches: (c) => c.op === "slice" && !c.runtime.ok && /must be integers$/.test(c.runtime.reason),
-    minimal: sliceCase([4], 0, 0.5, undefined), // type [0], runtime throws
-  },
-  {
-    // SelectIndex only checks an index against a literal dim; the runtime's "not an integer"
-    // check comes first, whatever the dim. (With a literal dim both reject.)
-    id: "select-fractional-index-symbolic-dim",
-    what: "select with a non-integer index on a symbolic axis: the type drops the axis, the " +
-      'runtime throws "index 0.5 is not an integer"',
-    layers: "all",
-    matches: (c) =>
-      c.op === "select" && !isInt(c.args.index) && !c.runtime.ok &&
-      /is not an integer$/.test(c.runtime.reason),
-    minimal: selectCase(["B"], 0, 0.5), // type [], runtime throws
-  },
-  {
-    // LayerNormCheck never looks at `eps`; the runtime demands a finite eps >= 0. A negative
-    // literal eps could be a compile error like conv2d's stride (SizeFault).
-    id: "layer-norm-negative-eps",
-    what: "layerNorm with eps < 0: LayerNormCheck passes, the runtime throws " +
-      '"eps must be a finite number >= 0, got -1"',
-    layers: "all",
-    matches: (c) => c.op === "layer_norm" && typeof c.args.eps === "number" && c.args.eps < 0,
-    minimal: layerNormCase([4], -1), // type passes, runtime throws
-  },
-  {
     // `g.mean(x, axis, {})`: `O` is `{}`, so `O["keepdim"]` is `unknown`, and MeanShape falls to
     // plain `TShape`. MeanShape itself is right for `undefined`; only the method loses the shape.
     id: "mean-empty-options",
