@@ -31,7 +31,7 @@ import {
   type Conv2dShape,
 } from "../ops/conv2d.ts";
 import type { FlattenShape } from "../ops/flatten.ts";
-import type { ReshapeCheck } from "../ops/reshape.ts";
+import { type ReshapeCheck, type ReshapeShape, resolveReshape } from "../ops/reshape.ts";
 import type { PermuteShape, TransposeShape } from "../ops/permute.ts";
 import type { LinearCheck, LinearOptions, LinearShape } from "../ops/linear.ts";
 import type { ConcatCheck, ConcatShape } from "../ops/concat.ts";
@@ -271,12 +271,20 @@ export class GraphBuilder {
     );
   }
 
-  /** `torch.reshape(x, shape)`: same elements, row-major order kept. */
+  /**
+   * `torch.reshape(x, shape)`: same elements, row-major order kept. One dim may be `-1`,
+   * inferred from the element count; the node stores the resolved shape.
+   */
   reshape<S extends TShape, const T extends TShape>(
     x: Tensor<S>,
     shape: T & ReshapeCheck<S, T>,
-  ): Tensor<T> {
-    return this.#op("reshape", [x.id], { shape: [...shape] });
+  ): Tensor<ReshapeShape<S, T>> {
+    const target: Shape = [...shape];
+    return this.#op("reshape", [x.id], { shape: target }, ([s]) => {
+      const resolved = resolveReshape(s, target);
+      // Left as given when invalid, so the rule throws the `ShapeError` with the node name.
+      return { shape: typeof resolved === "string" ? target : resolved };
+    });
   }
 
   /** `x.transpose(a, b)`, materialized (a permute of two axes). */

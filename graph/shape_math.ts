@@ -520,3 +520,63 @@ export type IsSize<N extends number> = number extends N ? boolean
         : boolean
     )
   : boolean;
+
+// ---------------------------------------------------------------------------
+// Exact digit-string arithmetic, for values past 2^53 (element counts)
+// ---------------------------------------------------------------------------
+
+/**
+ * `true` iff `N` is one non-negative integer literal (a plain run of digits when stringified).
+ * @ignore
+ */
+type IsNat<N extends number> = IsLiteral<N> extends true ? IsDigits<`${N}`> : false;
+
+/**
+ * Accumulator loop for {@linkcode ProductDigits}.
+ * @ignore
+ */
+type ProductDigitsLoop<T extends readonly number[], Acc extends string> = T extends readonly []
+  ? Acc
+  : T extends readonly [infer H extends number, ...infer Rest extends readonly number[]]
+    ? (IsNat<H> extends true ? ProductDigitsLoop<Rest, MulStr<Acc, `${H}`>> : string)
+  : string;
+
+/**
+ * Exact product of a tuple of non-negative integer literals as a decimal string (`"1"` for
+ * the empty tuple), with no 2^53 limit: the element count of a big shape, exactly. The wide
+ * `string` when an element is not such a literal (`number`, a union, `-1`, `2.5`, `1e21`) or
+ * `T` is not a fixed-length tuple.
+ *
+ * @example
+ * ```ts
+ * import type { ProductDigits } from "./shape_math.ts";
+ * const n: ProductDigits<[4294967296, 4294967296]> = "18446744073709551616"; // 2^64
+ * const s: ProductDigits<[2, number]> = "any string"; // not all literals -> `string`
+ * ```
+ */
+export type ProductDigits<T extends readonly number[]> = ProductDigitsLoop<T, "1">;
+
+/**
+ * Compares two decimal strings without leading zeros, exactly and at any length: `"<"`,
+ * `"="` or `">"`.
+ *
+ * @example
+ * ```ts
+ * import type { CompareDigits } from "./shape_math.ts";
+ * const c: CompareDigits<"18446744073709551617", "18446744073709551616"> = ">";
+ * ```
+ */
+export type CompareDigits<A extends string, B extends string> = Compare<A, B>;
+
+/**
+ * Exact long division of two decimal strings: `[quotient, remainder]`, both decimal strings
+ * without leading zeros. `never` when `B` is `"0"`.
+ *
+ * @example
+ * ```ts
+ * import type { DivModDigits } from "./shape_math.ts";
+ * const qr: DivModDigits<"18446744073709551616", "3"> = ["6148914691236517205", "1"];
+ * ```
+ */
+export type DivModDigits<A extends string, B extends string> = B extends "0" ? never
+  : DivLoop<A, B>;

@@ -76,10 +76,14 @@ Deno.test("reshape: element counts must agree", () => {
   // A symbol cannot stand in for a number, nor a different symbol.
   throwsShape(() => build((u) => u.reshape(u.input("x", ["B", 6]), [6, 6])), { op: "reshape" });
   throwsShape(() => build((u) => u.reshape(u.input("x", ["B", 6]), ["C", 6])), { op: "reshape" });
-  // Target dims must be sizes (no -1 inference, no fractions).
-  throwsShape(() => build((u) => u.reshape(u.input("x", [2, 3]), [-1, 6])), {
+  // Target dims must be sizes or one -1 (inferred, torch semantics); no fractions.
+  throwsShape(() => build((u) => u.reshape(u.input("x", [2, 3]), [-2, 6])), {
     op: "reshape",
-    reason: /target dim -1 is not a size/,
+    reason: /target dim -2 is not a size or -1/,
+  });
+  throwsShape(() => build((u) => u.reshape(u.input("x", [2, 3]), [-1, 4])), {
+    op: "reshape",
+    reason: /cannot infer -1 in \[-1, 4\] from \[2, 3\]: 6 elements are not a multiple of 4/,
   });
   throwsShape(() => build((u) => u.reshape(u.input("x", [5, 1]), [2.5, 2])), { op: "reshape" });
 });
