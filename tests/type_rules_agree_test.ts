@@ -495,7 +495,6 @@ interface Known {
   readonly minimal: Case;
 }
 
-const isInt = (v: unknown): boolean => Number.isInteger(v);
 /** The runtime outcome with the name "3" renamed to a name no size can equal. */
 const renamed = (c: Case): Outcome =>
   c.run(c.inputs.map((s) => s.map((d) => (d === "3" ? "Q" : d))));
