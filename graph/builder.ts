@@ -13,6 +13,7 @@ import type {
   DimsCheck,
   DimStr,
   DynamicRank,
+  FirstError,
   ShapeErrorType,
   ShapeStr,
   TDim,
@@ -202,8 +203,9 @@ export class GraphBuilder {
    */
   input<const S extends TShape, const N extends string>(
     name: N,
-    shape: S & DimsCheck<"input", N, S>,
+    checkedShape: Checked<S, DimsCheck<"input", N, S>>,
   ): Tensor<S> {
+    const shape = checkedShape as S;
     this.#checkShape("input", name, shape);
     return this.#leaf("input", name, { name }, shape);
   }
@@ -224,8 +226,12 @@ export class GraphBuilder {
   /** `torch.nn.Conv2d(C, out, kernel, stride, padding)` on `[N, C, H, W]`. */
   conv2d<S extends TShape, const O extends Conv2dOptions>(
     x: Tensor<S>,
-    options: O & Conv2dCheck<S, O> & ChannelCheck<S, ChannelsOf<S>, O["name"]>,
+    checkedOptions: Checked<
+      O,
+      FirstError<Conv2dCheck<S, O>, ChannelCheck<S, ChannelsOf<S>, O["name"]>>
+    >,
   ): Tensor<Conv2dShape<S, O>> {
+    const options = checkedOptions as O;
     const { out, kernel, name } = options;
     const stride = options.stride ?? 1;
     const padding = options.padding ?? 0;
@@ -277,8 +283,9 @@ export class GraphBuilder {
    */
   reshape<S extends TShape, const T extends TShape>(
     x: Tensor<S>,
-    shape: T & ReshapeCheck<S, T>,
+    checkedShape: Checked<T, ReshapeCheck<S, T>>,
   ): Tensor<ReshapeShape<S, T>> {
+    const shape = checkedShape as T;
     const target: Shape = [...shape];
     return this.#op("reshape", [x.id], { shape: target }, ([s]) => {
       const resolved = resolveReshape(s, target);
@@ -320,8 +327,9 @@ export class GraphBuilder {
   /** `torch.nn.Linear(in, out)` over the last dim. */
   linear<S extends TShape, const O extends LinearOptions>(
     x: Tensor<S>,
-    options: O & LinearCheck<S, O>,
+    checkedOptions: Checked<O, LinearCheck<S, O>>,
   ): Tensor<LinearShape<S, O>> {
+    const options = checkedOptions as O;
     const { name } = options;
     if (!isValidSize(options.in) || !isValidSize(options.out)) {
       throw new ShapeError("linear", name, [x.shape], "in and out must be concrete sizes");
@@ -358,40 +366,45 @@ export class GraphBuilder {
   /** `x.expand(shape)`, materialized. */
   expand<S extends TShape, const T extends TShape>(
     x: Tensor<S>,
-    shape: T & ExpandCheck<S, T>,
+    checkedShape: Checked<T, ExpandCheck<S, T>>,
   ): Tensor<T> {
+    const shape = checkedShape as T;
     return this.#op("expand", [x.id], { shape: [...shape] });
   }
 
   /** `a + b` with broadcasting; `b` may be a number. */
   add<A extends TShape, Y extends Tensor<TShape> | number>(
     a: Tensor<A>,
-    b: Y & BinaryCheck<A, Y>,
+    checkedB: Checked<Y, BinaryCheck<A, Y, "add">>,
   ): Tensor<BinaryShape<A, Y>> {
+    const b = checkedB as Y;
     return this.#binary("add", a, b);
   }
 
   /** `a - b` with broadcasting (`torch.sub`); `b` may be a number. */
   sub<A extends TShape, Y extends Tensor<TShape> | number>(
     a: Tensor<A>,
-    b: Y & BinaryCheck<A, Y>,
+    checkedB: Checked<Y, BinaryCheck<A, Y, "sub">>,
   ): Tensor<BinaryShape<A, Y>> {
+    const b = checkedB as Y;
     return this.#binary("sub", a, b);
   }
 
   /** `a * b` with broadcasting (`torch.mul`); `b` may be a number. */
   mul<A extends TShape, Y extends Tensor<TShape> | number>(
     a: Tensor<A>,
-    b: Y & BinaryCheck<A, Y>,
+    checkedB: Checked<Y, BinaryCheck<A, Y, "mul">>,
   ): Tensor<BinaryShape<A, Y>> {
+    const b = checkedB as Y;
     return this.#binary("mul", a, b);
   }
 
   /** `a / b` with broadcasting (`torch.div`, true division); `b` may be a number. */
   div<A extends TShape, Y extends Tensor<TShape> | number>(
     a: Tensor<A>,
-    b: Y & BinaryCheck<A, Y>,
+    checkedB: Checked<Y, BinaryCheck<A, Y, "div">>,
   ): Tensor<BinaryShape<A, Y>> {
+    const b = checkedB as Y;
     return this.#binary("div", a, b);
   }
 
@@ -401,8 +414,9 @@ export class GraphBuilder {
    */
   layerNorm<S extends TShape, const O extends LayerNormOptions>(
     x: Tensor<S>,
-    options: O & LayerNormCheck<S, O>,
+    checkedOptions: Checked<O, LayerNormCheck<S, O>>,
   ): Tensor<S> {
+    const options = checkedOptions as O;
     const { name } = options;
     const eps = options.eps ?? 1e-5;
     const d = x.shape[x.shape.length - 1];
@@ -426,8 +440,9 @@ export class GraphBuilder {
   /** `torch.nn.functional.gelu(x, approximate)`: exact (erf) by default, or `"tanh"`. */
   gelu<S extends TShape, const O extends GeluOptions = { approximate: "none" }>(
     x: Tensor<S>,
-    options?: O & GeluCheck<O>,
+    checkedOptions?: Checked<O, GeluCheck<O>>,
   ): Tensor<S> {
+    const options = checkedOptions as O | undefined;
     const approximate = (options?.approximate ?? "none") as GeluApproximate;
     return this.#op("gelu", [x.id], { approximate });
   }
@@ -435,8 +450,9 @@ export class GraphBuilder {
   /** `torch.matmul(a, b)`: batched, batch dims broadcast; 1-D operands as in torch. */
   matmul<A extends TShape, B extends TShape>(
     a: Tensor<A>,
-    b: Tensor<B> & MatmulCheck<A, B>,
+    checkedB: Checked<Tensor<B>, MatmulCheck<A, B>>,
   ): Tensor<Ok<MatmulShape<A, B>>> {
+    const b = checkedB as Tensor<B>;
     return this.#op("matmul", [a.id, b.id], {});
   }
 
@@ -490,7 +506,7 @@ export class GraphBuilder {
   /** Adds a learned parameter with broadcasting: the positional embedding. */
   addParam<S extends TShape, const P extends TShape>(
     x: Tensor<S>,
-    options: AddParamOptions<P> & { readonly shape: P & BroadcastCheck<S, P> },
+    options: AddParamOptions<P> & { readonly shape: Checked<P, BroadcastCheck<S, P, "addParam">> },
   ): Tensor<Ok<BroadcastShape<S, P>>> {
     const p = this.param(options.name, options.shape, options.init ?? { kind: "randn" });
     return this.#op("add", [x.id, p.id], {});
@@ -499,8 +515,9 @@ export class GraphBuilder {
   /** Prepends a `[1, 1, D]` token to a `[B, N, D]` sequence: `cat([token.expand(B, 1, D), x], 1)`. */
   prependToken<S extends TShape, T extends TShape>(
     x: Tensor<S>,
-    token: Tensor<T> & PrependCheck<S, T>,
+    checkedToken: Checked<Tensor<T>, PrependCheck<S, T>>,
   ): Tensor<PrependShape<S>> {
+    const token = checkedToken as Tensor<T>;
     return this.#prepend(x, token);
   }
 
@@ -510,8 +527,9 @@ export class GraphBuilder {
    */
   classToken<S extends TShape, const N extends string>(
     x: Tensor<S>,
-    options: { readonly name: N } & ClassTokenCheck<S, N>,
+    checkedOptions: Checked<{ readonly name: N }, ClassTokenCheck<S, N>>,
   ): Tensor<PrependShape<S>> {
+    const options = checkedOptions as { readonly name: N };
     const { name } = options;
     const width = x.shape[x.shape.length - 1];
     // Checked before the token exists, so a failed call leaves the graph unchanged.

@@ -30,8 +30,10 @@ export type TDim = number | string;
 export type TShape = readonly TDim[];
 
 /**
- * A compile-time shape error: a readable message branded so it can never be satisfied by a
- * real argument. It shows up in the editor as the expected parameter type.
+ * A compile-time shape error: a readable message in a type no real argument satisfies. An
+ * argument checked against it fails with the message once, in the first line of `deno check`'s
+ * error (`... parameter of type 'ShapeErrorType<"linear fc: ...">'`; for an object literal,
+ * `'in' does not exist in type 'ShapeErrorType<"...">'`, with the squiggle on the option).
  *
  * @example
  * ```ts
@@ -39,7 +41,21 @@ export type TShape = readonly TDim[];
  * type E = ShapeErrorType<"linear: input's last dim 4 does not equal in 3">;
  * ```
  */
-export type ShapeErrorType<Msg extends string> = Msg & { readonly __tesseraShapeError: Msg };
+export interface ShapeErrorType<Msg extends string> {
+  /** The message. */
+  readonly __tesseraShapeError: Msg;
+}
+
+/**
+ * The first failing of two checks (each `unknown` when it passes).
+ *
+ * @example
+ * ```ts
+ * import type { FirstError, ShapeErrorType } from "./shape_types.ts";
+ * type E = FirstError<unknown, ShapeErrorType<"conv2d c: stride must be a positive integer, got 0">>;
+ * ```
+ */
+export type FirstError<A, B> = unknown extends A ? B : A;
 
 /**
  * A parameter type that is `V` when the rule's check `C` passed (`unknown`), else the error
@@ -52,7 +68,10 @@ export type ShapeErrorType<Msg extends string> = Msg & { readonly __tesseraShape
  * type Bad = Checked<5, ShapeErrorType<"transpose: axis 5 is out of range">>; // the message
  * ```
  */
-export type Checked<V, C> = unknown extends C ? V : C;
+export type Checked<V, C> = unknown extends C ? V
+  // Rebuilt, so the error prints as `ShapeErrorType<"...">`, not as the helper alias that made it.
+  : C extends ShapeErrorType<infer M extends string> ? ShapeErrorType<M>
+  : C;
 
 /**
  * `true` when a shape's rank is unknown statically (a plain array, not a tuple); such shapes

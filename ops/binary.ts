@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { TShape } from "../graph/shape_types.ts";
+import type { ShapeErrorType, TShape } from "../graph/shape_types.ts";
 import { type Dim, type Shape, ShapeError } from "../graph/shape.ts";
 import type { Tensor } from "../graph/builder.ts";
 import { broadcastIndex, type BroadcastShape, broadcastShapes } from "./broadcast.ts";
@@ -52,8 +52,13 @@ export type BinaryShape<A extends TShape, Y> = Y extends Tensor<infer B extends 
  * // "broadcast: dims 3 and 4 do not match in [2, 3] and [4, 3]"
  * ```
  */
-export type BinaryCheck<A extends TShape, Y> = Y extends Tensor<infer B extends TShape>
-  ? (BroadcastShape<A, B> extends infer R ? (R extends TShape ? unknown : R) : unknown)
+export type BinaryCheck<A extends TShape, Y, Op extends string = "broadcast"> = Y extends
+  Tensor<infer B extends TShape> ? (BroadcastShape<A, B> extends infer R ? (
+      R extends TShape ? unknown
+        : R extends ShapeErrorType<`broadcast: ${infer Rest}`> ? ShapeErrorType<`${Op}: ${Rest}`>
+        : R
+    )
+    : unknown)
   : unknown;
 
 /**

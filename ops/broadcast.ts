@@ -75,9 +75,13 @@ export type BroadcastShape<A extends TShape, B extends TShape> = DynamicRank<A> 
  * type E = BroadcastCheck<[1, 196, 768], [1, 197, 768]>; // error text
  * ```
  */
-export type BroadcastCheck<A extends TShape, B extends TShape> = BroadcastShape<A, B> extends
-  infer R ? (R extends TShape ? unknown : R)
-  : unknown;
+export type BroadcastCheck<A extends TShape, B extends TShape, Op extends string = "broadcast"> =
+  BroadcastShape<A, B> extends infer R ? (
+      R extends TShape ? unknown
+        : R extends ShapeErrorType<`broadcast: ${infer Rest}`> ? ShapeErrorType<`${Op}: ${Rest}`>
+        : R
+    )
+    : unknown;
 
 /**
  * Runtime broadcast of two shapes; returns the result or a reason string when they clash.

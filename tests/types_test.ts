@@ -46,11 +46,15 @@ type LinearMsg = "linear e: input [B, 196, 1] has last dim 1 but in_features is 
 export type ErrorMessages = [
   // reshape and linear: exact text, a string subtype, never `never`.
   Expect<IsError<ReshapeCheck<["B", 3, 196], ["B", 196, 4]>, ReshapeMsg>>,
-  Expect<ReshapeCheck<["B", 3, 196], ["B", 196, 4]> extends ReshapeMsg ? true : false>,
+  Expect<
+    ReshapeCheck<["B", 3, 196], ["B", 196, 4]> extends ShapeErrorType<ReshapeMsg> ? true : false
+  >,
   Expect<Equal<IsNever<ReshapeCheck<["B", 3, 196], ["B", 196, 4]>>, false>>,
   Expect<IsError<LinearCheck<["B", 196, 1], { in: 3; out: 768; name: "e" }>, LinearMsg>>,
   Expect<
-    LinearCheck<["B", 196, 1], { in: 3; out: 768; name: "e" }> extends LinearMsg ? true : false
+    LinearCheck<["B", 196, 1], { in: 3; out: 768; name: "e" }> extends ShapeErrorType<LinearMsg>
+      ? true
+      : false
   >,
   Expect<Equal<IsNever<LinearCheck<["B", 196, 1], { in: 3; out: 768; name: "e" }>>, false>>,
   // Passing checks are `unknown` (no constraint on the argument).
