@@ -25,7 +25,13 @@
  */
 
 export { graph, GraphBuilder, Tensor } from "./graph/builder.ts";
-export type { AddParamOptions, ExpandCheck, PrependCheck, PrependShape } from "./graph/builder.ts";
+export type {
+  AddParamOptions,
+  ExpandCheck,
+  KeepDim,
+  PrependCheck,
+  PrependShape,
+} from "./graph/builder.ts";
 export { Graph } from "./graph/ir.ts";
 export type { AnyNode, AttrsOf, Node, OpKind, ParamInit } from "./graph/ir.ts";
 export { bindShape, dimProduct, formatShape, ShapeError } from "./graph/shape.ts";

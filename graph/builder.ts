@@ -181,6 +181,17 @@ export interface AddParamOptions<P extends TShape> {
 }
 
 /**
+ * `keepdim` of mean's options; absent (`{}`) is `undefined`, torch's default.
+ *
+ * @example
+ * ```ts
+ * import type { KeepDim } from "./builder.ts";
+ * type K = KeepDim<{}>; // undefined
+ * ```
+ */
+export type KeepDim<O> = "keepdim" extends keyof O ? O["keepdim" & keyof O] : undefined;
+
+/**
  * Records nodes; each method is one op. Obtain one through `graph()`.
  *
  * @example
@@ -495,9 +506,9 @@ export class GraphBuilder {
     const O extends MeanOptions = { keepdim: false },
   >(
     x: Tensor<S>,
-    axis: Checked<A, Check<MeanShape<S, A, O["keepdim"]>>>,
+    axis: Checked<A, Check<MeanShape<S, A, KeepDim<O>>>>,
     options?: O,
-  ): Tensor<Ok<MeanShape<S, A, O["keepdim"]>>> {
+  ): Tensor<Ok<MeanShape<S, A, KeepDim<O>>>> {
     const at = axis as number;
     const keepdim = options?.keepdim ?? false;
     return this.#op("mean", [x.id], { axis: normalizeAxis(at, x.shape.length) ?? at, keepdim });

@@ -61,7 +61,8 @@ type IsErr<T> = IsAny<T> extends true ? false
   : [T] extends [ShapeErrorType<string>] ? true
   : false;
 /** A shape error whose message matches the pattern \`P\`. */
-type ErrLike<T, P extends string> = IsErr<T> extends true ? ([T] extends [P] ? true : false)
+type ErrLike<T, P extends string> = IsErr<T> extends true
+  ? ([T] extends [ShapeErrorType<P>] ? true : false)
   : false;
 /** A fixed-rank shape that \`R\` is assignable to (what a dynamic \`number\` dim allows). */
 type Covers<T, R> = IsAny<T> extends true ? false
@@ -506,16 +507,6 @@ function sameOutcome(a: Outcome, b: Outcome): boolean {
 }
 
 const KNOWN: readonly Known[] = [
-  {
-    // `g.mean(x, axis, {})`: `O` is `{}`, so `O["keepdim"]` is `unknown`, and MeanShape falls to
-    // plain `TShape`. MeanShape itself is right for `undefined`; only the method loses the shape.
-    id: "mean-empty-options",
-    what: "g.mean(x, axis, {}) returns Tensor<TShape> (shape lost); the runtime gives the shape " +
-      "(MeanShape<S, A, undefined> is right)",
-    layers: "builder",
-    matches: (c) => c.op === "mean" && c.args.keepdim === "{}" && c.runtime.ok,
-    minimal: meanCase([2, 3], 0, "{}"), // type TShape, runtime [3]
-  },
   {
     // The runtime compares dims by `String(d)`, so the name "3" equals the size 3; the types
     // (DimsAgree) keep a name and a size apart. Matched when renaming "3" changes the outcome:
