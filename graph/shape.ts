@@ -137,6 +137,10 @@ export function sizeFault(label: string, value: unknown, min: 0 | 1): string | u
  * ```
  */
 export function dimFault(d: unknown): string | undefined {
+  // A name that reads as a number ("3") would be taken for that size where dims are compared.
+  if (typeof d === "string" && d.trim() !== "" && !Number.isNaN(Number(d))) {
+    return `dim "${d}" is a number written as a name; use the size ${d}`;
+  }
   const ok = typeof d === "string" ? d.length > 0 : isValidSize(d);
   if (ok) return undefined;
   return `dim ${d === "" ? '""' : String(d)} is not a size (a safe integer >= 0) or a name`;

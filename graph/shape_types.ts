@@ -376,10 +376,12 @@ type BadDim<S extends TShape> = S extends readonly [infer H, ...infer R extends 
   : [];
 
 /**
- * `false` for a dim the runtime rejects: the empty name, or a literal that is not a size.
+ * `false` for a dim the runtime rejects: the empty name, a name that reads as a number (`"3"`
+ * would compare equal to the size 3), or a literal that is not a size.
  * @ignore
  */
-type DimFits<D> = D extends string ? ([D] extends [""] ? false : true)
+type DimFits<D> = D extends string
+  ? ([D] extends [""] ? false : D extends `${number}` ? false : true)
   : D extends number ? IsSize<D>
   : false;
 
@@ -399,8 +401,10 @@ type DimFits<D> = D extends string ? ([D] extends [""] ? false : true)
 export type DimsCheck<Op extends string, Name extends string, S extends TShape> =
   DynamicRank<S> extends true ? unknown
     : BadDim<S> extends [infer D] ? ShapeErrorType<
-        `${Op} ${Name}: dim ${D extends "" ? '""'
-          : DimStr<D>} is not a size (a safe integer >= 0) or a name`
+        D extends `${number}`
+          ? `${Op} ${Name}: dim "${D}" is a number written as a name; use the size ${D}`
+          : `${Op} ${Name}: dim ${D extends "" ? '""'
+            : DimStr<D>} is not a size (a safe integer >= 0) or a name`
       >
     : unknown;
 

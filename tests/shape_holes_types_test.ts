@@ -415,6 +415,13 @@ Deno.test("hole 4: invalid input dims are compile errors", () => {
     "input",
     /dim "" is not a size/,
   );
+  // A name that reads as a number would compare equal to that size in the runtime rules.
+  rejects(
+    // @ts-expect-error input x: dim "3" is a number written as a name; use the size 3
+    () => graph("g", (b) => b.input("x", ["3", 4])),
+    "input",
+    /dim "3" is a number written as a name; use the size 3$/,
+  );
   // `number` dims compile; the run-time rule judges them.
   const dim: number = -3;
   rejects(() => graph("g", (b) => b.input("x", [dim, 4])), "input", /dim -3 is not a size/);

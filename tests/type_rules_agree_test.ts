@@ -508,8 +508,9 @@ function sameOutcome(a: Outcome, b: Outcome): boolean {
 
 const KNOWN: readonly Known[] = [
   {
-    // The runtime compares dims by `String(d)`, so the name "3" equals the size 3; the types
-    // (DimsAgree) keep a name and a size apart. Matched when renaming "3" changes the outcome:
+    // The op rules compare dims by `String(d)`, so the name "3" equals the size 3; the types
+    // (DimsAgree) keep a name and a size apart. `g.input` refuses such a name (a compile error
+    // and a ShapeError), so only direct calls of the op rules can meet it. Matched when renaming "3" changes the outcome:
     // then either only the runtime accepts, or both reject but at different dims.
     id: "numeric-name-equals-size",
     what: 'a dim named "3" against the size 3: the runtime (String(d) compare) accepts, the type ' +
