@@ -65,11 +65,14 @@ export class Tensor<S extends TShape> {
   readonly id: number;
   /** The runtime shape, mirroring `S`. */
   readonly shape: S;
+  /** The graph under construction that made it (a tensor only works in its own graph). */
+  readonly graph: object | undefined;
 
   /** Created by `GraphBuilder` methods only. */
-  constructor(id: number, shape: S) {
+  constructor(id: number, shape: S, graph?: object) {
     this.id = id;
     this.shape = shape;
+    this.graph = graph;
   }
 }
 
@@ -207,6 +210,8 @@ export type KeepDim<O> = "keepdim" extends keyof O ? O["keepdim" & keyof O] : un
 export class GraphBuilder {
   readonly #nodes: AnyNode[] = [];
   readonly #names = new Set<string>();
+  // Identifies this graph's tensors: ids index this graph's nodes only.
+  readonly #token = {};
 
   /**
    * Declares a graph input. Dims may be sizes (safe integers >= 0), symbolic names, or
@@ -266,7 +271,7 @@ export class GraphBuilder {
       kind: "kaiming_uniform",
       fanIn,
     });
-    const inputs = [x.id, weight.id];
+    const inputs = [this.#own("conv2d", x), this.#own("conv2d", weight)];
     if (options.bias !== false) {
       inputs.push(this.param(`${name}.bias`, [out], { kind: "bias_uniform", fanIn }).id);
     }
@@ -282,7 +287,7 @@ export class GraphBuilder {
     const last = end as number;
     return this.#op(
       "flatten",
-      [x.id],
+      [this.#own("flatten", x)],
       { start, end: last },
       (s) => normalizedFlatten(s, start, last),
     );
@@ -298,7 +303,7 @@ export class GraphBuilder {
   ): Tensor<ReshapeShape<S, T>> {
     const shape = checkedShape as T;
     const target: Shape = [...shape];
-    return this.#op("reshape", [x.id], { shape: target }, ([s]) => {
+    return this.#op("reshape", [this.#own("reshape", x)], { shape: target }, ([s]) => {
       const resolved = resolveReshape(s, target);
       // Left as given when invalid, so the rule throws the `ShapeError` with the node name.
       return { shape: typeof resolved === "string" ? target : resolved };
@@ -324,7 +329,7 @@ export class GraphBuilder {
       );
     }
     [perm[ia], perm[ib]] = [perm[ib], perm[ia]];
-    return this.#op("permute", [x.id], { perm });
+    return this.#op("permute", [this.#own("transpose", x)], { perm });
   }
 
   /** `x.permute(perm)`, materialized. */
@@ -332,7 +337,7 @@ export class GraphBuilder {
     x: Tensor<S>,
     perm: P & Check<PermuteShape<S, P>>,
   ): Tensor<Ok<PermuteShape<S, P>>> {
-    return this.#op("permute", [x.id], { perm: [...perm] });
+    return this.#op("permute", [this.#own("permute", x)], { perm: [...perm] });
   }
 
   /** `torch.nn.Linear(in, out)` over the last dim. */
@@ -353,7 +358,7 @@ export class GraphBuilder {
       kind: "kaiming_uniform",
       fanIn: options.in,
     });
-    const inputs = [x.id, weight.id];
+    const inputs = [this.#own("linear", x), this.#own("linear", weight)];
     if (options.bias !== false) {
       inputs.push(
         this.param(`${name}.bias`, [options.out], { kind: "bias_uniform", fanIn: options.in }).id,
@@ -369,7 +374,7 @@ export class GraphBuilder {
     axis: Checked<Axis, ConcatCheck<A, B, Axis>>,
   ): Tensor<ConcatShape<A, B, Axis>> {
     const at = axis as number;
-    return this.#op("concat", [a.id, b.id], {
+    return this.#op("concat", [this.#own("concat", a), this.#own("concat", b)], {
       axis: normalizeAxis(at, a.shape.length) ?? at,
     });
   }
@@ -380,7 +385,7 @@ export class GraphBuilder {
     checkedShape: Checked<T, ExpandCheck<S, T>>,
   ): Tensor<T> {
     const shape = checkedShape as T;
-    return this.#op("expand", [x.id], { shape: [...shape] });
+    return this.#op("expand", [this.#own("expand", x)], { shape: [...shape] });
   }
 
   /** `a + b` with broadcasting; `b` may be a number. */
@@ -436,7 +441,11 @@ export class GraphBuilder {
     OPS.layer_norm.inferShape([x.shape, [d], [d]], { eps }, node);
     const weight = this.param(`${name}.weight`, [d], { kind: "ones" });
     const bias = this.param(`${name}.bias`, [d], { kind: "zeros" });
-    return this.#op("layer_norm", [x.id, weight.id, bias.id], { eps });
+    return this.#op("layer_norm", [
+      this.#own("layerNorm", x),
+      this.#own("layerNorm", weight),
+      this.#own("layerNorm", bias),
+    ], { eps });
   }
 
   /** `torch.softmax(x, axis)`, max-subtracted; negative axes count from the end. */
@@ -445,7 +454,9 @@ export class GraphBuilder {
     axis: Checked<A, SoftmaxCheck<S, A>>,
   ): Tensor<S> {
     const at = axis as number;
-    return this.#op("softmax", [x.id], { axis: normalizeAxis(at, x.shape.length) ?? at });
+    return this.#op("softmax", [this.#own("softmax", x)], {
+      axis: normalizeAxis(at, x.shape.length) ?? at,
+    });
   }
 
   /** `torch.nn.functional.gelu(x, approximate)`: exact (erf) by default, or `"tanh"`. */
@@ -455,7 +466,7 @@ export class GraphBuilder {
   ): Tensor<S> {
     const options = checkedOptions as O | undefined;
     const approximate = (options?.approximate ?? "none") as GeluApproximate;
-    return this.#op("gelu", [x.id], { approximate });
+    return this.#op("gelu", [this.#own("gelu", x)], { approximate });
   }
 
   /** `torch.matmul(a, b)`: batched, batch dims broadcast; 1-D operands as in torch. */
@@ -464,7 +475,7 @@ export class GraphBuilder {
     checkedB: Checked<Tensor<B>, MatmulCheck<A, B>>,
   ): Tensor<Ok<MatmulShape<A, B>>> {
     const b = checkedB as Tensor<B>;
-    return this.#op("matmul", [a.id, b.id], {});
+    return this.#op("matmul", [this.#own("matmul", a), this.#own("matmul", b)], {});
   }
 
   /** `torch.select(x, axis, index)`: `x[..., index, ...]`, the axis dropped. */
@@ -475,7 +486,7 @@ export class GraphBuilder {
   ): Tensor<Ok<SelectShape<S, A, I>>> {
     const at = axis as number;
     const attrs = { axis: normalizeAxis(at, x.shape.length) ?? at, index: index as number };
-    return this.#op("select", [x.id], attrs);
+    return this.#op("select", [this.#own("select", x)], attrs);
   }
 
   /** `x[..., start:end, ...]` on one axis, step 1, with Python's clamping; `end` defaults to the end. */
@@ -496,7 +507,7 @@ export class GraphBuilder {
       start: start as number,
       ...(end === undefined ? {} : { end: end as number }),
     };
-    return this.#op("slice", [x.id], attrs);
+    return this.#op("slice", [this.#own("slice", x)], attrs);
   }
 
   /** `torch.mean(x, axis, keepdim)`; negative axes count from the end. */
@@ -511,7 +522,10 @@ export class GraphBuilder {
   ): Tensor<Ok<MeanShape<S, A, KeepDim<O>>>> {
     const at = axis as number;
     const keepdim = options?.keepdim ?? false;
-    return this.#op("mean", [x.id], { axis: normalizeAxis(at, x.shape.length) ?? at, keepdim });
+    return this.#op("mean", [this.#own("mean", x)], {
+      axis: normalizeAxis(at, x.shape.length) ?? at,
+      keepdim,
+    });
   }
 
   /** Adds a learned parameter with broadcasting: the positional embedding. */
@@ -520,7 +534,7 @@ export class GraphBuilder {
     options: AddParamOptions<P> & { readonly shape: Checked<P, BroadcastCheck<S, P, "addParam">> },
   ): Tensor<Ok<BroadcastShape<S, P>>> {
     const p = this.param(options.name, options.shape, options.init ?? { kind: "randn" });
-    return this.#op("add", [x.id, p.id], {});
+    return this.#op("add", [this.#own("addParam", x), this.#own("addParam", p)], {});
   }
 
   /** Prepends a `[1, 1, D]` token to a `[B, N, D]` sequence: `cat([token.expand(B, 1, D), x], 1)`. */
@@ -563,7 +577,7 @@ export class GraphBuilder {
   toTensor<S extends TShape>(
     x: Tensor<S> & Check<ToTensorShape<S>>,
   ): Tensor<Ok<ToTensorShape<S>>> {
-    return this.#op("to_tensor", [x.id], {});
+    return this.#op("to_tensor", [this.#own("toTensor", x)], {});
   }
 
   /**
@@ -577,22 +591,22 @@ export class GraphBuilder {
       & Check<ResizeShape<S, H, W>>,
   ): Tensor<Ok<ResizeShape<S, H, W>>> {
     const { height, width, antialias } = options;
-    return this.#op("resize", [x.id], { height, width, antialias });
+    return this.#op("resize", [this.#own("resize", x)], { height, width, antialias });
   }
 
   /** Labels a tensor as a named stage (e.g. `"patches"`) so its value can be requested. */
   label<S extends TShape>(t: Tensor<S>, label: string): Tensor<S> {
-    const node = this.#nodes[t.id];
+    const node = this.#nodes[this.#own("label", t)];
     if (this.#nodes.some((n) => n.label === label)) {
       throw new ShapeError("label", node.name, [node.shape], `label "${label}" is already used`);
     }
-    this.#nodes[t.id] = { ...node, label } as AnyNode;
+    this.#nodes[this.#own("label", t)] = { ...node, label } as AnyNode;
     return t;
   }
 
   /** Freezes the recorded nodes into a `Graph` whose output is `out`. */
   build<S extends TShape>(name: string, out: Tensor<S>): Graph<S> {
-    return new Graph<S>(name, [...this.#nodes], out.id);
+    return new Graph<S>(name, [...this.#nodes], this.#own("build", out));
   }
 
   #prepend<S extends TShape>(x: Tensor<S>, token: Tensor<TShape>): Tensor<PrependShape<S>> {
@@ -608,8 +622,12 @@ export class GraphBuilder {
         "tokens must be [batch, tokens, width] and the class token [1, 1, width]",
       );
     }
-    const expanded = this.#op("expand", [token.id], { shape: [batch, 1, width] });
-    return this.#op("concat", [expanded.id, x.id], { axis: 1 });
+    const expanded = this.#op("expand", [this.#own("prependToken", token)], {
+      shape: [batch, 1, width],
+    });
+    return this.#op("concat", [this.#own("prependToken", expanded), this.#own("prependToken", x)], {
+      axis: 1,
+    });
   }
 
   #binary<A extends TShape, R extends TShape>(
@@ -617,11 +635,11 @@ export class GraphBuilder {
     a: Tensor<A>,
     b: Tensor<TShape> | number,
   ): Tensor<R> {
-    if (typeof b === "number") return this.#op(op, [a.id], { scalar: b });
+    if (typeof b === "number") return this.#op(op, [this.#own(op, a)], { scalar: b });
     if (!(b instanceof Tensor)) {
       throw new ShapeError(op, this.#nextName(op), [a.shape], `y must be a tensor or a number`);
     }
-    return this.#op(op, [a.id, b.id], {});
+    return this.#op(op, [this.#own(op, a), this.#own(op, b)], {});
   }
 
   /** The name the next `op` node gets, after `skip` nodes (its parameters) are added first. */
@@ -651,7 +669,21 @@ export class GraphBuilder {
     this.#names.add(name);
     const id = this.#nodes.length;
     this.#nodes.push({ id, op, name, inputs: [], attrs, shape: [...shape] } as AnyNode);
-    return new Tensor(id, [...shape] as unknown as S);
+    return new Tensor(id, [...shape] as unknown as S, this.#token);
+  }
+
+  // The node id of `t`, refusing a tensor made by another graph() (its id would silently name a
+  // node of this one).
+  #own(op: string, t: Tensor<TShape>): number {
+    if (!(t instanceof Tensor) || t.graph !== this.#token) {
+      throw new ShapeError(
+        op,
+        "",
+        [],
+        "a tensor from another graph() was passed in; build each graph from its own tensors",
+      );
+    }
+    return t.id;
   }
 
   #op<K extends keyof typeof OPS, S extends TShape>(
@@ -667,7 +699,7 @@ export class GraphBuilder {
     const rule = OPS[op] as OpDef<AttrsOf[K]>;
     const shape = rule.inferShape(shapes, finalAttrs, name);
     this.#nodes.push({ id, op, name, inputs, attrs: finalAttrs, shape } as AnyNode);
-    return new Tensor(id, shape as unknown as S);
+    return new Tensor(id, shape as unknown as S, this.#token);
   }
 }
 

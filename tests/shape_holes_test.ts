@@ -201,3 +201,28 @@ Deno.test("sizeFault and dimFault: the shared runtime rules", () => {
   assert.equal(dimFault(0), undefined);
   assert.equal(dimFault(-1), "dim -1 is not a size (a safe integer >= 0) or a name");
 });
+
+Deno.test("a tensor from another graph() is refused, naming the op (its id would name another node)", () => {
+  let foreign: Tensor<TShape> | undefined;
+  graph("first", (b) => {
+    foreign = b.input("x", [2, 3]);
+    return foreign;
+  });
+  assert.ok(foreign);
+  const other = foreign;
+  let thrown: unknown;
+  try {
+    graph("second", (b) => {
+      b.input("y", [4]);
+      return b.add(other, 1);
+    });
+  } catch (e) {
+    thrown = e;
+  }
+  assert.ok(thrown instanceof ShapeError, String(thrown));
+  assert.equal(thrown.op, "add");
+  assert.match(thrown.message, /a tensor from another graph\(\) was passed in/);
+  assert.ok(!thrown.message.includes("\n"));
+  // As the graph's output too.
+  assert.throws(() => graph("third", (b) => (b.input("z", [1]), other)), /another graph/);
+});
