@@ -3,14 +3,7 @@
 // test: every `Expect` must hold and every `@ts-expect-error` line must be a compile error. Each
 // bad call also runs and must throw `ShapeError`, so the type and runtime rules agree.
 import assert from "node:assert/strict";
-import {
-  type Graph,
-  graph,
-  ShapeError,
-  type ShapeErrorType,
-  type Tensor,
-  type TShape,
-} from "../mod.ts";
+import { graph, ShapeError, type Tensor, type TShape } from "../mod.ts";
 import type { BinaryCheck } from "../ops/binary.ts";
 import type { GeluCheck } from "../ops/gelu.ts";
 import type { LayerNormCheck } from "../ops/layer_norm.ts";
@@ -19,18 +12,8 @@ import type { MeanShape } from "../ops/mean.ts";
 import type { SelectShape } from "../ops/select.ts";
 import type { SliceShape } from "../ops/slice.ts";
 import type { SoftmaxCheck } from "../ops/softmax.ts";
-
-/** Exact type equality (tells `number` from literals, `readonly` from mutable, `never`). */
-type Equal<X, Y> = (<T>() => T extends X ? 1 : 2) extends (<T>() => T extends Y ? 1 : 2) ? true
-  : false;
-/** Fails to compile unless `T` is `true`. */
-type Expect<T extends true> = T;
-/** The static shape of a tensor or a graph. */
-type ShapeOf<T> = T extends Tensor<infer S> ? S : T extends Graph<infer S> ? S : never;
-/** `true` when `C` is the failing check whose message is exactly `M`. */
-type IsError<C, M extends string> = Equal<C, ShapeErrorType<M>>;
-/** A value-level `Expect`, usable inside graph callbacks. */
-function expectType<T extends true>(): void {}
+import type { Equal, Expect, IsError, ShapeOf } from "./type_helpers.ts";
+import { expectType } from "./type_helpers.ts";
 
 export type EncoderErrorMessages = [
   Expect<

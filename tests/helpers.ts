@@ -1,5 +1,14 @@
 // Shared test helpers: fixture graphs and error metrics.
-import { type Graph, patchEmbedding, seedTokenizer, type TensorData } from "../mod.ts";
+import {
+  type Graph,
+  graph,
+  type GraphBuilder,
+  patchEmbedding,
+  seedTokenizer,
+  type Tensor,
+  type TensorData,
+  type TShape,
+} from "../mod.ts";
 
 /** Builds the graph a fixture's metadata describes. */
 export function graphForFixture(meta: Record<string, string>): Graph {
@@ -67,4 +76,17 @@ export function sumMismatch(got: TensorData, want: TensorData, k: number): strin
   }
   return worst <= tolerance ? null : `error ${worst} at flat index ${at} (got ${got.data[at]}, ` +
     `want ${want.data[at]}) > ${tolerance}`;
+}
+
+/** The builder as plain JavaScript sees it: any arguments, no type rules. */
+export type LooseBuilder = Record<string, (...args: unknown[]) => Tensor<TShape>>;
+
+/** `b` without its type rules, to call it as a JavaScript caller would. */
+export function loose(b: GraphBuilder): LooseBuilder {
+  return b as unknown as LooseBuilder;
+}
+
+/** Builds a graph from code the type checker does not see (the runtime rules alone judge it). */
+export function looseGraph(f: (u: LooseBuilder) => unknown): Graph<TShape> {
+  return graph("g", (b) => f(loose(b)) as Tensor<TShape>);
 }

@@ -4,24 +4,11 @@
 // one-line message names reshape, the node and both shapes, leaving the graph unchanged. The
 // compile-time side is in `reshape_holes_types_test.ts`.
 import assert from "node:assert/strict";
-import {
-  formatShape,
-  graph,
-  type GraphBuilder,
-  interpret,
-  type Shape,
-  ShapeError,
-  specialize,
-  type Tensor,
-  type TShape,
-} from "../mod.ts";
+import { formatShape, interpret, type Shape, ShapeError, specialize } from "../mod.ts";
+import { looseGraph } from "./helpers.ts";
 import { reshapeOp, resolveReshape } from "../ops/reshape.ts";
 
-/** The builder as plain JS sees it: any arguments, no type rules. */
-type Loose = Record<string, (...args: unknown[]) => Tensor<TShape>>;
-const loose = (b: GraphBuilder): Loose => b as unknown as Loose;
-/** Builds a graph from JS code that the type checker does not see. */
-const build = (f: (u: Loose) => unknown) => graph("g", (b) => f(loose(b)) as Tensor<TShape>);
+const build = looseGraph;
 
 /** Asserts `fn` throws one ShapeError from reshape with exactly this node, input and reason. */
 function throwsExactly(fn: () => unknown, node: string, input: Shape, reason: string): void {

@@ -5,23 +5,11 @@
 // Each bad call also runs and must throw `ShapeError` with the same reason, so the type and
 // runtime rules agree.
 import assert from "node:assert/strict";
-import { type Graph, graph, ShapeError, type ShapeErrorType, type Tensor } from "../mod.ts";
+import { graph, ShapeError } from "../mod.ts";
 import type { ReshapeCheck, ReshapeRule, ReshapeShape } from "../ops/reshape.ts";
 import type { CompareDigits, DivModDigits, ProductDigits } from "../graph/shape_math.ts";
-
-/** Exact type equality (tells `number` from literals, `readonly` from mutable, `never`). */
-type Equal<X, Y> = (<T>() => T extends X ? 1 : 2) extends (<T>() => T extends Y ? 1 : 2) ? true
-  : false;
-/** Fails to compile unless `T` is `true`. */
-type Expect<T extends true> = T;
-/** `true` when `T` is `never`. */
-type IsNever<T> = [T] extends [never] ? true : false;
-/** The static shape of a tensor or a graph. */
-type ShapeOf<T> = T extends Tensor<infer S> ? S : T extends Graph<infer S> ? S : never;
-/** `true` when `C` is the failing check whose message is exactly `M`. */
-type IsError<C, M extends string> = Equal<C, ShapeErrorType<M>>;
-/** A value-level `Expect`, usable inside graph callbacks. */
-function expectType<T extends true>(): void {}
+import type { Equal, Expect, IsError, IsNever, ShapeOf } from "./type_helpers.ts";
+import { expectType } from "./type_helpers.ts";
 
 export type DigitRules = [
   Expect<Equal<ProductDigits<[4294967296, 4294967296]>, "18446744073709551616">>,

@@ -13,15 +13,12 @@ import {
   type Tensor,
   type TShape,
 } from "../mod.ts";
+import { loose, type LooseBuilder, looseGraph } from "./helpers.ts";
 import { dimFault, sizeFault } from "../graph/shape.ts";
 import { conv2dOp, conv2dOptionsFault } from "../ops/conv2d.ts";
 import { expandOp } from "../ops/expand.ts";
 
-/** The builder as plain JS sees it: any arguments, no type rules. */
-type Loose = Record<string, (...args: unknown[]) => Tensor<TShape>>;
-const loose = (b: GraphBuilder): Loose => b as unknown as Loose;
-/** Builds a graph from JS code that the type checker does not see. */
-const build = (f: (u: Loose) => unknown) => graph("g", (b) => f(loose(b)) as Tensor<TShape>);
+const build = looseGraph;
 
 interface Expected {
   op: string;
@@ -48,7 +45,7 @@ function throwsExactly(fn: () => unknown, want: Expected): void {
   });
 }
 
-const image = (u: Loose) => u.input("x", ["B", 3, 8, 8]);
+const image = (u: LooseBuilder) => u.input("x", ["B", 3, 8, 8]);
 const conv = (options: Record<string, unknown>) => () =>
   build((u) => u.conv2d(image(u), { out: 4, kernel: 2, name: "c", ...options }));
 

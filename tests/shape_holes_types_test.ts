@@ -3,32 +3,12 @@
 // real test: every `Expect` must hold and every `@ts-expect-error` line must be a compile error.
 // Each bad call also runs and must throw `ShapeError`, so the type and runtime rules agree.
 import assert from "node:assert/strict";
-import {
-  type ClassTokenCheck,
-  type ExpandCheck,
-  type Graph,
-  graph,
-  ShapeError,
-  type ShapeErrorType,
-  type Tensor,
-} from "../mod.ts";
+import { type ClassTokenCheck, type ExpandCheck, graph, ShapeError } from "../mod.ts";
 import type { IsSize } from "../graph/shape_math.ts";
 import type { DimsCheck, SizeFault } from "../graph/shape_types.ts";
 import type { Conv2dCheck, Conv2dShape } from "../ops/conv2d.ts";
-
-/** Exact type equality (tells `number` from literals, `readonly` from mutable, `never`). */
-type Equal<X, Y> = (<T>() => T extends X ? 1 : 2) extends (<T>() => T extends Y ? 1 : 2) ? true
-  : false;
-/** Fails to compile unless `T` is `true`. */
-type Expect<T extends true> = T;
-/** `true` when `T` is `never`. */
-type IsNever<T> = [T] extends [never] ? true : false;
-/** The static shape of a tensor or a graph. */
-type ShapeOf<T> = T extends Tensor<infer S> ? S : T extends Graph<infer S> ? S : never;
-/** `true` when `C` is the failing check whose message is exactly `M`. */
-type IsError<C, M extends string> = Equal<C, ShapeErrorType<M>>;
-/** A value-level `Expect`, usable inside graph callbacks. */
-function expectType<T extends true>(): void {}
+import type { Equal, Expect, IsError, IsNever, ShapeOf } from "./type_helpers.ts";
+import { expectType } from "./type_helpers.ts";
 
 /** Conv2d options on a `[B, 3, 8, 8]` input. */
 type Conv<O> = Conv2dCheck<["B", 3, 8, 8], O & { out: number; kernel: number; name: "c" }>;

@@ -12,7 +12,6 @@ import {
   seedTokenizer,
   ShapeError,
   type ShapeErrorType,
-  type Tensor,
 } from "../mod.ts";
 import type { ExpandCheck } from "../graph/builder.ts";
 import type { BroadcastCheck, BroadcastShape } from "../ops/broadcast.ts";
@@ -23,21 +22,8 @@ import type { LinearCheck } from "../ops/linear.ts";
 import type { PermuteShape, TransposeShape } from "../ops/permute.ts";
 import type { ReshapeCheck } from "../ops/reshape.ts";
 import type { DivisibleCheck, SeedChannelCheck } from "../models/vit_tokenizer.ts";
-
-/** Exact type equality (tells `number` from literals, `readonly` from mutable, `never`). */
-type Equal<X, Y> = (<T>() => T extends X ? 1 : 2) extends (<T>() => T extends Y ? 1 : 2) ? true
-  : false;
-/** Fails to compile unless `T` is `true`. */
-type Expect<T extends true> = T;
-/** `true` when `T` is `never`. */
-type IsNever<T> = [T] extends [never] ? true : false;
-/** The static shape of a tensor or a graph. */
-type ShapeOf<T> = T extends Tensor<infer S> ? S : T extends Graph<infer S> ? S : never;
-/** `true` when `C` is the failing check whose message is exactly `M`. */
-type IsError<C, M extends string> = Equal<C, ShapeErrorType<M>>;
-
-/** A value-level `Expect`, usable inside graph callbacks. */
-function expectType<T extends true>(): void {}
+import type { Equal, Expect, IsError, IsNever, ShapeOf } from "./type_helpers.ts";
+import { expectType } from "./type_helpers.ts";
 
 // The message is a string type (so it prints as the expected parameter type) and not `never`.
 type ReshapeMsg = "reshape: [B, 3, 196] has B*588 elements but [B, 196, 4] has B*784";
