@@ -423,11 +423,7 @@ export function materializeReductions(kernel: KernelDraft): {
   const before: KernelDraft[] = [];
   const done = new Map<string, VExpr>();
   const hoist = (r: VExpr & { k: "reduce" }, scope: Ranges): VExpr => {
-    const vars = [...freeVars(r)].sort(byAxisThenName);
-    const dims = vars.map((name) => {
-      const [lo, hi] = scope.get(name) as readonly [number, number];
-      return { name, lo, size: hi - lo + 1 };
-    });
+    const dims = freeDims(r, scope, byAxisThenName);
     const key = `${exprKey(r)}@${dims.map((d) => `${d.name}:${d.lo}+${d.size}`).join(",")}`;
     const known = done.get(key);
     if (known) return known;
@@ -457,13 +453,7 @@ export function materializeReductions(kernel: KernelDraft): {
       ranges,
       perRow: true,
     });
-    let index = constant(0);
-    let stride = 1;
-    for (let j = dims.length - 1; j >= 0; j--) {
-      index = lin.add(index, lin.scale(lin.offset(variable(dims[j].name), -dims[j].lo), stride));
-      stride *= dims[j].size;
-    }
-    const load = v.load(out, index);
+    const load = v.load(out, denseIndex(dims));
     done.set(key, load);
     return load;
   };
@@ -493,6 +483,37 @@ export function materializeReductions(kernel: KernelDraft): {
   };
   const expr = walk(kernel.expr, kernel.ranges, []);
   return { before, main: { ...kernel, expr } };
+}
+
+/** A free variable of a materialized expression, with its range in scope. */
+interface FreeDim {
+  readonly name: string;
+  readonly lo: number;
+  readonly size: number;
+}
+
+// The free variables of `e` (in `order`) with their ranges under `scope`: the axes of the buffer
+// a materialized expression is stored in.
+function freeDims(
+  e: VExpr,
+  scope: Ranges,
+  order?: (a: string, b: string) => number,
+): FreeDim[] {
+  return [...freeVars(e)].sort(order).map((name) => {
+    const [lo, hi] = scope.get(name) as readonly [number, number];
+    return { name, lo, size: hi - lo + 1 };
+  });
+}
+
+// The row-major index into that buffer.
+function denseIndex(dims: readonly FreeDim[]): Lin {
+  let index = constant(0);
+  let stride = 1;
+  for (let j = dims.length - 1; j >= 0; j--) {
+    index = lin.add(index, lin.scale(lin.offset(variable(dims[j].name), -dims[j].lo), stride));
+    stride *= dims[j].size;
+  }
+  return index;
 }
 
 // Output variables in axis order first (so a row's kernel keeps the row's layout), then the rest.
@@ -557,11 +578,7 @@ export function foldConstants(
   };
   // Undefined when a folded value overflows float32.
   const materialize = (e: VExpr, scope: Ranges): VExpr | undefined => {
-    const vars = [...freeVars(e)].sort();
-    const dims = vars.map((name) => {
-      const [lo, hi] = scope.get(name) as readonly [number, number];
-      return { name, lo, size: hi - lo + 1 };
-    });
+    const dims = freeDims(e, scope);
     const size = dims.reduce((s, d) => s * d.size, 1);
     const readSize = [...loadsOf(e)].reduce((s, b) => s + numel(buffers.get(b)?.shape ?? []), 0);
     if (size > readSize) return e; // folding would only grow memory traffic
@@ -579,13 +596,7 @@ export function foldConstants(
     }
     const name = nextName();
     buffers.set(name, { name, kind: "const", shape: dims.map((d) => d.size), data });
-    let index = constant(0);
-    let stride = 1;
-    for (let i = dims.length - 1; i >= 0; i--) {
-      index = lin.add(index, lin.scale(lin.offset(variable(dims[i].name), -dims[i].lo), stride));
-      stride *= dims[i].size;
-    }
-    return v.load(name, index);
+    return v.load(name, denseIndex(dims));
   };
   return fold(expr, ranges);
 }
