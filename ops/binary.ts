@@ -5,10 +5,15 @@
  * @module
  */
 
-import type { ShapeErrorType, TShape } from "../graph/shape_types.ts";
+import type { TShape } from "../graph/shape_types.ts";
 import { type Dim, type Shape, ShapeError } from "../graph/shape.ts";
 import type { Tensor } from "../graph/builder.ts";
-import { broadcastIndex, type BroadcastShape, broadcastShapes } from "./broadcast.ts";
+import {
+  type BroadcastCheck,
+  broadcastIndex,
+  type BroadcastShape,
+  broadcastShapes,
+} from "./broadcast.ts";
 import type { OpDef } from "./op.ts";
 
 /**
@@ -53,12 +58,7 @@ export type BinaryShape<A extends TShape, Y> = Y extends Tensor<infer B extends 
  * ```
  */
 export type BinaryCheck<A extends TShape, Y, Op extends string = "broadcast"> = Y extends
-  Tensor<infer B extends TShape> ? (BroadcastShape<A, B> extends infer R ? (
-      R extends TShape ? unknown
-        : R extends ShapeErrorType<`broadcast: ${infer Rest}`> ? ShapeErrorType<`${Op}: ${Rest}`>
-        : R
-    )
-    : unknown)
+  Tensor<infer B extends TShape> ? BroadcastCheck<A, B, Op>
   : unknown;
 
 /**
