@@ -254,6 +254,21 @@ export function mapChildren(e: VExpr, f: (child: VExpr) => VExpr): VExpr {
 }
 
 /**
+ * `e` with every node that `match` accepts replaced by `by` (top-down: a replaced node's
+ * children are not visited).
+ *
+ * @example
+ * ```ts
+ * import { replaceWhere, v, variable } from "./expr.ts";
+ * const e = v.exp(v.load("x", variable("i")));
+ * replaceWhere(e, (n) => n.k === "load", v.const(0)); // exp(0), unsimplified
+ * ```
+ */
+export function replaceWhere(e: VExpr, match: (node: VExpr) => boolean, by: VExpr): VExpr {
+  return match(e) ? by : mapChildren(e, (c) => replaceWhere(c, match, by));
+}
+
+/**
  * Folds over every node of `e`, parents before children.
  *
  * @example

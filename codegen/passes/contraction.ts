@@ -31,6 +31,7 @@ import {
   loadsOf,
   mapChildren,
   type Ranges,
+  replaceWhere,
   simplify,
   substitute,
   v,
@@ -329,7 +330,13 @@ export function findContraction(
   row = lin.add(row, lin.scale(variable(TILE_VAR), -1));
   for (const a of innerAxes) row = lin.add(lin.scale(row, kernel.shape[a]), variable(rowOf(a)));
   const productIndex = lin.add(lin.scale(row, nPadded), variable(rowOf(axis)));
-  const replaced = replaceNode(kernel.expr, node, v.load(PRODUCT_BUFFER, productIndex));
+  // Every occurrence of the product (GELU reads it twice).
+  const key = exprKey(node);
+  const replaced = replaceWhere(
+    kernel.expr,
+    (n) => n.k === "reduce" && exprKey(n) === key,
+    v.load(PRODUCT_BUFFER, productIndex),
+  );
   const epilogueRanges = scope([n, ...innerShape]);
   const epilogue = kernelOf(
     "epilogue",
@@ -476,12 +483,6 @@ function splitOperand(
     runLength: extents[extents.length - 1],
     runStride,
   };
-}
-
-// Replaces every occurrence of `target` (GELU reads the product twice).
-function replaceNode(e: VExpr, target: VExpr, by: VExpr, key = exprKey(target)): VExpr {
-  if (e === target || (e.k === "reduce" && exprKey(e) === key)) return by;
-  return e.k === "reduce" ? e : mapChildren(e, (c) => replaceNode(c, target, by, key));
 }
 
 /**

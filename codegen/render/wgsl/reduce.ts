@@ -6,7 +6,7 @@
  * @module
  */
 
-import { children, constant, mapChildren, someNode, type VExpr } from "../../ir/expr.ts";
+import { children, constant, replaceWhere, someNode, type VExpr } from "../../ir/expr.ts";
 import type { Kernel } from "../../ir/program.ts";
 import { renderExpression } from "../common.ts";
 import { outputIndexLines, WGSL_OPS, type WgslKernel, wgslSyntax } from "./loop_nest.ts";
@@ -75,7 +75,11 @@ export function renderWgslRowReduction(kernel: Kernel): WgslKernel | undefined {
     ? (a: string, b: string): string => `${a} + ${b}`
     : WGSL_OPS.binary.max;
   const body = renderExpression(kernel, syntax, r.body, "    ");
-  const rest = replaceReduction(kernel.expr, r);
+  const rest = replaceWhere(kernel.expr, (n) => n === r, {
+    k: "load",
+    buf: ROW_VALUE,
+    index: constant(0),
+  });
   const tail = renderExpression(
     kernel,
     {
@@ -121,9 +125,4 @@ export function renderWgslRowReduction(kernel: Kernel): WgslKernel | undefined {
     "}",
   ].join("\n");
   return { source, reads, workgroupSize: ROW_THREADS, threads: kernel.size * ROW_THREADS };
-}
-
-function replaceReduction(e: VExpr, r: VExpr): VExpr {
-  if (e === r) return { k: "load", buf: ROW_VALUE, index: constant(0) };
-  return mapChildren(e, (c) => replaceReduction(c, r));
 }
