@@ -420,17 +420,9 @@ export function normalizeProducts(kernel: Kernel): Kernel {
     const body = walk(e.body);
     const factor = constantOf(body);
     if (factor) return v.mul(v.const(factor.c), v.sum(e.v, e.extent, factor.rest));
-    const inner = body.k === "binary" && body.op === "mul" && isBinary(body.a, "mul")
-      ? undefined
-      : body;
-    // A nested sum whose body lost a factor: Σ_a c·Σ_b x is c·Σ_a Σ_b x.
-    if (inner && isBinary(inner, "mul") && inner.a.k === "const" && isSum(inner.b)) {
-      return v.mul(inner.a, v.sum(e.v, e.extent, inner.b));
-    }
     return v.sum(e.v, e.extent, body);
   };
   const expr = walk(kernel.expr);
-  if (expr === kernel.expr) return kernel;
   return { ...kernel, expr, ranges, reads: [...loadsOf(expr)].sort() };
 }
 
