@@ -77,6 +77,31 @@ export function infixOps(
 }
 
 /**
+ * How a target spells reductions from its op table: the start value, a short reduction's terms
+ * combined, and one accumulation step.
+ *
+ * @example
+ * ```ts
+ * import { reductionSpelling } from "./common.ts";
+ * import { WGSL_OPS } from "./wgsl/loop_nest.ts";
+ * reductionSpelling(WGSL_OPS, "0.0").accumulate("max", "acc", "x"); // "acc = max(acc, x);"
+ * ```
+ */
+export function reductionSpelling(ops: OpSpelling, zero: string): {
+  init(op: ReduceOp): string;
+  combine(op: ReduceOp, terms: readonly string[]): string;
+  accumulate(op: ReduceOp, acc: string, x: string): string;
+} {
+  return {
+    init: (op) => (op === "sum" ? zero : ops.lowest),
+    combine: (op, terms) =>
+      op === "sum" ? `(${terms.join(" + ")})` : terms.reduce((a, b) => ops.binary.max(a, b)),
+    accumulate: (op, acc, x) =>
+      op === "sum" ? `${acc} += ${x};` : `${acc} = ${ops.binary.max(acc, x)};`,
+  };
+}
+
+/**
  * Unary ops whose spelling uses the argument more than once: renderers bind it to a name first.
  *
  * @example
@@ -531,11 +556,7 @@ function renderer(kernel: Kernel, syntax: Syntax) {
         return `(${condText(c.a)} && ${condText(c.b)})`;
     }
   };
-  const init = (op: "sum" | "max"): string => (op === "sum" ? syntax.float(0) : ops.lowest);
-  const combine = (op: "sum" | "max", terms: readonly string[]): string =>
-    op === "sum" ? `(${terms.join(" + ")})` : terms.reduce((a, b) => ops.binary.max(a, b));
-  const accumulate = (op: "sum" | "max", acc: string, x: string): string =>
-    op === "sum" ? `${acc} += ${x};` : `${acc} = ${ops.binary.max(acc, x)};`;
+  const { init, combine, accumulate } = reductionSpelling(ops, syntax.float(0));
   // The text of a unary, binary or where node from its operands' texts.
   const spell = (
     e: VExpr & { k: "unary" | "binary" | "where" },

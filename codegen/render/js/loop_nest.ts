@@ -14,7 +14,6 @@ import {
   type Lin,
   lin,
   printLin,
-  type ReduceOp,
   simplify,
   substitute,
   variable,
@@ -28,6 +27,7 @@ import {
   jamLanes,
   type JamTarget,
   type OpSpelling,
+  reductionSpelling,
   REPEATS_ARGUMENT,
   UNROLL,
 } from "../common.ts";
@@ -105,15 +105,7 @@ export const JS_OPS: OpSpelling = {
   lowest: "-Infinity",
 };
 
-const REDUCE_START: Readonly<Record<ReduceOp, string>> = { sum: "0", max: "-Infinity" };
-
-function combine(op: ReduceOp, terms: readonly string[]): string {
-  return op === "sum" ? `(${terms.join(" + ")})` : terms.reduce((a, b) => JS_OPS.binary.max(a, b));
-}
-
-function accumulate(op: ReduceOp, acc: string, x: string): string {
-  return op === "sum" ? `${acc} += ${x};` : `${acc} = Math.max(${acc}, ${x});`;
-}
+const { init: reduceStart, combine, accumulate } = reductionSpelling(JS_OPS, "0");
 
 function opChildren(e: VExpr): readonly VExpr[] {
   return e.k === "unary"
@@ -302,7 +294,7 @@ export function renderJsKernel(
           return combine(e.op, terms);
         }
         const acc = `acc${temps++}`;
-        block.body.push(`let ${acc} = ${REDUCE_START[e.op]};`);
+        block.body.push(`let ${acc} = ${reduceStart(e.op)};`);
         const loop = child(block, e.v);
         const value = valueText(e.body, loop);
         loop.body.push(accumulate(e.op, acc, value));
@@ -326,7 +318,7 @@ export function renderJsKernel(
     combine,
     loop: (first, count, block, body) => {
       const accs = Array.from({ length: count }, () => `acc${temps++}`);
-      const start = REDUCE_START[first.op];
+      const start = reduceStart(first.op);
       block.body.push(`let ${accs.join(` = ${start}, `)} = ${start};`);
       const loop = child(block, first.v);
       const bodies = body(loop);
