@@ -28,13 +28,27 @@ export { graph, GraphBuilder, Tensor } from "./graph/builder.ts";
 export type {
   AddParamOptions,
   ExpandCheck,
+  InlineOptions,
   KeepDim,
   PrependCheck,
   PrependShape,
 } from "./graph/builder.ts";
+export { block } from "./graph/block.ts";
+export type * from "./graph/block.ts";
+export {
+  addConst,
+  addDims,
+  dimNames,
+  evaluateDim,
+  floorDivDim,
+  mulDims,
+  productOf,
+  sameDim,
+} from "./graph/dim_expr.ts";
+export type * from "./graph/dim_expr_types.ts";
 export { Graph } from "./graph/ir.ts";
 export type { AnyNode, AttrsOf, Node, OpKind, ParamInit } from "./graph/ir.ts";
-export { bindShape, dimProduct, formatShape, ShapeError } from "./graph/shape.ts";
+export { bindShape, formatShape, ShapeError } from "./graph/shape.ts";
 export type { Dim, Shape } from "./graph/shape.ts";
 export type * from "./graph/shape_types.ts";
 export type * from "./graph/shape_math.ts";

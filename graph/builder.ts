@@ -8,7 +8,6 @@
 import type {
   Checked,
   ClassTokenCheck,
-  DimPlus,
   DimsAgree,
   DimsCheck,
   DimStr,
@@ -18,9 +17,20 @@ import type {
   ShapeStr,
   TDim,
   TShape,
+  WidenUnionDims,
 } from "./shape_types.ts";
 import type { Lt } from "./shape_math.ts";
-import { dimFault, isValidSize, normalizeAxis, type Shape, ShapeError } from "./shape.ts";
+import {
+  type Dim,
+  dimFault,
+  formatShape,
+  isValidSize,
+  normalizeAxis,
+  type Shape,
+  ShapeError,
+} from "./shape.ts";
+import { evaluateDim } from "./dim_expr.ts";
+import type { AddDims } from "./dim_expr_types.ts";
 import { type AnyNode, type AttrsOf, Graph, type ParamInit } from "./ir.ts";
 import { OPS } from "../ops/registry.ts";
 import type { OpDef } from "../ops/op.ts";
@@ -35,7 +45,7 @@ import type { FlattenShape } from "../ops/flatten.ts";
 import { type ReshapeCheck, type ReshapeShape, resolveReshape } from "../ops/reshape.ts";
 import type { PermuteShape, TransposeShape } from "../ops/permute.ts";
 import type { LinearCheck, LinearOptions, LinearShape } from "../ops/linear.ts";
-import type { ConcatCheck, ConcatShape } from "../ops/concat.ts";
+import type { ConcatAxisCheck, ConcatOperandCheck, ConcatShape } from "../ops/concat.ts";
 import type { BroadcastCheck, BroadcastShape } from "../ops/broadcast.ts";
 import type { ResizeShape } from "../ops/resize.ts";
 import type { ToTensorShape } from "../ops/to_tensor.ts";
@@ -97,7 +107,7 @@ type Check<R> = R extends TShape ? unknown : R;
  * ```
  */
 export type PrependShape<S extends TShape> = S extends
-  readonly [infer B, infer N extends TDim, infer D] ? [B, DimPlus<N, 1>, D]
+  readonly [infer B, infer N extends TDim, infer D] ? [B, AddDims<1, N>, D]
   : TShape;
 
 /**
@@ -207,11 +217,21 @@ export type KeepDim<O> = "keepdim" extends keyof O ? O["keepdim" & keyof O] : un
  * });
  * ```
  */
-export class GraphBuilder {
+export class GraphBuilder<Sym extends string = never> {
   readonly #nodes: AnyNode[] = [];
   readonly #names = new Set<string>();
   // Identifies this graph's tensors: ids index this graph's nodes only.
   readonly #token = {};
+  // Dim names a parameter may use: a block's dims, bound to sizes when the block is inlined.
+  readonly #symbols: ReadonlySet<string>;
+
+  /**
+   * An empty builder; `graph()` makes one. `symbols` are dim names its parameters may use
+   * (a block's dims, see `block()`); a top-level graph has none, so its parameters are sizes.
+   */
+  constructor(symbols: readonly Sym[] = []) {
+    this.#symbols = new Set(symbols);
+  }
 
   /**
    * Declares a graph input. Dims may be sizes (safe integers >= 0), symbolic names, or
@@ -220,10 +240,10 @@ export class GraphBuilder {
   input<const S extends TShape, const N extends string>(
     name: N,
     checkedShape: Checked<S, DimsCheck<"input", N, S>>,
-  ): Tensor<S> {
+  ): Tensor<WidenUnionDims<S>> {
     const shape = checkedShape as S;
     this.#checkShape("input", name, shape);
-    return this.#leaf("input", name, { name }, shape);
+    return this.#leaf<WidenUnionDims<S>, "input">("input", name, { name }, shape);
   }
 
   /** Declares a named parameter (a learned tensor); `init` applies when no weights are loaded. */
@@ -233,7 +253,7 @@ export class GraphBuilder {
     init: ParamInit = { kind: "randn" },
   ): Tensor<S> {
     this.#checkShape("param", name, shape);
-    if (shape.some((d) => typeof d !== "number")) {
+    if (!shape.every((d) => this.#paramDim(d))) {
       throw new ShapeError("param", name, [shape], "parameter dims must be concrete sizes");
     }
     return this.#leaf("param", name, { name, init }, shape);
@@ -343,11 +363,11 @@ export class GraphBuilder {
   /** `torch.nn.Linear(in, out)` over the last dim. */
   linear<S extends TShape, const O extends LinearOptions>(
     x: Tensor<S>,
-    checkedOptions: Checked<O, LinearCheck<S, O>>,
+    checkedOptions: Checked<O, LinearCheck<S, O, Sym>>,
   ): Tensor<LinearShape<S, O>> {
     const options = checkedOptions as O;
     const { name } = options;
-    if (!isValidSize(options.in) || !isValidSize(options.out)) {
+    if (!this.#paramDim(options.in) || !this.#paramDim(options.out)) {
       throw new ShapeError("linear", name, [x.shape], "in and out must be concrete sizes");
     }
     const node = this.#nextName("linear", options.bias === false ? 1 : 2);
@@ -367,12 +387,13 @@ export class GraphBuilder {
     return this.#op("linear", inputs, {});
   }
 
-  /** `torch.cat([a, b], axis)`. */
+  /** `torch.cat([a, b], axis)`. A dim that differs is `b`'s error, a bad axis the axis's. */
   concat<A extends TShape, B extends TShape, const Axis extends number>(
     a: Tensor<A>,
-    b: Tensor<B>,
-    axis: Checked<Axis, ConcatCheck<A, B, Axis>>,
+    checkedB: Checked<Tensor<B>, ConcatOperandCheck<A, B, Axis>>,
+    axis: Checked<Axis, ConcatAxisCheck<A, Axis>>,
   ): Tensor<ConcatShape<A, B, Axis>> {
+    const b = checkedB as Tensor<B>;
     const at = axis as number;
     return this.#op("concat", [this.#own("concat", a), this.#own("concat", b)], {
       axis: normalizeAxis(at, a.shape.length) ?? at,
@@ -430,13 +451,16 @@ export class GraphBuilder {
    */
   layerNorm<S extends TShape, const O extends LayerNormOptions>(
     x: Tensor<S>,
-    checkedOptions: Checked<O, LayerNormCheck<S, O>>,
+    checkedOptions: Checked<O, LayerNormCheck<S, O, Sym>>,
   ): Tensor<S> {
     const options = checkedOptions as O;
     const { name } = options;
     const eps = options.eps ?? 1e-5;
     const d = x.shape[x.shape.length - 1];
     const node = this.#nextName("layer_norm", 2);
+    if (d !== undefined && !this.#paramDim(d)) {
+      throw new ShapeError("layerNorm", node, [x.shape], `last dim ${d} must be a concrete size`);
+    }
     // Checked before the parameters exist, so a failed call leaves the graph unchanged.
     OPS.layer_norm.inferShape([x.shape, [d], [d]], { eps }, node);
     const weight = this.param(`${name}.weight`, [d], { kind: "ones" });
@@ -552,7 +576,7 @@ export class GraphBuilder {
    */
   classToken<S extends TShape, const N extends string>(
     x: Tensor<S>,
-    checkedOptions: Checked<{ readonly name: N }, ClassTokenCheck<S, N>>,
+    checkedOptions: Checked<{ readonly name: N }, ClassTokenCheck<S, N, Sym>>,
   ): Tensor<PrependShape<S>> {
     const options = checkedOptions as { readonly name: N };
     const { name } = options;
@@ -561,7 +585,7 @@ export class GraphBuilder {
     if (x.shape.length !== 3) {
       throw new ShapeError("classToken", name, [x.shape], "input must be [batch, tokens, width]");
     }
-    if (!isValidSize(width)) {
+    if (!this.#paramDim(width)) {
       throw new ShapeError(
         "classToken",
         name,
@@ -592,6 +616,88 @@ export class GraphBuilder {
   ): Tensor<Ok<ResizeShape<S, H, W>>> {
     const { height, width, antialias } = options;
     return this.#op("resize", [this.#own("resize", x)], { height, width, antialias });
+  }
+
+  /**
+   * Appends a copy of the graph `sub`, as torch.fx inlines a sub-module: its inputs become
+   * `args` (in declaration order), its symbolic dims are replaced by `dims` (`{ H: 12, Dh: 64 }`)
+   * and every op's runtime rule runs again on the new shapes; parameter names and labels get the
+   * prefix `<prefix>.`. On any error this graph is left as it was. `block()` is built on it.
+   *
+   * @example
+   * ```ts
+   * import { graph } from "./builder.ts";
+   * const mlp = graph("mlp", (b) => b.linear(b.input("x", ["N", 4]), { in: 4, out: 8, name: "fc" }));
+   * const g = graph("net", (b) => {
+   *   const y = b.inline(mlp, [b.input("tokens", [10, 4])], { prefix: "blocks.0" });
+   *   return y; // [10, 8]; its parameters are blocks.0.fc.weight and blocks.0.fc.bias
+   * });
+   * ```
+   */
+  inline<S extends TShape = TShape>(
+    sub: Graph<TShape>,
+    args: readonly Tensor<TShape>[],
+    options: InlineOptions = {},
+  ): Tensor<S> {
+    const dims = options.dims ?? {};
+    const prefixed = (n: string): string => (options.prefix ? `${options.prefix}.${n}` : n);
+    const bind = (shape: Shape): Dim[] => shape.map((d) => evaluateDim(d, dims));
+    const inputs = sub.inputs();
+    if (inputs.length !== args.length) {
+      throw new ShapeError(
+        "inline",
+        sub.name,
+        args.map((a) => a.shape),
+        `${sub.name} takes ${inputs.length} inputs, got ${args.length}`,
+      );
+    }
+    const mark = this.#nodes.length;
+    const names = new Set(this.#names);
+    try {
+      const ids: number[] = [];
+      let nextArg = 0;
+      for (const node of sub.nodes) {
+        let id: number;
+        if (node.op === "input") {
+          const arg = args[nextArg++];
+          id = this.#own("inline", arg);
+          const want = bind(node.shape);
+          const fits = want.length === arg.shape.length &&
+            want.every((d, i) => String(d) === String(arg.shape[i]));
+          if (!fits) {
+            throw new ShapeError(
+              "inline",
+              prefixed(node.name),
+              [arg.shape],
+              `input ${node.attrs.name} must be ${formatShape(want)}`,
+            );
+          }
+        } else if (node.op === "param") {
+          const init = node.attrs.init;
+          const boundInit = "fanIn" in init
+            ? { ...init, fanIn: evaluateDim(init.fanIn, dims) }
+            : init;
+          id = this.param(prefixed(node.attrs.name), bind(node.shape), boundInit).id;
+        } else {
+          const attrs = "shape" in node.attrs
+            ? { ...node.attrs, shape: bind(node.attrs.shape) }
+            : node.attrs;
+          id = this.#op(node.op, node.inputs.map((i) => ids[i]), attrs).id;
+        }
+        ids.push(id);
+        // An input's label belongs to the caller's tensor, which inlining never edits.
+        if (node.label && node.op !== "input") {
+          this.label(new Tensor(id, this.#nodes[id].shape, this.#token), prefixed(node.label));
+        }
+      }
+      const out = ids[sub.output];
+      return new Tensor(out, this.#nodes[out].shape as unknown as S, this.#token);
+    } catch (e) {
+      this.#nodes.length = mark;
+      this.#names.clear();
+      for (const n of names) this.#names.add(n);
+      throw e;
+    }
   }
 
   /** Labels a tensor as a named stage (e.g. `"patches"`) so its value can be requested. */
@@ -647,6 +753,12 @@ export class GraphBuilder {
     return `${op}_${this.#nodes.length + skip}`;
   }
 
+  // A size, or a product of this builder's block dims ("H*Dh"); never a caller's free name.
+  #paramDim(d: Dim): boolean {
+    if (typeof d === "number") return isValidSize(d);
+    return d.split("*").every((f) => this.#symbols.has(f) || isValidSize(Number(f)) && f !== "");
+  }
+
   #checkShape(op: string, name: string, shape: Shape): void {
     if (!Array.isArray(shape)) {
       throw new ShapeError(op, name, [], `shape must be an array of dims, got ${String(shape)}`);
@@ -664,7 +776,7 @@ export class GraphBuilder {
     op: K,
     name: string,
     attrs: AttrsOf[K],
-    shape: S,
+    shape: Shape,
   ): Tensor<S> {
     this.#names.add(name);
     const id = this.#nodes.length;
@@ -701,6 +813,22 @@ export class GraphBuilder {
     this.#nodes.push({ id, op, name, inputs, attrs: finalAttrs, shape } as AnyNode);
     return new Tensor(id, shape as unknown as S, this.#token);
   }
+}
+
+/**
+ * How `GraphBuilder.inline` binds a sub-graph.
+ *
+ * @example
+ * ```ts
+ * import type { InlineOptions } from "./builder.ts";
+ * const o: InlineOptions = { dims: { H: 12, Dh: 64 }, prefix: "blocks.0" };
+ * ```
+ */
+export interface InlineOptions {
+  /** Values for the sub-graph's symbolic dims: sizes, or the caller's own symbols. */
+  readonly dims?: Readonly<Record<string, Dim>>;
+  /** Prefix for the sub-graph's parameter names and labels (`blocks.0` gives `blocks.0.norm1.weight`). */
+  readonly prefix?: string;
 }
 
 /** @ignore */

@@ -19,8 +19,9 @@ import type { AttrsOfOp, ComputeKind } from "../ops/registry.ts";
  * ```
  */
 export type ParamInit =
-  | { readonly kind: "kaiming_uniform"; readonly fanIn: number }
-  | { readonly kind: "bias_uniform"; readonly fanIn: number }
+  // `fanIn` is symbolic only inside a block's sub-graph; inlining binds it to a size.
+  | { readonly kind: "kaiming_uniform"; readonly fanIn: Dim }
+  | { readonly kind: "bias_uniform"; readonly fanIn: Dim }
   | { readonly kind: "randn" }
   | { readonly kind: "zeros" }
   | { readonly kind: "ones" };

@@ -5,7 +5,7 @@
  */
 
 import type { Graph } from "./ir.ts";
-import { formatShape } from "./shape.ts";
+import { type Dim, formatShape } from "./shape.ts";
 import { numel, type TensorData } from "./tensor_data.ts";
 import { kaimingUniformBound, TorchGenerator } from "./random.ts";
 import { WeightsError } from "../io/safetensors.ts";
@@ -45,12 +45,12 @@ export function initParams(graph: Graph, seed = 0): Map<string, TensorData> {
     let data: Float32Array;
     switch (init.kind) {
       case "kaiming_uniform": {
-        const bound = kaimingUniformBound(init.fanIn);
+        const bound = kaimingUniformBound(concreteFanIn(p.attrs.name, init.fanIn));
         data = gen.uniform(n, -bound, bound);
         break;
       }
       case "bias_uniform": {
-        const bound = 1 / Math.sqrt(init.fanIn);
+        const bound = 1 / Math.sqrt(concreteFanIn(p.attrs.name, init.fanIn));
         data = gen.uniform(n, -bound, bound);
         break;
       }
@@ -159,4 +159,12 @@ export function allFinite(data: Float32Array): boolean {
   }
   for (let i = n; i < data.length; i++) s0 += data[i] * 0;
   return s0 + s1 + s2 + s3 === 0;
+}
+
+// A symbolic fan-in only exists inside a block's sub-graph, which is inlined before it runs.
+function concreteFanIn(param: string, fanIn: Dim): number {
+  if (typeof fanIn !== "number") {
+    throw new WeightsError(`param ${param}: fan-in ${fanIn} must be a concrete size to initialize`);
+  }
+  return fanIn;
 }

@@ -4,9 +4,11 @@
  * @module
  */
 
+import { evaluateDim, parseDimFault } from "./dim_expr.ts";
+
 /**
  * One dim: a concrete size, or a symbolic name such as `"B"` that is bound when the graph runs.
- * Derived symbolic dims are products written as `"B*3"`.
+ * Ops derive expressions of names such as `"B*3"`, `"N+1"` or `"H/16"` (see `dim_expr.ts`).
  *
  * @example
  * ```ts
@@ -142,63 +144,14 @@ export function dimFault(d: unknown): string | undefined {
     return `dim "${d}" is a number written as a name; use the size ${d}`;
   }
   const ok = typeof d === "string" ? d.length > 0 : isValidSize(d);
-  if (ok) return undefined;
-  return `dim ${d === "" ? '""' : String(d)} is not a size (a safe integer >= 0) or a name`;
-}
-
-/** A dim as a numeric coefficient times a sorted list of symbolic factors. */
-interface Factored {
-  readonly coeff: number;
-  readonly symbols: readonly string[];
-}
-
-function factor(dims: Shape): Factored {
-  let coeff = 1;
-  const symbols: string[] = [];
-  for (const d of dims) {
-    if (typeof d === "number") {
-      coeff *= d;
-      continue;
-    }
-    for (const part of d.split("*")) {
-      const n = Number(part);
-      if (part !== "" && Number.isFinite(n)) coeff *= n;
-      else symbols.push(part);
-    }
+  if (!ok) {
+    return `dim ${d === "" ? '""' : String(d)} is not a size (a safe integer >= 0) or a name`;
   }
-  return { coeff, symbols: symbols.sort() };
-}
-
-/**
- * Product of dims. Concrete when every dim is; otherwise a canonical symbolic product such as
- * `"B*588"`, so that two element counts can be compared before the batch size is known.
- *
- * @example
- * ```ts
- * import { dimProduct } from "./shape.ts";
- * dimProduct([3, 14, 14]); // 588
- * dimProduct(["B", 3, 196]); // "B*588"
- * ```
- */
-export function dimProduct(dims: Shape): Dim {
-  const { coeff, symbols } = factor(dims);
-  if (symbols.length === 0) return coeff;
-  if (coeff === 0) return 0;
-  return coeff === 1 ? symbols.join("*") : `${symbols.join("*")}*${coeff}`;
-}
-
-/**
- * Whether two dims are provably equal (same number, or same symbolic product).
- *
- * @example
- * ```ts
- * import { dimEquals } from "./shape.ts";
- * dimEquals("B*3", "B*3"); // true
- * dimEquals(3, 4); // false
- * ```
- */
-export function dimEquals(a: Dim, b: Dim): boolean {
-  return dimProduct([a]) === dimProduct([b]);
+  // Names are identifiers, so that the expressions ops derive ("N+1", "H/16") can be read back.
+  if (typeof d === "string" && parseDimFault(d) !== undefined) {
+    return `dim "${d}" is not a name (letters, digits, _) or an expression of names`;
+  }
+  return undefined;
 }
 
 /**
@@ -219,8 +172,8 @@ export function normalizeAxis(axis: number, rank: number): number | undefined {
 }
 
 /**
- * Substitutes bound symbols into a shape and multiplies out symbolic products, e.g.
- * `["B*3", 196]` with `{ B: 2 }` becomes `[6, 196]`. Unbound symbols stay symbolic.
+ * Substitutes bound symbols into a shape and evaluates the expressions ops wrote, e.g.
+ * `["B*3", "N+1"]` with `{ B: 2, N: 196 }` becomes `[6, 197]`. Unbound symbols stay symbolic.
  *
  * @example
  * ```ts
@@ -229,9 +182,5 @@ export function normalizeAxis(axis: number, rank: number): number | undefined {
  * ```
  */
 export function bindShape(shape: Shape, bindings: Readonly<Record<string, number>>): Dim[] {
-  return shape.map((d) => {
-    if (typeof d === "number") return d;
-    const parts = d.split("*").map((p) => (Object.hasOwn(bindings, p) ? bindings[p] : p));
-    return dimProduct(parts);
-  });
+  return shape.map((d) => evaluateDim(d, bindings));
 }

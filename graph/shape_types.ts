@@ -5,7 +5,8 @@
  * @module
  */
 
-import type { Add, IsLiteral, IsSize, Lt, Lte, Product, Sub } from "./shape_math.ts";
+import type { IsLiteral, IsSize, Lt, Lte, Product, Sub } from "./shape_math.ts";
+import type { EvalDim } from "./dim_expr_types.ts";
 
 /**
  * A type-level dim: a numeric literal, a symbolic name, or `number`.
@@ -137,7 +138,38 @@ export type ShapeStr<S extends TShape, Acc extends string = ""> = S extends
  */
 export type DimsAgree<X, Y> = IsDynamic<X> extends true ? true
   : IsDynamic<Y> extends true ? true
+  // A union dim (`144 | 196`) is one of several sizes: only the run time can tell which.
+  : true extends IsUnionDim<X> | IsUnionDim<Y> ? true
   : [X] extends [Y] ? ([Y] extends [X] ? true : false)
+  : false;
+
+/**
+ * `true` for a union such as `144 | 196` (distributes, so read it as `true extends ...`).
+ * @ignore
+ */
+type IsUnionDim<T, U = T> = T extends unknown ? ([U] extends [T] ? false : true) : never;
+
+/**
+ * A shape with its union dims (`144 | 196`, a size known only at run time) widened to
+ * `number`, so that no rule reports a check against one member of the union; other shapes are
+ * returned unchanged.
+ *
+ * @example
+ * ```ts
+ * import type { WidenUnionDims } from "./shape_types.ts";
+ * type S = WidenUnionDims<["B", 144 | 196]>; // ["B", number]
+ * ```
+ */
+export type WidenUnionDims<S extends TShape> = true extends HasUnionDim<S> ? {
+    [K in keyof S]: true extends IsUnionDim<S[K]> ? (S[K] extends string ? string : number) : S[K];
+  }
+  : S;
+
+/**
+ * @ignore
+ */
+type HasUnionDim<S extends TShape> = S extends readonly [infer H, ...infer R extends TShape]
+  ? (true extends IsUnionDim<H> ? true : HasUnionDim<R>)
   : false;
 
 /**
@@ -150,9 +182,34 @@ type SplitDims<
   Nums extends number[] = [],
   Syms extends string[] = [],
 > = S extends readonly [infer H, ...infer R extends TShape]
-  ? H extends string ? SplitDims<R, Nums, [...Syms, H]>
+  ? H extends string ? SplitFactorList<StarFactors<H>, R, Nums, Syms>
   : SplitDims<R, [...Nums, H & number], Syms>
   : { nums: Nums; syms: Syms };
+
+/**
+ * The `*`-separated factors of a symbolic dim, as the runtime rules split a product to count
+ * elements.
+ *
+ * @example
+ * ```ts
+ * import type { StarFactors } from "./shape_types.ts";
+ * type F = StarFactors<"H*Dh*3">; // ["H", "Dh", "3"]
+ * ```
+ */
+export type StarFactors<D extends string, Acc extends string[] = []> = D extends
+  `${infer H}*${infer R}` ? StarFactors<R, [...Acc, H]>
+  : [...Acc, D];
+
+/** @ignore */
+type SplitFactorList<
+  F extends string[],
+  R extends TShape,
+  Nums extends number[],
+  Syms extends string[],
+> = F extends [infer H extends string, ...infer Rest extends string[]]
+  ? H extends `${infer N extends number}` ? SplitFactorList<Rest, R, [...Nums, N], Syms>
+  : SplitFactorList<Rest, R, Nums, [...Syms, H extends `(${infer I})` ? I : H]>
+  : SplitDims<R, Nums, Syms>;
 
 /**
  * `true` when a shape contains a dynamic `number` dim.
@@ -268,32 +325,6 @@ export type Drop<S extends TShape, N extends number, Seen extends unknown[] = []
     : [];
 
 /**
- * Product of dims as one dim: a literal when all are literals, else `number`.
- *
- * @example
- * ```ts
- * import type { DimProduct } from "./shape_types.ts";
- * type P = DimProduct<[14, 14]>; // 196
- * ```
- */
-export type DimProduct<S extends TShape> = SplitDims<S> extends
-  { nums: infer N extends number[]; syms: [] } ? (HasDynamic<S> extends true ? number : Product<N>)
-  : number;
-
-/**
- * Adds one to a dim (the token count after a class token is prepended).
- *
- * @example
- * ```ts
- * import type { DimPlus } from "./shape_types.ts";
- * type N = DimPlus<196, 1>; // 197
- * ```
- */
-export type DimPlus<D extends TDim, K extends number> = D extends number
-  ? (IsLiteral<D> extends true ? Add<D, K> : number)
-  : number;
-
-/**
  * The last dim of a shape.
  *
  * @example
@@ -381,7 +412,9 @@ type BadDim<S extends TShape> = S extends readonly [infer H, ...infer R extends 
  * @ignore
  */
 type DimFits<D> = D extends string
-  ? ([D] extends [""] ? false : D extends `${number}` ? false : true)
+  ? ([D] extends [""] ? false : D extends `${number}` ? false : string extends D ? true
+  : number extends EvalDim<D> ? false
+  : true)
   : D extends number ? IsSize<D>
   : false;
 
@@ -403,8 +436,11 @@ export type DimsCheck<Op extends string, Name extends string, S extends TShape> 
     : BadDim<S> extends [infer D] ? ShapeErrorType<
         D extends `${number}`
           ? `${Op} ${Name}: dim "${D}" is a number written as a name; use the size ${D}`
-          : `${Op} ${Name}: dim ${D extends "" ? '""'
-            : DimStr<D>} is not a size (a safe integer >= 0) or a name`
+          : D extends "" | number ? `${Op} ${Name}: dim ${D extends "" ? '""'
+              : DimStr<D>} is not a size (a safe integer >= 0) or a name`
+          : `${Op} ${Name}: dim "${DimStr<
+            D
+          >}" is not a name (letters, digits, _) or an expression of names`
       >
     : unknown;
 
@@ -421,15 +457,15 @@ export type DimsCheck<Op extends string, Name extends string, S extends TShape> 
  * // "classToken cls: input [B, 3, 8, 8] must be [batch, tokens, width]"
  * ```
  */
-export type ClassTokenCheck<S extends TShape, Name extends string> = DynamicRank<S> extends true
-  ? unknown
-  : S extends readonly [TDim, TDim, infer D] ? (
-      D extends string ? ShapeErrorType<
-          `classToken ${Name}: width ${D} of ${ShapeStr<S>} must be a concrete size`
-        >
-        : unknown
-    )
-  : ShapeErrorType<`classToken ${Name}: input ${ShapeStr<S>} must be [batch, tokens, width]`>;
+export type ClassTokenCheck<S extends TShape, Name extends string, Sym extends string = never> =
+  DynamicRank<S> extends true ? unknown
+    : S extends readonly [TDim, TDim, infer D] ? (
+        ParamDimOk<D, Sym> extends true ? unknown
+          : ShapeErrorType<
+            `classToken ${Name}: width ${DimStr<D>} of ${ShapeStr<S>} must be a concrete size`
+          >
+      )
+    : ShapeErrorType<`classToken ${Name}: input ${ShapeStr<S>} must be [batch, tokens, width]`>;
 
 /**
  * `true` when the literal `N` is not an integer (`0.5`, `1e-7`); `false` for integer literals
@@ -444,4 +480,27 @@ export type ClassTokenCheck<S extends TShape, Name extends string> = DynamicRank
  */
 export type NonInteger<N extends number> = number extends N ? false
   : `${N}` extends `${string}.${string}` | `${string}e-${string}` ? true
+  : false;
+
+/**
+ * `true` when `D` may be a parameter's dim: a size, `number` (checked at run time), or, inside a
+ * block, a product of the block's dim names `Sym` such as `"H*Dh"` (bound to sizes when the
+ * block is called). A name outside `Sym` has no size to make the parameter with.
+ *
+ * @example
+ * ```ts
+ * import type { ParamDimOk } from "./shape_types.ts";
+ * type A = ParamDimOk<768, never>; // true
+ * type B = ParamDimOk<"D", never>; // false
+ * type C = ParamDimOk<"H*Dh", "H" | "Dh">; // true
+ * ```
+ */
+export type ParamDimOk<D, Sym extends string> = D extends number ? true
+  : D extends string ? FactorsIn<D, Sym>
+  : false;
+
+/** @ignore */
+type FactorsIn<D extends string, Sym extends string> = D extends `${infer H}*${infer R}`
+  ? (H extends Sym | `${number}` ? FactorsIn<R, Sym> : false)
+  : D extends Sym | `${number}` ? true
   : false;

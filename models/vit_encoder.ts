@@ -8,31 +8,10 @@
 
 import type { Mod } from "../graph/shape_math.ts";
 import type { ShapeErrorType, TShape } from "../graph/shape_types.ts";
-import { graph, type GraphBuilder, type Tensor } from "../graph/builder.ts";
+import { graph } from "../graph/builder.ts";
+import { type Block, block } from "../graph/block.ts";
 import type { Graph } from "../graph/ir.ts";
-import { formatShape, ShapeError } from "../graph/shape.ts";
-
-/**
- * Sizes of one encoder block (timm's `Block`) and the name of its output.
- *
- * @example
- * ```ts
- * import type { EncoderBlockOptions } from "./vit_encoder.ts";
- * const o: EncoderBlockOptions = { dim: 192, heads: 3, name: "blocks.0" };
- * ```
- */
-export interface EncoderBlockOptions {
-  /** Token width D; must equal the input's last dim. */
-  readonly dim: number;
-  /** Attention heads; must divide `dim`. */
-  readonly heads: number;
-  /** Hidden width of the MLP; defaults to `4 * dim` (timm's `mlp_ratio` 4). */
-  readonly mlpHidden?: number;
-  /** LayerNorm epsilon; defaults to 1e-6, as timm's ViT. */
-  readonly eps?: number;
-  /** Parameter prefix and the label of the block's output, e.g. `"blocks.0"`. */
-  readonly name: string;
-}
+import { ShapeError } from "../graph/shape.ts";
 
 /**
  * Sizes of timm's ViT encoder: `depth` blocks and the final `norm`.
@@ -67,7 +46,7 @@ export interface VitEncoderConfig {
  * type Y = EncoderShape<{ tokens: 197; dim: 192; depth: 12; heads: 3 }>; // ["B", 197, 192]
  * ```
  */
-export type EncoderShape<C extends VitEncoderConfig> = ["B", C["tokens"], C["dim"]];
+export type EncoderShape<C extends VitEncoderConfig> = readonly ["B", C["tokens"], C["dim"]];
 
 /**
  * The compile-time check that `heads` divides `dim` (only when both are literals; plain
@@ -110,11 +89,14 @@ function checkHeads(op: string, node: string, input: TShape, dim: number, heads:
 }
 
 /**
- * Appends one timm ViT block to a graph under construction and labels its output `name`:
- * `x = x + proj(attn(norm1(x)))`, `x = x + fc2(gelu(fc1(norm2(x))))`. Attention is timm's:
- * `qkv` Linear(D, 3D) reshaped to `[B, N, 3, heads, D/heads]` and permuted to
- * `[3, B, heads, N, D/heads]`; q, k, v in that order; `softmax(q * (D/heads)^-0.5 @ kᵀ) @ v`,
- * back to `[B, N, D]`. GELU is exact (erf). The output has the input's shape.
+ * One timm ViT block (timm's `Block`), written once over its dims: `x = x + proj(attn(norm1(x)))`,
+ * `x = x + fc2(gelu(fc1(norm2(x))))`. Attention is timm's: `qkv` Linear(D, 3D) reshaped to
+ * `[B, N, 3, H, Dh]` and permuted to `[3, B, H, N, Dh]`; q, k, v in that order;
+ * `softmax(q * Dh^-0.5 @ kᵀ) @ v`, back to `[B, N, D]`. GELU is exact (erf); LayerNorm eps
+ * defaults to 1e-6 and the MLP width to `4 * D`. The width `D = H*Dh` is solved from the input and
+ * `heads`, so heads that do not divide the width are a compile error at the call. Parameters are
+ * `<name>.norm1.weight`, `<name>.attn.qkv.weight`, ...; the output (the input's shape) is
+ * labelled `name`.
  *
  * @example
  * ```ts
@@ -122,53 +104,57 @@ function checkHeads(op: string, node: string, input: TShape, dim: number, heads:
  * import { encoderBlock } from "./vit_encoder.ts";
  * const g = graph("block", (b) => {
  *   const x = b.input("x", ["B", 17, 32]);
- *   return encoderBlock(b, x, { dim: 32, heads: 2, name: "blocks.0" }); // ["B", 17, 32]
+ *   return encoderBlock(b, x, { heads: 2, name: "blocks.0" }); // Tensor<["B", 17, 32]>
  * });
+ * // encoderBlock(b, x, { heads: 5, name: "blocks.0" }) does not compile:
+ * // "encoderBlock blocks.0: input dim 32 must be H*Dh, but H = 5 (heads) does not divide 32"
  * ```
  */
-export function encoderBlock<S extends TShape, const O extends EncoderBlockOptions>(
-  g: GraphBuilder,
-  x: Tensor<S>,
-  options: O & HeadsCheck<O, "encoderBlock">,
-): Tensor<S> {
-  const opts: EncoderBlockOptions = options;
-  const { dim, heads, name } = opts;
-  const eps = opts.eps ?? 1e-6;
-  const hidden = opts.mlpHidden ?? 4 * dim;
-  checkHeads("encoderBlock", name, x.shape, dim, heads);
-  checkSize("encoderBlock", name, x.shape, "mlpHidden", hidden);
-  const [batch, tokens, width] = x.shape;
-  if (x.shape.length !== 3 || String(width) !== String(dim)) {
-    throw new ShapeError(
-      "encoderBlock",
-      name,
-      [x.shape],
-      `input must be [batch, tokens, ${dim}], got ${formatShape(x.shape)}`,
-    );
-  }
-  const headDim = dim / heads;
-  // Inside the block the sizes are runtime values (rank-only types); the runtime rules check
-  // every op, and the signature carries the static shape (a block keeps its input's shape).
-  const input = x as Tensor<TShape>;
+export const encoderBlock: Block<"encoderBlock", EncoderBlockSignature, ["B", "N", "H*Dh"]> = block(
+  "encoderBlock",
+  {
+    input: ["B", "N", "H*Dh"],
+    sizes: { heads: "H", mlpHidden: "M" },
+    defaults: { M: "H*Dh*4" },
+    settings: { eps: 1e-6 },
+  },
+  (g, x, { Dh }, { eps }) => {
+    const h = g.layerNorm(x, { name: "norm1", eps });
+    const qkv = g.linear(h, { in: "H*Dh", out: "H*Dh*3", name: "attn.qkv" });
+    const split = g.permute(g.reshape(qkv, ["B", "N", 3, "H", "Dh"]), [2, 0, 3, 1, 4]);
+    // timm's non-fused path (torch < 2.0 has no scaled_dot_product_attention) scales q first.
+    const q = g.mul(g.select(split, 0, 0), Dh ** -0.5);
+    const k = g.select(split, 0, 1);
+    const v = g.select(split, 0, 2);
+    const attn = g.softmax(g.matmul(q, g.transpose(k, -2, -1)), -1); // [B, H, N, N]
+    const mixed = g.reshape(g.transpose(g.matmul(attn, v), 1, 2), ["B", "N", "H*Dh"]);
+    const afterAttn = g.add(x, g.linear(mixed, { in: "H*Dh", out: "H*Dh", name: "attn.proj" }));
+    const h2 = g.layerNorm(afterAttn, { name: "norm2", eps });
+    const fc1 = g.linear(h2, { in: "H*Dh", out: "M", name: "mlp.fc1" });
+    const fc2 = g.linear(g.gelu(fc1), { in: "M", out: "H*Dh", name: "mlp.fc2" });
+    return g.add(afterAttn, fc2);
+  },
+);
 
-  const h = g.layerNorm(input, { name: `${name}.norm1`, eps });
-  const qkv = g.linear(h, { in: dim, out: 3 * dim, name: `${name}.attn.qkv` });
-  const split = g.permute(
-    g.reshape(qkv, [batch, tokens, 3, heads, headDim] as TShape),
-    [2, 0, 3, 1, 4],
-  ); // [3, B, heads, N, D/heads]
-  // timm's non-fused path (torch < 2.0 has no scaled_dot_product_attention) scales q first.
-  const q = g.mul(g.select(split, 0, 0), headDim ** -0.5);
-  const k = g.select(split, 0, 1);
-  const v = g.select(split, 0, 2);
-  const attn = g.softmax(g.matmul(q, g.transpose(k, -2, -1)), -1); // [B, heads, N, N]
-  const mixed = g.reshape(g.transpose(g.matmul(attn, v), 1, 2), [batch, tokens, dim] as TShape);
-  const afterAttn = g.add(input, g.linear(mixed, { in: dim, out: dim, name: `${name}.attn.proj` }));
-
-  const h2 = g.layerNorm(afterAttn, { name: `${name}.norm2`, eps });
-  const fc1 = g.linear(h2, { in: dim, out: hidden, name: `${name}.mlp.fc1` });
-  const fc2 = g.linear(g.gelu(fc1), { in: hidden, out: dim, name: `${name}.mlp.fc2` });
-  return g.label(g.add(afterAttn, fc2), name) as Tensor<TShape> as Tensor<S>;
+/**
+ * The dims `encoderBlock` is written over: batch `B`, tokens `N`, width `H*Dh` (heads times head
+ * width), MLP width `M`.
+ *
+ * @example
+ * ```ts
+ * import type { EncoderBlockSignature } from "./vit_encoder.ts";
+ * type In = EncoderBlockSignature["input"]; // readonly ["B", "N", "H*Dh"]
+ * ```
+ */
+export interface EncoderBlockSignature {
+  /** Batch, tokens, width. */
+  readonly input: readonly ["B", "N", "H*Dh"];
+  /** `heads` binds H; `mlpHidden` binds M. */
+  readonly sizes: { readonly heads: "H"; readonly mlpHidden: "M" };
+  /** timm's `mlp_ratio` 4. */
+  readonly defaults: { readonly M: "H*Dh*4" };
+  /** timm's ViT LayerNorm epsilon. */
+  readonly settings: { readonly eps: number };
 }
 
 /**
@@ -185,11 +171,13 @@ export function encoderBlock<S extends TShape, const O extends EncoderBlockOptio
  */
 export function vitEncoder<const C extends VitEncoderConfig>(
   config: C & HeadsCheck<C, "vitEncoder">,
-): Graph<EncoderShape<C>> {
-  const cfg: VitEncoderConfig = config;
-  const { tokens, dim, depth, heads } = cfg;
-  const eps = cfg.eps ?? 1e-6;
-  const mlpRatio = cfg.mlpRatio ?? 4;
+): Graph<EncoderShape<C>>;
+// Runtime sizes inside (the blocks' dims are `number` here); the signature above is the exact
+// shape the config gives, which tests/encoder_test.ts asserts against `outShape`.
+export function vitEncoder(config: VitEncoderConfig): Graph<readonly ["B", number, number]> {
+  const { tokens, dim, depth, heads } = config;
+  const eps = config.eps ?? 1e-6;
+  const mlpRatio = config.mlpRatio ?? 4;
   const shape: TShape = ["B", tokens, dim];
   checkSize("vitEncoder", "vitEncoder", shape, "tokens", tokens);
   checkSize("vitEncoder", "vitEncoder", shape, "depth", depth, 0);
@@ -198,10 +186,10 @@ export function vitEncoder<const C extends VitEncoderConfig>(
   const mlpHidden = Math.floor(dim * mlpRatio);
   checkSize("vitEncoder", "vitEncoder", shape, "int(dim * mlpRatio)", mlpHidden);
   return graph("vit-encoder", (g) => {
-    let x = g.input("embedded", shape);
+    let x = g.input("embedded", ["B", tokens, dim]);
     for (let i = 0; i < depth; i++) {
-      x = encoderBlock(g, x, { dim, heads, mlpHidden, eps, name: `blocks.${i}` });
+      x = encoderBlock(g, x, { heads, mlpHidden, eps, name: `blocks.${i}` });
     }
     return g.label(g.layerNorm(x, { name: "norm", eps }), "features");
-  }) as Graph<TShape> as Graph<EncoderShape<C>>;
+  });
 }

@@ -174,8 +174,10 @@ function checkSizes(op: string, cfg: PatchEmbeddingConfig): void {
  */
 export function seedTokenizer<const C extends SeedTokenizerConfig>(
   config: C & DivisibleCheck<C, "seedTokenizer"> & SeedChannelCheck<C>,
-): Graph<TokenizerShape<C>> {
-  const cfg: SeedTokenizerConfig = config;
+): Graph<TokenizerShape<C>>;
+// The implementation works on runtime sizes (its graph's dims are `number`); the signature above
+// is the exact shape the config gives, which tests/types_test.ts asserts against `outShape`.
+export function seedTokenizer(cfg: SeedTokenizerConfig): Graph<TShape> {
   checkSizes("seedTokenizer", cfg);
   const { height, width, patch } = cfg;
   const channels = cfg.channels ?? 3;
@@ -191,12 +193,10 @@ export function seedTokenizer<const C extends SeedTokenizerConfig>(
         `pass generalized: true`,
     );
   }
-  // Inside the builder the sizes are runtime values (rank-only types); the runtime rules check
-  // them, and the signature above carries the static shape.
   return graph("seed-tokenizer", (g) => {
-    const image = g.input("image", [batch, channels, height, width] as readonly TDim[]);
+    const image = g.input("image", [batch, channels, height, width]);
     return addSeedTokenizer(g, image, cfg);
-  }) as Graph<readonly TDim[]> as Graph<TokenizerShape<C>>;
+  });
 }
 
 /**
@@ -316,23 +316,21 @@ export function seedPipeline<const C extends SeedPipelineConfig>(
   config:
     & C
     & DivisibleCheck<PipelineSizes<C>, "seedPipeline">,
-): Graph<TokenizerShape<PipelineSizes<C>>> {
-  const cfg: SeedPipelineConfig = config;
+): Graph<TokenizerShape<PipelineSizes<C>>>;
+// Runtime sizes inside, the exact shape in the signature above (asserted by tests/types_test.ts).
+export function seedPipeline(cfg: SeedPipelineConfig): Graph<TShape> {
   const sizes = { height: cfg.size, width: cfg.size, patch: cfg.patch, embedding: cfg.embedding };
   checkSizes("seedPipeline", sizes);
   const batch = cfg.batch ?? "B";
   return graph("seed-pipeline", (g) => {
-    const pixels = g.input(
-      "pixels",
-      [batch, cfg.imageHeight, cfg.imageWidth, 3] as readonly TDim[],
-    );
+    const pixels = g.input("pixels", [batch, cfg.imageHeight, cfg.imageWidth, 3]);
     const tensor = g.label(g.toTensor(pixels), "to_tensor");
     const resized = g.label(
       g.resize(tensor, { height: cfg.size, width: cfg.size, antialias: cfg.antialias }),
       "resized",
     );
     return addSeedTokenizer(g, resized, sizes);
-  }) as Graph<readonly TDim[]> as Graph<TokenizerShape<PipelineSizes<C>>>;
+  });
 }
 
 /**
@@ -349,15 +347,16 @@ export function seedPipeline<const C extends SeedPipelineConfig>(
  */
 export function patchEmbedding<const C extends PatchEmbeddingConfig>(
   config: C & DivisibleCheck<C, "patchEmbedding">,
-): Graph<TokenizerShape<C>> {
-  const cfg: PatchEmbeddingConfig = config;
+): Graph<TokenizerShape<C>>;
+// Runtime sizes inside, the exact shape in the signature above (asserted by tests/types_test.ts).
+export function patchEmbedding(cfg: PatchEmbeddingConfig): Graph<TShape> {
   checkSizes("patchEmbedding", cfg);
   const { height, width, patch, embedding } = cfg;
   const channels = cfg.channels ?? 3;
   const batch = cfg.batch ?? "B";
   const patches = (height / patch) * (width / patch);
   return graph("patch-embedding", (g) => {
-    const image = g.input("image", [batch, channels, height, width] as readonly TDim[]);
+    const image = g.input("image", [batch, channels, height, width]);
     const conv = g.label(
       g.conv2d(image, { out: embedding, kernel: patch, stride: patch, name: "patch_embed.proj" }),
       "patches",
@@ -368,5 +367,5 @@ export function patchEmbedding<const C extends PatchEmbeddingConfig>(
       g.addParam(withCls, { name: "pos_embed", shape: [1, patches + 1, embedding] }),
       "output",
     );
-  }) as Graph<readonly TDim[]> as Graph<TokenizerShape<C>>;
+  });
 }

@@ -4,20 +4,21 @@
  * @module
  */
 
-import type { Add } from "../graph/shape_math.ts";
 import type {
   DimsAgree,
   DimStr,
   DynamicRank,
-  IsDynamic,
   NormAxis,
   ShapeErrorType,
   ShapeStr,
+  TDim,
   TShape,
 } from "../graph/shape_types.ts";
 import { type Dim, normalizeAxis, type Shape, ShapeError } from "../graph/shape.ts";
 import { numel } from "../graph/tensor_data.ts";
 import type { OpDef } from "./op.ts";
+import type { AddDims } from "../graph/dim_expr_types.ts";
+import { addDims } from "../graph/dim_expr.ts";
 
 /**
  * The IR attributes of a concat node.
@@ -33,12 +34,14 @@ export interface ConcatAttrs {
   readonly axis: number;
 }
 
-/** @ignore */
-type SumDims<X, Y> = X extends number
-  ? Y extends number
-    ? (IsDynamic<X> extends true ? number : IsDynamic<Y> extends true ? number : Add<X, Y>)
-  : number
-  : number;
+/**
+
+ * Symbolic sizes add as the runtime writes them (`"N+1"`, `"N+M"`).
+
+ * @ignore
+
+ */
+type SumDims<X, Y> = AddDims<X & TDim, Y & TDim>;
 
 /**
  * Output shape of `concat([A, B], axis)`.
@@ -88,6 +91,34 @@ export type ConcatCheck<A extends TShape, B extends TShape, Axis extends number>
     : ShapeErrorType<`concat: ranks differ: ${ShapeStr<A>} vs ${ShapeStr<B>}`>;
 
 /**
+ * The part of {@linkcode ConcatCheck} that is the axis argument's fault: out of range.
+ *
+ * @example
+ * ```ts
+ * import type { ConcatAxisCheck } from "./concat.ts";
+ * type E = ConcatAxisCheck<[1, 196, 768], 3>; // "concat: axis 3 is out of range for [1, 196, 768]"
+ * ```
+ */
+export type ConcatAxisCheck<A extends TShape, Axis extends number> = DynamicRank<A> extends true
+  ? unknown
+  : NormAxis<Axis, A["length"]> extends number ? unknown
+  : ShapeErrorType<`concat: axis ${Axis} is out of range for ${ShapeStr<A>}`>;
+
+/**
+ * The part of {@linkcode ConcatCheck} that is the second tensor's fault (its rank or a dim off
+ * the axis), so the error sits on that argument; `unknown` when the axis itself is at fault.
+ *
+ * @example
+ * ```ts
+ * import type { ConcatOperandCheck } from "./concat.ts";
+ * type E = ConcatOperandCheck<[1, 1, 512], [1, 196, 768], 1>;
+ * // "concat: dim 2 differs: 512 in [1, 1, 512] vs 768 in [1, 196, 768]"
+ * ```
+ */
+export type ConcatOperandCheck<A extends TShape, B extends TShape, Axis extends number> =
+  unknown extends ConcatAxisCheck<A, Axis> ? ConcatCheck<A, B, Axis> : unknown;
+
+/**
  * The runtime rule and reference semantics of `concat`.
  *
  * @example
@@ -116,9 +147,7 @@ export const concatOp: OpDef<ConcatAttrs> = {
       }
     }
     const joined: Dim[] = inputs.map((s) => s[a]);
-    const total = joined.every((d) => typeof d === "number")
-      ? (joined as number[]).reduce((s, d) => s + d, 0)
-      : joined.join("+");
+    const total = joined.reduce((s: Dim, d) => addDims(s, d), 0);
     return first.map((d, i) => (i === a ? total : d));
   },
   evaluate(inputs, attrs, outShape): Float32Array {

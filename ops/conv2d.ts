@@ -18,6 +18,8 @@ import type {
 } from "../graph/shape_types.ts";
 import { type Dim, isConcrete, type Shape, ShapeError, sizeFault } from "../graph/shape.ts";
 import type { OpDef } from "./op.ts";
+import type { AddConst, FloorDivDim } from "../graph/dim_expr_types.ts";
+import { addConst, floorDivDim } from "../graph/dim_expr.ts";
 
 /**
  * Options a user passes to `g.conv2d`.
@@ -78,7 +80,21 @@ export type ConvDim<H extends TDim, K extends number, S extends number, P extend
           : Add<FloorDiv<Sub<Add<H, Mul<2, P>>, K>, S>, 1>
       )
       : number)
+    // Symbolic: floor((H + 2P - K) / S) + 1 = floor((H + 2P - K + S) / S), e.g. "H/16".
+    : SignedDiff<Add<Mul<2, P>, S>, K> extends infer C extends number
+      ? (AddConst<H, C> extends infer X extends TDim ? FloorDivDim<X, S> : number)
     : number;
+
+/**
+
+ * `A - B` as a possibly negative literal.
+
+ * @ignore
+
+ */
+type SignedDiff<A extends number, B extends number> = Lt<A, B> extends true
+  ? `-${Sub<B, A>}` extends `${infer N extends number}` ? N : number
+  : Sub<A, B>;
 
 /**
  * Output shape of `conv2d` on input `S` with options `O`.
@@ -190,7 +206,8 @@ export function conv2dOptionsFault(
 }
 
 function outDim(h: Dim, k: number, s: number, p: number): Dim {
-  if (!isConcrete(h)) return `conv(${h})`;
+  // floor((h + 2p - k) / s) + 1, written so a symbolic h reads as the type rule writes it.
+  if (!isConcrete(h)) return floorDivDim(addConst(h, 2 * p - k + s), s);
   return Math.floor((h + 2 * p - k) / s) + 1;
 }
 

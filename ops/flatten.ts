@@ -5,7 +5,6 @@
  */
 
 import type {
-  DimProduct,
   Drop,
   DynamicRank,
   NormAxis,
@@ -15,8 +14,10 @@ import type {
   TShape,
 } from "../graph/shape_types.ts";
 import type { Add, Lt } from "../graph/shape_math.ts";
-import { type Dim, dimProduct, normalizeAxis, type Shape, ShapeError } from "../graph/shape.ts";
+import { type Dim, normalizeAxis, type Shape, ShapeError } from "../graph/shape.ts";
 import type { OpDef } from "./op.ts";
+import type { ProductOf } from "../graph/dim_expr_types.ts";
+import { productOf } from "../graph/dim_expr.ts";
 
 /**
  * The IR attributes of a flatten node (axes already normalized).
@@ -37,7 +38,7 @@ export interface FlattenAttrs {
 /** @ignore */
 type FlattenResolved<S extends TShape, A extends number, B extends number> = [
   ...Take<S, A>,
-  DimProduct<Drop<Take<S, Add<B, 1>>, A>>,
+  ProductOf<Drop<Take<S, Add<B, 1>>, A>>,
   ...Drop<S, Add<B, 1>>,
 ];
 
@@ -86,7 +87,7 @@ export const flattenOp: OpDef<FlattenAttrs> = {
         `axes ${attrs.start}..${attrs.end} are not a valid range for rank ${x.length}`,
       );
     }
-    return [...x.slice(0, start), dimProduct(x.slice(start, end + 1)), ...x.slice(end + 1)];
+    return [...x.slice(0, start), productOf(x.slice(start, end + 1)), ...x.slice(end + 1)];
   },
   evaluate(inputs): Float32Array {
     return inputs[0].data.slice();

@@ -5,7 +5,14 @@
  * @module
  */
 
-import type { DimStr, LastDim, ShapeErrorType, ShapeStr, TShape } from "../graph/shape_types.ts";
+import type {
+  DimStr,
+  LastDim,
+  ParamDimOk,
+  ShapeErrorType,
+  ShapeStr,
+  TShape,
+} from "../graph/shape_types.ts";
 import { type Dim, formatShape, type Shape, ShapeError } from "../graph/shape.ts";
 import type { OpDef } from "./op.ts";
 
@@ -50,9 +57,13 @@ export interface LayerNormAttrs {
  * // "layerNorm ln: last dim D of [B, D] must be a concrete size"
  * ```
  */
-export type LayerNormCheck<S extends TShape, O extends LayerNormOptions> = S extends readonly []
+export type LayerNormCheck<
+  S extends TShape,
+  O extends LayerNormOptions,
+  Sym extends string = never,
+> = S extends readonly []
   ? ShapeErrorType<`layerNorm ${O["name"]}: input must have at least one dim`>
-  : LastDim<S> extends string ? ShapeErrorType<
+  : ParamDimOk<LastDim<S>, Sym> extends false ? ShapeErrorType<
       `layerNorm ${O["name"]}: last dim ${DimStr<LastDim<S>>} of ${ShapeStr<
         S
       >} must be a concrete size`
@@ -81,10 +92,13 @@ export const layerNormOp: OpDef<LayerNormAttrs> = {
     };
     if (inputs.length !== 3) fail(`takes x, weight and bias, got ${inputs.length} inputs`);
     if (x.length < 1) fail("input must have at least one dim");
+    // A symbolic last dim is fine here (a block's sub-graph); the builder demands sizes for
+    // parameters outside blocks.
     const d = x[x.length - 1];
-    if (typeof d !== "number") fail(`last dim ${d} must be a concrete size`);
     for (const [what, p] of [["weight", w], ["bias", b]] as const) {
-      if (p.length !== 1 || p[0] !== d) fail(`${what} must be [${d}], got ${formatShape(p)}`);
+      if (p.length !== 1 || String(p[0]) !== String(d)) {
+        fail(`${what} must be [${d}], got ${formatShape(p)}`);
+      }
     }
     if (!Number.isFinite(attrs.eps) || attrs.eps < 0) {
       fail(`eps must be a finite number >= 0, got ${attrs.eps}`);

@@ -7,10 +7,13 @@
 import type {
   DimsAgree,
   DimStr,
+  DynamicRank,
   InitDims,
   LastDim,
+  ParamDimOk,
   ShapeErrorType,
   ShapeStr,
+  TDim,
   TShape,
 } from "../graph/shape_types.ts";
 import { type Dim, formatShape, type Shape, ShapeError } from "../graph/shape.ts";
@@ -26,10 +29,10 @@ import type { OpDef } from "./op.ts";
  * ```
  */
 export interface LinearOptions {
-  /** In-features: must equal the input's last dim. */
-  readonly in: number;
-  /** Out-features. */
-  readonly out: number;
+  /** In-features: must equal the input's last dim. A size, or inside a block a product of its dims. */
+  readonly in: TDim;
+  /** Out-features: a size, or inside a block a product of its dims (`"H*Dh*3"`). */
+  readonly out: TDim;
   /** Parameter prefix: creates `<name>.weight` and `<name>.bias`. */
   readonly name: string;
   /** Whether to add a bias; defaults to true. */
@@ -45,7 +48,10 @@ export interface LinearOptions {
  * type Y = LinearShape<["B", 196, 3], { in: 3; out: 768; name: "e" }>; // ["B", 196, 768]
  * ```
  */
-export type LinearShape<S extends TShape, O extends LinearOptions> = [...InitDims<S>, O["out"]];
+export type LinearShape<S extends TShape, O extends LinearOptions> = DynamicRank<S> extends true
+  // Rank unknown statically: only the last dim is known.
+  ? [...TDim[], O["out"]]
+  : [...InitDims<S>, O["out"]];
 
 /**
  * The compile-time check of `linear`: the input's last dim must equal `in`.
@@ -57,14 +63,23 @@ export type LinearShape<S extends TShape, O extends LinearOptions> = [...InitDim
  * // "linear e: input [1, 196, 1] has last dim 1 but in_features is 3"
  * ```
  */
-export type LinearCheck<S extends TShape, O extends LinearOptions> = S extends readonly []
-  ? ShapeErrorType<`linear ${O["name"]}: input must have at least one dim`>
-  : DimsAgree<LastDim<S>, O["in"]> extends true ? unknown
-  : ShapeErrorType<
-    `linear ${O["name"]}: input ${ShapeStr<S>} has last dim ${DimStr<
-      LastDim<S>
-    >} but in_features is ${O["in"]}`
-  >;
+export type LinearCheck<S extends TShape, O extends LinearOptions, Sym extends string = never> =
+  S extends readonly [] ? ShapeErrorType<`linear ${O["name"]}: input must have at least one dim`>
+    : ParamDimOk<O["in"], Sym> extends false ? LinearSizeError<O, "in">
+    : ParamDimOk<O["out"], Sym> extends false ? LinearSizeError<O, "out">
+    : DimsAgree<LastDim<S>, O["in"]> extends true ? unknown
+    : ShapeErrorType<
+      `linear ${O["name"]}: input ${ShapeStr<S>} has last dim ${DimStr<
+        LastDim<S>
+      >} but in_features is ${DimStr<O["in"]>}`
+    >;
+
+/** @ignore */
+type LinearSizeError<O extends LinearOptions, K extends "in" | "out"> = ShapeErrorType<
+  `linear ${O["name"]}: ${K} ${DimStr<
+    O[K]
+  >} must be a concrete size (or a dim of the block it is in)`
+>;
 
 /**
  * The runtime rule and reference semantics of `linear`.

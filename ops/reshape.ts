@@ -14,6 +14,7 @@ import type {
   DynamicRank,
   ShapeErrorType,
   ShapeStr,
+  StarFactors,
   TShape,
 } from "../graph/shape_types.ts";
 import type {
@@ -61,7 +62,7 @@ type ScanTarget<
 > = T extends readonly [infer H, ...infer R extends TShape] ? (
     [H] extends [string] ? (
         string extends H ? ScanTarget<R, Nums, Syms, Holes, true>
-          : ScanTarget<R, Nums, [...Syms, H], Holes, Dyn>
+          : TargetFactors<StarFactors<H & string>, R, Nums, Syms, Holes, Dyn>
       )
       : IsLiteral<H & number> extends false ? ScanTarget<R, Nums, Syms, Holes, true>
       : [`${H & number}`] extends ["-1"] ? ScanTarget<R, Nums, Syms, [...Holes, 0], Dyn>
@@ -77,7 +78,8 @@ type ScanTarget<
  */
 type ScanSource<S extends TShape, Nums extends number[] = [], Syms extends string[] = []> =
   S extends readonly [infer H, ...infer R extends TShape] ? (
-      [H] extends [string] ? (string extends H ? false : ScanSource<R, Nums, [...Syms, H]>)
+      [H] extends [string] ? (string extends H ? false
+          : SourceFactors<StarFactors<H & string>, R, Nums, Syms>)
         : IsLiteral<H & number> extends false ? false
         : ScanSource<R, [...Nums, H & number], Syms>
     )
@@ -85,6 +87,51 @@ type ScanSource<S extends TShape, Nums extends number[] = [], Syms extends strin
         string extends C ? false : { count: C; syms: Syms }
       )
     : false;
+
+/**
+
+ * A factor without its parentheses, as the runtime's `unwrap`.
+
+ * @ignore
+
+ */
+type Unwrap<X extends string> = X extends `(${infer I})` ? I : X;
+
+/**
+
+ * A product dim's factors into a source's literals and names.
+
+ * @ignore
+
+ */
+type SourceFactors<
+  F extends string[],
+  R extends TShape,
+  Nums extends number[],
+  Syms extends string[],
+> = F extends [infer X extends string, ...infer Rest extends string[]]
+  ? X extends `${infer N extends number}` ? SourceFactors<Rest, R, [...Nums, N], Syms>
+  : SourceFactors<Rest, R, Nums, [...Syms, Unwrap<X>]>
+  : ScanSource<R, Nums, Syms>;
+
+/**
+
+ * A product dim's factors into a target's literals and names.
+
+ * @ignore
+
+ */
+type TargetFactors<
+  F extends string[],
+  R extends TShape,
+  Nums extends number[],
+  Syms extends string[],
+  Holes extends 0[],
+  Dyn extends boolean,
+> = F extends [infer X extends string, ...infer Rest extends string[]]
+  ? X extends `${infer N extends number}` ? TargetFactors<Rest, R, [...Nums, N], Syms, Holes, Dyn>
+  : TargetFactors<Rest, R, Nums, [...Syms, Unwrap<X>], Holes, Dyn>
+  : ScanTarget<R, Nums, Syms, Holes, Dyn>;
 
 /**
  * `L` with one occurrence of each of `X` removed, or `false` when `X` is not contained in `L`.
@@ -332,13 +379,18 @@ function countOf(dims: Shape): Count {
     }
     for (const part of d.split("*")) {
       if (/^\d+$/.test(part)) coeff *= BigInt(part);
-      else symbols.push(part);
+      else symbols.push(unwrap(part));
     }
   }
   return { coeff, symbols: symbols.sort() };
 }
 
-/** A count as `dimProduct` writes it: `588`, `B*588`, `B`, or `0`. */
+/** A factor without its parentheses: `"(N+1)"` in `"B*(N+1)"` is the dim `"N+1"`. */
+function unwrap(factor: string): string {
+  return factor.startsWith("(") && factor.endsWith(")") ? factor.slice(1, -1) : factor;
+}
+
+/** A count as `productOf` writes it: `588`, `B*588`, `B`, or `0`. */
 function countText(c: Count): string {
   if (c.symbols.length === 0 || c.coeff === 0n) return String(c.coeff);
   const names = c.symbols.join("*");

@@ -385,7 +385,7 @@ Deno.test("fusion: a timm encoder block (dim 32, 2 heads, 17 tokens) lowers to 1
 Deno.test("fusion: the encoder block's kernel sequence does not depend on the batch size", () => {
   const block = graph("block", (b) => {
     const x = b.input("x", ["B", 17, 32]);
-    return encoderBlock(b, x, { dim: 32, heads: 2, name: "blocks.0" });
+    return encoderBlock(b, x, { heads: 2, name: "blocks.0" });
   });
   const one = lower(block, { x: [1, 17, 32] }).program.kernels;
   const two = lower(block, { x: [2, 17, 32] }).program.kernels;

@@ -406,3 +406,36 @@ Deno.test("hole 4: invalid input dims are compile errors", () => {
   const dim: number = -3;
   rejects(() => graph("g", (b) => b.input("x", [dim, 4])), "input", /dim -3 is not a size/);
 });
+
+Deno.test("a shape that is not a tuple literal gets an honest type, never a wrong one", () => {
+  const dims: number[] = [2, 3, 4];
+  const fc = graph("g", (b) => b.linear(b.input("x", dims), { in: 4, out: 5, name: "fc" }));
+  // Rank unknown statically: only the last dim is known (it was typed `[5]`, a wrong rank).
+  expectType<Equal<ShapeOf<typeof fc>, [...(string | number)[], 5]>>();
+  assert.deepEqual(fc.outShape, [2, 3, 5]);
+  // A union dim is a size known only at run time: widened to `number`, so no rule reports a
+  // check against one member ("last dim 144 but in_features is 144").
+  const d = 196 as 144 | 196;
+  const u = graph("g", (b) => b.linear(b.input("x", ["B", d]), { in: 196, out: 5, name: "fc" }));
+  expectType<Equal<ShapeOf<typeof u>, ["B", 5]>>();
+  // Options in a variable widen to `number`: the output says so, and the run time checks.
+  const opts = { in: 3, out: 4, name: "fc" };
+  const v = graph("g", (b) => b.linear(b.input("x", ["B", 3]), opts));
+  expectType<Equal<ShapeOf<typeof v>, ["B", number]>>();
+  rejects(
+    () => graph("g", (b) => b.linear(b.input("x", ["B", 5]), opts)),
+    "linear",
+    /last dim 5 but in_features is 3/,
+  );
+});
+
+Deno.test("input dim names are identifiers, so derived expressions read back", () => {
+  rejects(
+    // @ts-expect-error input x: dim "seq len" is not a name (letters, digits, _) or an expression
+    () => graph("g", (b) => b.input("x", ["seq len", 4])),
+    "input",
+    /dim "seq len" is not a name/,
+  );
+  const ok = graph("g", (b) => b.input("x", ["seq_len", 4]));
+  assert.deepEqual(ok.outShape, ["seq_len", 4]);
+});

@@ -23,6 +23,8 @@ import assert from "node:assert/strict";
 import fc from "npm:fast-check@4.3.0";
 import { type Dim, normalizeAxis, type Shape, ShapeError } from "../graph/shape.ts";
 import { OPS } from "../ops/registry.ts";
+import { GraphBuilder } from "../graph/builder.ts";
+import { loose } from "./helpers.ts";
 
 /** The fast-check seed; printed so a failing run can be reproduced. */
 const SEED = Number(Deno.env.get("TESSERA_SEED") ?? 0x7e55e4a);
@@ -296,10 +298,16 @@ function meanCase(x: Shape, axis: number, keepdim: KeepDim): Case {
 
 function layerNormCase(x: Shape, eps: number | undefined): Case {
   const opts = eps === undefined ? `{ name: "ln" }` : `{ name: "ln", eps: ${eps} }`;
-  // As the builder calls it: the parameters are made `[d]`, eps defaults to 1e-5.
-  const run = ([x]: readonly Shape[]) => {
-    const d = x[x.length - 1];
-    return runRule("layer_norm", [x, [d], [d]], { eps: eps ?? 1e-5 });
+  // Through the builder, which also demands a concrete last dim for the `[d]` parameters.
+  const run = ([x]: readonly Shape[]): Outcome => {
+    const b = loose(new GraphBuilder());
+    try {
+      const input = b.input("x", x);
+      return { ok: true, shape: [...b.layerNorm(input, { name: "ln", eps }).shape] };
+    } catch (e) {
+      if (!(e instanceof ShapeError)) throw e;
+      return { ok: false, reason: e.message.slice(e.message.indexOf("): ") + 3) };
+    }
   };
   return {
     op: "layer_norm",

@@ -205,7 +205,7 @@ export type ShapeRules = [
   Expect<Equal<FlattenShape<[1, 3, 1024, 1024], 2, 3>, [1, 3, 1048576]>>,
   Expect<Equal<FlattenShape<[1, 3, 1024, 1024], -2, -1>, [1, 3, 1048576]>>,
   Expect<Equal<FlattenShape<["B", 3, 14, 14], 2, 3>, ["B", 3, 196]>>,
-  Expect<Equal<FlattenShape<["B", 3, 14, 14], 0, 1>, [number, 14, 14]>>, // B*3 is not a literal
+  Expect<Equal<FlattenShape<["B", 3, 14, 14], 0, 1>, ["B*3", 14, 14]>>, // as the runtime prints it
   Expect<Equal<FlattenShape<[1, number, 14, 14], 1, 2>, [1, number, 14]>>,
   Expect<Equal<TransposeShape<["B", 768, 196], -1, -2>, ["B", 196, 768]>>,
   Expect<Equal<PermuteShape<[1, 3, 224, 224], [0, 2, 3, 1]>, [1, 224, 224, 3]>>,
