@@ -538,10 +538,10 @@ function bindBlock(
   sig.input.forEach((d, i) => {
     const x = shape[i];
     if (typeof d === "number") {
-      if (String(d) !== String(x)) fail(`input dim ${i} is ${x}, expected ${d}`);
+      if (d !== x) fail(`input dim ${i} is ${x}, expected ${d}`);
     } else if (!d.includes("*")) {
       if (!Object.hasOwn(env, d)) env[d] = x;
-      else if (String(env[d]) !== String(x)) fail(`${d} is ${env[d]} but input dim ${i} is ${x}`);
+      else if (env[d] !== x) fail(`${d} is ${env[d]} but input dim ${i} is ${x}`);
     }
   });
   for (const d of sig.input) {
@@ -572,7 +572,7 @@ function solveProduct(
     else fail(`input dim ${x} = ${product} needs concrete sizes for its factors`);
   }
   if (free.length === 0) {
-    if (String(known) !== String(x)) fail(`input dim ${x} must be ${product} = ${known}`);
+    if (known !== x) fail(`input dim ${x} must be ${product} = ${known}`);
     return;
   }
   if (free.length > 1) {

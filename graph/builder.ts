@@ -663,7 +663,7 @@ export class GraphBuilder<Sym extends string = never> {
           id = this.#own("inline", arg);
           const want = bind(node.shape);
           const fits = want.length === arg.shape.length &&
-            want.every((d, i) => String(d) === String(arg.shape[i]));
+            want.every((d, i) => d === arg.shape[i]);
           if (!fits) {
             throw new ShapeError(
               "inline",
@@ -719,7 +719,7 @@ export class GraphBuilder<Sym extends string = never> {
     const [batch, , width] = x.shape;
     const [one, oneToo, tokenWidth] = token.shape;
     const fits = x.shape.length === 3 && token.shape.length === 3 && one === 1 && oneToo === 1 &&
-      String(tokenWidth) === String(width);
+      tokenWidth === width;
     if (!fits) {
       throw new ShapeError(
         "prependToken",
@@ -756,6 +756,7 @@ export class GraphBuilder<Sym extends string = never> {
   // A size, or a product of this builder's block dims ("H*Dh"); never a caller's free name.
   #paramDim(d: Dim): boolean {
     if (typeof d === "number") return isValidSize(d);
+    if (dimFault(d) !== undefined) return false;
     return d.split("*").every((f) => this.#symbols.has(f) || isValidSize(Number(f)) && f !== "");
   }
 

@@ -496,6 +496,8 @@ export type NonInteger<N extends number> = number extends N ? false
  * ```
  */
 export type ParamDimOk<D, Sym extends string> = D extends number ? true
+  // A number written as a name ("3") is never a dim.
+  : D extends `${number}` ? false
   : D extends string ? FactorsIn<D, Sym>
   : false;
 

@@ -99,7 +99,7 @@ export function broadcastShapes(a: Shape, b: Shape): Dim[] | string {
     const x = i <= a.length ? a[a.length - i] : 1;
     const y = i <= b.length ? b[b.length - i] : 1;
     if (x === 1) out[rank - i] = y;
-    else if (y === 1 || String(x) === String(y)) out[rank - i] = x;
+    else if (y === 1 || x === y) out[rank - i] = x;
     else return `dims ${x} and ${y} at axis -${i} do not match`;
   }
   return out;

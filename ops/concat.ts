@@ -141,7 +141,7 @@ export const concatOp: OpDef<ConcatAttrs> = {
     for (const other of inputs) {
       if (other.length !== first.length) fail("ranks differ");
       for (let i = 0; i < first.length; i++) {
-        if (i !== a && String(other[i]) !== String(first[i])) {
+        if (i !== a && other[i] !== first[i]) {
           fail(`dim ${i} differs: ${first[i]} vs ${other[i]}`);
         }
       }

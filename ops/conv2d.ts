@@ -248,7 +248,7 @@ export const conv2dOp: OpDef<Conv2dAttrs> = {
     if (isConcrete(x[3]) && x[3] + 2 * padding < kW) {
       fail(`kernel ${kW} is larger than the padded width ${x[3]} + 2*${padding}`);
     }
-    if (b && (b.length !== 1 || String(b[0]) !== String(w[0]))) {
+    if (b && (b.length !== 1 || b[0] !== w[0])) {
       fail(`bias must be [${w[0]}], got [${b.join(", ")}]`);
     }
     return [x[0], w[0], outDim(x[2], kH, stride, padding), outDim(x[3], kW, stride, padding)];

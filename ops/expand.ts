@@ -51,7 +51,7 @@ export const expandOp: OpDef<ExpandAttrs> = {
           `the input's rank ${x.length}`,
       );
     }
-    const ok = x.every((d, i) => d === 1 || String(d) === String(target[i + offset]));
+    const ok = x.every((d, i) => d === 1 || d === target[i + offset]);
     if (!ok) {
       throw new ShapeError(
         "expand",

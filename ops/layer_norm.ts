@@ -96,7 +96,7 @@ export const layerNormOp: OpDef<LayerNormAttrs> = {
     // parameters outside blocks.
     const d = x[x.length - 1];
     for (const [what, p] of [["weight", w], ["bias", b]] as const) {
-      if (p.length !== 1 || String(p[0]) !== String(d)) {
+      if (p.length !== 1 || p[0] !== d) {
         fail(`${what} must be [${d}], got ${formatShape(p)}`);
       }
     }

@@ -100,10 +100,10 @@ export const linearOp: OpDef<Record<string, never>> = {
     if (x.length < 1) fail("input must have at least one dim");
     if (w.length !== 2) fail(`weight must be 2-D [out, in], got ${formatShape(w)}`);
     const last = x[x.length - 1];
-    if (String(last) !== String(w[1])) {
+    if (last !== w[1]) {
       fail(`input has last dim ${last} but in_features is ${w[1]}`);
     }
-    if (b && (b.length !== 1 || String(b[0]) !== String(w[0]))) {
+    if (b && (b.length !== 1 || b[0] !== w[0])) {
       fail(`bias must be [${w[0]}], got ${formatShape(b)}`);
     }
     return [...x.slice(0, -1), w[0]];

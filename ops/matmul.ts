@@ -107,7 +107,7 @@ export const matmulOp: OpDef<Record<string, never>> = {
     const b2 = b.length === 1 ? [b[0], 1] : b;
     const k = a2[a2.length - 1];
     const kb = b2[b2.length - 2];
-    if (String(k) !== String(kb)) fail(`inner dims differ: ${k} vs ${kb}`);
+    if (k !== kb) fail(`inner dims differ: ${k} vs ${kb}`);
     const batch = broadcastShapes(a2.slice(0, -2), b2.slice(0, -2));
     if (typeof batch === "string") fail(`batch dims do not broadcast: ${batch}`);
     const out = [...batch as Dim[]];

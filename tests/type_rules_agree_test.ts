@@ -15,16 +15,13 @@
 // A failing line is mapped back to its case, and the types actually computed are printed from a
 // second "probe" file.
 //
-// Known disagreements (`KNOWN` below) are split out of the main test and kept in a separate test
-// that is ignored unless TESSERA_KNOWN_DISAGREEMENTS=1 is set; run it to see them fail.
+// The dim name "3" is drawn too: the rules compare dims strictly, so it is never the size 3.
 // TESSERA_SEED=<n> draws another sample (exploration only; the default seed is fixed).
 import assert from "node:assert/strict";
 // deno.json has no import map; npm deps are pinned by full specifier.
 import fc from "npm:fast-check@4.3.0";
 import { type Dim, normalizeAxis, type Shape, ShapeError } from "../graph/shape.ts";
 import { OPS } from "../ops/registry.ts";
-import { GraphBuilder } from "../graph/builder.ts";
-import { loose } from "./helpers.ts";
 
 /** The fast-check seed; printed so a failing run can be reproduced. */
 const SEED = Number(Deno.env.get("TESSERA_SEED") ?? 0x7e55e4a);
@@ -100,8 +97,6 @@ interface Case {
   readonly text: string;
   /** The tensor inputs, rendered into the type expressions as `t`. */
   readonly inputs: readonly Shape[];
-  /** The other arguments, for `KNOWN`. */
-  readonly args: Readonly<Record<string, number | boolean | string | undefined>>;
   /** The runtime rule on other tensor inputs (same arguments). */
   readonly run: (inputs: readonly Shape[]) => Outcome;
   readonly runtime: Outcome;
@@ -207,7 +202,6 @@ function matmulCase(a: Shape, b: Shape): Case {
     op: "matmul",
     text: `matmul(${shapeS(a)}, ${shapeS(b)})`,
     inputs: [a, b],
-    args: {},
     run,
     runtime: run([a, b]),
     shapeExprs: ([a, b]) => [`MatmulShape<${a}, ${b}>`],
@@ -223,7 +217,6 @@ function softmaxCase(x: Shape, axis: number): Case {
     op: "softmax",
     text: `softmax(${shapeS(x)}, ${axis})`,
     inputs: [x],
-    args: { axis },
     run,
     runtime: run([x]),
     shapeExprs: () => [],
@@ -241,7 +234,6 @@ function selectCase(x: Shape, axis: number, index: number): Case {
     op: "select",
     text: `select(${shapeS(x)}, ${axis}, ${index})`,
     inputs: [x],
-    args: { axis, index },
     run,
     runtime: run([x]),
     shapeExprs: ([x]) => [`SelectShape<${x}, ${axis}, ${index}>`],
@@ -263,7 +255,6 @@ function sliceCase(x: Shape, axis: number, start: number, end: number | undefine
     op: "slice",
     text: `slice(${shapeS(x)}, ${args})`,
     inputs: [x],
-    args: { axis, start, end },
     run,
     runtime: run([x]),
     shapeExprs: ([x]) => [`SliceShape<${x}, ${axis}, ${start}, ${end}>`],
@@ -286,7 +277,6 @@ function meanCase(x: Shape, axis: number, keepdim: KeepDim): Case {
     op: "mean",
     text: `mean(${shapeS(x)}, ${axis}${opts})`,
     inputs: [x],
-    args: { axis, keepdim },
     run,
     runtime: run([x]),
     shapeExprs: ([x]) => [`MeanShape<${x}, ${axis}, ${k}>`],
@@ -298,22 +288,16 @@ function meanCase(x: Shape, axis: number, keepdim: KeepDim): Case {
 
 function layerNormCase(x: Shape, eps: number | undefined): Case {
   const opts = eps === undefined ? `{ name: "ln" }` : `{ name: "ln", eps: ${eps} }`;
-  // Through the builder, which also demands a concrete last dim for the `[d]` parameters.
+  // As `GraphBuilder.layerNorm` calls the rule: its `[d]` parameters need a concrete `d`.
   const run = ([x]: readonly Shape[]): Outcome => {
-    const b = loose(new GraphBuilder());
-    try {
-      const input = b.input("x", x);
-      return { ok: true, shape: [...b.layerNorm(input, { name: "ln", eps }).shape] };
-    } catch (e) {
-      if (!(e instanceof ShapeError)) throw e;
-      return { ok: false, reason: e.message.slice(e.message.indexOf("): ") + 3) };
-    }
+    const d = x[x.length - 1];
+    if (typeof d === "string") return { ok: false, reason: `last dim ${d} must be a concrete size` };
+    return runRule("layer_norm", [x, [d], [d]], { eps: eps ?? 1e-5 });
   };
   return {
     op: "layer_norm",
     text: `layerNorm(${shapeS(x)}, ${opts})`,
     inputs: [x],
-    args: { eps },
     run,
     runtime: run([x]),
     shapeExprs: () => [],
@@ -331,7 +315,6 @@ function binaryCase(op: string, a: Shape, b: Shape | number): Case {
       op,
       text: `${op}(${shapeS(a)}, ${b})`,
       inputs: [a],
-      args: { scalar: b },
       run,
       runtime: run([a]),
       shapeExprs: () => [],
@@ -347,7 +330,6 @@ function binaryCase(op: string, a: Shape, b: Shape | number): Case {
     op,
     text: `${op}(${shapeS(a)}, ${shapeS(b)})`,
     inputs: [a, b],
-    args: {},
     run,
     runtime: run([a, b]),
     shapeExprs: ([a, b]) => [`BroadcastShape<${a}, ${b}>`],
@@ -362,8 +344,8 @@ function binaryCase(op: string, a: Shape, b: Shape | number): Case {
 // ---- generators --------------------------------------------------------------------------------
 
 /**
- * Dims: sizes 1-9, a few 0s, the names "B" and "N", and rarely the name "3", which the runtime
- * compares by `String(d)` and so takes for the size 3 (see `KNOWN`).
+ * Dims: sizes 1-9, a few 0s, the names "B" and "N", and rarely the name "3", which must never
+ * compare equal to the size 3 (`g.input` refuses it; the op rules must still tell them apart).
  */
 const dimArb: fc.Arbitrary<Dim> = fc.oneof(
   { weight: 60, arbitrary: fc.integer({ min: 1, max: 9 }) },
@@ -489,48 +471,6 @@ function drawCases(): Case[] {
   ];
 }
 
-// ---- known disagreements -----------------------------------------------------------------------
-
-/** What a known disagreement spoils: every layer, or only the builder method's types. */
-type Layers = "all" | "builder";
-
-interface Known {
-  readonly id: string;
-  /** What each side says, for the report. */
-  readonly what: string;
-  readonly layers: Layers;
-  readonly matches: (c: Case) => boolean;
-  /** The smallest case that shows it. */
-  readonly minimal: Case;
-}
-
-/** The runtime outcome with the name "3" renamed to a name no size can equal. */
-const renamed = (c: Case): Outcome =>
-  c.run(c.inputs.map((s) => s.map((d) => (d === "3" ? "Q" : d))));
-/** Whether `b` (run with "3" renamed "Q") says what `a` says, shape or reason. */
-function sameOutcome(a: Outcome, b: Outcome): boolean {
-  if (a.ok && b.ok) return shapeS(a.shape) === shapeS(b.shape.map((d) => (d === "Q" ? "3" : d)));
-  if (!a.ok && !b.ok) return a.reason === b.reason.replace(/\bQ\b/g, "3");
-  return false;
-}
-
-const KNOWN: readonly Known[] = [
-  {
-    // The op rules compare dims by `String(d)`, so the name "3" equals the size 3; the types
-    // (DimsAgree) keep a name and a size apart. `g.input` refuses such a name (a compile error
-    // and a ShapeError), so only direct calls of the op rules can meet it. Matched when renaming "3" changes the outcome:
-    // then either only the runtime accepts, or both reject but at different dims.
-    id: "numeric-name-equals-size",
-    what: 'a dim named "3" against the size 3: the runtime (String(d) compare) accepts, the type ' +
-      "rejects (matmul inner dims, broadcast)",
-    layers: "all",
-    matches: (c) => c.inputs.some((s) => s.includes("3")) && !sameOutcome(c.runtime, renamed(c)),
-    minimal: binaryCase("add", ["3"], [3]), // type error, runtime ["3"]
-  },
-];
-
-const knownOf = (c: Case): Known | undefined => KNOWN.find((k) => k.matches(c));
-
 // ---- the generated file and its check ----------------------------------------------------------
 
 interface Line {
@@ -546,10 +486,7 @@ function render(c: number, widen: boolean): (s: Shape, i: number) => string {
 }
 
 /** The assertion source for `cases`, and for each line number the case it checks. */
-function generate(
-  cases: readonly Case[],
-  skipBuilder: (c: Case) => boolean,
-): { source: string; lines: Map<number, Line> } {
+function generate(cases: readonly Case[]): { source: string; lines: Map<number, Line> } {
   const out: string[] = HEADER.split("\n");
   const lines = new Map<number, Line>();
   const add = (c: number, what: string, src: string): void => {
@@ -560,7 +497,6 @@ function generate(
   cases.forEach((k, c) => {
     const r = k.runtime;
     out.push(`// case ${c}: ${k.text} -> ${r.ok ? shapeS(r.shape) : `error: ${r.reason}`}`);
-    const builder = !skipBuilder(k);
     // 1. The type rules on the literal shapes.
     const t = k.inputs.map(render(c, false));
     if (r.ok) {
@@ -583,7 +519,7 @@ function generate(
       }
     }
     // 2. The builder method on tensors of those shapes: its parameter checks and return type.
-    if (builder) {
+    {
       const names = k.inputs.map((_, i) => `t${c}_${i}`);
       k.inputs.forEach((_, i) => out.push(`declare const ${names[i]}: Tensor<${t[i]}>;`));
       if (r.ok) {
@@ -609,7 +545,7 @@ function generate(
     for (const e of k.checkExprs(w)) {
       add(c, `${e} passes`, `export const ${id()}: Exact<${e}, unknown> = true;`);
     }
-    if (builder) {
+    {
       const names = k.inputs.map((_, i) => `w${c}_${i}`);
       k.inputs.forEach((_, i) => out.push(`declare const ${names[i]}: Tensor<${w[i]}>;`));
       add(c, `g.${k.call(w)} compiles`, `const v${c} = g.${k.call(names)};`);
@@ -681,7 +617,6 @@ function probesOf(k: Case, c: number, widen: boolean): { label: string; src: str
 /** Checks `cases` at run time and at type level; returns the failures, described. */
 async function agreement(
   cases: readonly Case[],
-  skipBuilder: (c: Case) => boolean = () => false,
 ): Promise<string[]> {
   const failures: string[] = [];
   for (const k of cases) {
@@ -691,7 +626,7 @@ async function agreement(
   }
   const dir = await Deno.makeTempDir({ prefix: "type_rules_agree_" });
   try {
-    const { source, lines } = generate(cases, skipBuilder);
+    const { source, lines } = generate(cases);
     const file = `${dir}/cases.ts`;
     await Deno.writeTextFile(file, source);
     const t0 = performance.now();
@@ -745,30 +680,13 @@ function summary(cases: readonly Case[]): string {
 }
 
 Deno.test("type-level shape rules agree with the runtime rules on random cases", async () => {
-  const drawn = drawCases();
-  // Whole-case known disagreements are left out; builder-only ones keep their type-rule layers.
-  const cases = drawn.filter((c) => knownOf(c)?.layers !== "all");
-  console.log(`seed ${SEED}: ${cases.length} of ${drawn.length} cases; ${summary(cases)}`);
-  for (const k of KNOWN) {
-    const n = drawn.filter((c) => knownOf(c) === k).length;
-    console.log(`  known disagreement ${k.id}: ${n} drawn cases (${k.layers} layers) set aside`);
-  }
-  const failures = await agreement(cases, (c) => knownOf(c)?.layers === "builder");
+  const cases = drawCases();
+  console.log(`seed ${SEED}: ${cases.length} cases; ${summary(cases)}`);
+  const failures = await agreement(cases);
   if (failures.length > 0) {
     assert.fail(
       `type and runtime rules disagree on ${failures.length} cases (seed ${SEED}):\n` +
         failures.join("\n"),
     );
   }
-});
-
-Deno.test({
-  name: "known type/runtime disagreements (fail until fixed; TESSERA_KNOWN_DISAGREEMENTS=1)",
-  ignore: Deno.env.get("TESSERA_KNOWN_DISAGREEMENTS") !== "1",
-  async fn() {
-    for (const k of KNOWN) console.log(`${k.id}: ${k.what}\n  minimal: ${k.minimal.text}`);
-    const drawn = drawCases().filter((c) => knownOf(c) !== undefined);
-    const failures = await agreement([...KNOWN.map((k) => k.minimal), ...drawn]);
-    if (failures.length > 0) assert.fail(`${failures.length} disagree:\n${failures.join("\n")}`);
-  },
 });
