@@ -73,20 +73,6 @@ type DefaultsOf<Sig extends BlockSignature> = Sig["defaults"] extends Readonly<R
   : Record<never, TDim>;
 
 /**
- * Every dim name a block is written over.
- *
- * @example
- * ```ts
- * import type { BlockDims } from "./block.ts";
- * type N = BlockDims<{ input: ["B", "N", "H*Dh"]; sizes: { heads: "H" } }>; // "B" | "N" | "H" | "Dh"
- * ```
- */
-export type BlockDims<Sig extends BlockSignature> =
-  | NamesIn<Sig["input"][number]>
-  | Extract<SizesOf<Sig>[keyof SizesOf<Sig>], string>
-  | (keyof DefaultsOf<Sig> & string);
-
-/**
  * The dims a block's body gets as numbers, and that its parameters may use: those in products,
  * bound by options, or defaulted (a name bound only by a plain input dim, such as the batch
  * `"B"`, may stay symbolic at a call).

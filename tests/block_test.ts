@@ -133,6 +133,46 @@ Deno.test("inlining that fails part way (a parameter on a symbolic dim) leaves t
   });
 });
 
+// ---- the README's example, verbatim ------------------------------------------------------------
+
+const attention = block("attention", {
+  input: ["B", "N", "H*Dh"], // batch, tokens, width = heads * head width
+  sizes: { heads: "H" }, // the call's `heads` binds H; Dh is solved from the width
+}, (g, x, { Dh }) => {
+  const qkv = g.linear(x, { in: "H*Dh", out: "H*Dh*3", name: "qkv" }); // checked over the names
+  const heads = g.permute(g.reshape(qkv, ["B", "N", 3, "H", "Dh"]), [2, 0, 3, 1, 4]);
+  const q = g.mul(g.select(heads, 0, 0), Dh ** -0.5);
+  const scores = g.matmul(q, g.transpose(g.select(heads, 0, 1), -2, -1)); // [B, H, N, N]
+  const mixed = g.matmul(g.softmax(scores, -1), g.select(heads, 0, 2)); // [B, H, N, Dh]
+  const merged = g.reshape(g.transpose(mixed, 1, 2), ["B", "N", "H*Dh"]);
+  return g.linear(merged, { in: "H*Dh", out: "H*Dh", name: "proj" });
+});
+
+const vitB = graph("vit-b", (g) => {
+  let x = g.input("embedded", ["B", 197, 768]);
+  for (let i = 0; i < 12; i++) x = attention(g, x, { heads: 12, name: `blocks.${i}.attn` });
+  return x; // Tensor<["B", 197, 768]>
+  // attention(g, x, { heads: 5, name: "a" }) is a compile error:
+  // "attention a: input dim 768 must be H*Dh, but H = 5 (heads) does not divide 768"
+});
+
+Deno.test("the README's block example builds a 12-block graph of the exact type", () => {
+  const typed: Expect<Equal<ShapeOf<typeof vitB>, readonly ["B", 197, 768]>> = true;
+  assert.ok(typed);
+  assert.equal(vitB.params().length, 12 * 4);
+  assert.equal(vitB.params()[0].attrs.name, "blocks.0.attn.qkv.weight");
+  assert.deepEqual(vitB.params()[0].shape, [2304, 768]);
+  graph("bad", (g) => {
+    const x = g.input("embedded", ["B", 197, 768]);
+    assert.throws(
+      // @ts-expect-error attention a: input dim 768 must be H*Dh, but H = 5 (heads) ...
+      () => attention(g, x, { heads: 5, name: "a" }),
+      /H = 5 \(heads\) does not divide 768/,
+    );
+    return x;
+  });
+});
+
 // ---- the type rule and the runtime rule of a binding agree on random calls -------------------
 
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;

@@ -291,7 +291,9 @@ function layerNormCase(x: Shape, eps: number | undefined): Case {
   // As `GraphBuilder.layerNorm` calls the rule: its `[d]` parameters need a concrete `d`.
   const run = ([x]: readonly Shape[]): Outcome => {
     const d = x[x.length - 1];
-    if (typeof d === "string") return { ok: false, reason: `last dim ${d} must be a concrete size` };
+    if (typeof d === "string") {
+      return { ok: false, reason: `last dim ${d} must be a concrete size` };
+    }
     return runRule("layer_norm", [x, [d], [d]], { eps: eps ?? 1e-5 });
   };
   return {
