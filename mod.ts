@@ -135,4 +135,6 @@ export {
 } from "./models/vit_tokenizer.ts";
 export type * from "./models/vit_tokenizer.ts";
 export { encoderBlock, vitEncoder } from "./models/vit_encoder.ts";
+export { resolveVitConfig, vit, VIT_PRESETS } from "./models/vit.ts";
+export type * from "./models/vit.ts";
 export type * from "./models/vit_encoder.ts";

@@ -687,7 +687,9 @@ export class GraphBuilder<Sym extends string = never> {
         ids.push(id);
         // An input's label belongs to the caller's tensor, which inlining never edits.
         if (node.label && node.op !== "input") {
-          this.label(new Tensor(id, this.#nodes[id].shape, this.#token), prefixed(node.label));
+          for (const l of [node.label, ...(node.aliases ?? [])]) {
+            this.label(new Tensor(id, this.#nodes[id].shape, this.#token), prefixed(l));
+          }
         }
       }
       const out = ids[sub.output];
@@ -700,13 +702,20 @@ export class GraphBuilder<Sym extends string = never> {
     }
   }
 
-  /** Labels a tensor as a named stage (e.g. `"patches"`) so its value can be requested. */
+  /**
+   * Labels a tensor as a named stage (e.g. `"patches"`) so its value can be requested; a tensor
+   * that already has a label gets `label` as an alias (one value, two stage names).
+   */
   label<S extends TShape>(t: Tensor<S>, label: string): Tensor<S> {
-    const node = this.#nodes[this.#own("label", t)];
-    if (this.#nodes.some((n) => n.label === label)) {
+    const id = this.#own("label", t);
+    const node = this.#nodes[id];
+    if (this.#nodes.some((n) => n.label === label || n.aliases?.includes(label))) {
       throw new ShapeError("label", node.name, [node.shape], `label "${label}" is already used`);
     }
-    this.#nodes[this.#own("label", t)] = { ...node, label } as AnyNode;
+    this.#nodes[id] =
+      (node.label === undefined
+        ? { ...node, label }
+        : { ...node, aliases: [...(node.aliases ?? []), label] }) as AnyNode;
     return t;
   }
 

@@ -77,6 +77,9 @@ export interface Node<K extends OpKind = OpKind> {
   readonly shape: readonly Dim[];
   /** A stage name (e.g. `"patches"`) so the value can be asked for by name. */
   readonly label?: string;
+  /** More stage names for the same value (timm's `features` is the last block's output when
+   * its final norm is the identity). */
+  readonly aliases?: readonly string[];
 }
 
 /**
@@ -134,21 +137,22 @@ export class Graph<Out extends TShape = TShape> {
     return this.nodes.filter((n): n is Node<"param"> => n.op === "param");
   }
 
-  /** The node labelled `label`, or the node named `label`. */
+  /** The node labelled `label` (or aliased so), or the node named `label`. */
   find(label: string): AnyNode | undefined {
-    return this.nodes.find((n) => n.label === label) ?? this.nodes.find((n) => n.name === label);
+    return this.nodes.find((n) => n.label === label || n.aliases?.includes(label)) ??
+      this.nodes.find((n) => n.name === label);
   }
 
-  /** The stage labels in node order. */
+  /** The stage labels (aliases included) in node order. */
   labels(): string[] {
-    return this.nodes.flatMap((n) => (n.label ? [n.label] : []));
+    return this.nodes.flatMap((n) => (n.label ? [n.label, ...(n.aliases ?? [])] : []));
   }
 
   /** A torchinfo-like table: one row per node with its op, inputs, shape and attributes. */
   summary(): string {
     const rows = this.nodes.map((n) => [
       `%${n.id}`,
-      n.label ? `${n.name} (${n.label})` : n.name,
+      n.label ? `${n.name} (${[n.label, ...(n.aliases ?? [])].join(", ")})` : n.name,
       n.op,
       n.inputs.map((i) => `%${i}`).join(", "),
       formatShape(n.shape),

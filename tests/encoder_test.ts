@@ -13,6 +13,7 @@ import {
   type Weights,
 } from "../mod.ts";
 import { encoderBlock, vitEncoder, type VitEncoderConfig } from "../models/vit_encoder.ts";
+import { exists, fixtureTensor as tensor, scaledError } from "./helpers.ts";
 
 // Every backend runs the encoder; wgsl with a small GEMM tile (llvmpipe compiles the default
 // 128x128 tile for about 30 s per shape).
@@ -25,34 +26,6 @@ const TINY = new URL(
   "../../shared/fixtures/vit/vit_tiny_patch16_224.safetensors",
   import.meta.url,
 );
-
-function exists(url: URL): boolean {
-  try {
-    return Deno.statSync(url).isFile;
-  } catch {
-    return false;
-  }
-}
-
-/** max |got - want| / max(1, max |want|): the fixtures' error measure. */
-function scaledError(got: TensorData, want: TensorData): number {
-  assert.deepEqual(got.shape, want.shape, "shape");
-  let diff = 0;
-  let scale = 1;
-  for (let i = 0; i < want.data.length; i++) {
-    const d = Math.abs(got.data[i] - want.data[i]);
-    // A NaN makes the error NaN, which fails the `<=` below.
-    diff = d > diff || Number.isNaN(d) ? d : diff;
-    scale = Math.max(scale, Math.abs(want.data[i]));
-  }
-  return diff / scale;
-}
-
-function tensor(file: Weights, name: string): TensorData {
-  const t = file.get(name);
-  assert.ok(t, `fixture tensor ${name} is missing`);
-  return t;
-}
 
 /** The encoder sizes of a fixture, from its timm `config` metadata and `embedded`. */
 function encoderConfig(

@@ -1,4 +1,5 @@
 // Shared test helpers: fixture graphs and error metrics.
+import assert from "node:assert/strict";
 import {
   type Graph,
   graph,
@@ -8,6 +9,7 @@ import {
   type Tensor,
   type TensorData,
   type TShape,
+  type Weights,
 } from "../mod.ts";
 
 /** Builds the graph a fixture's metadata describes. */
@@ -89,4 +91,34 @@ export function loose(b: GraphBuilder): LooseBuilder {
 /** Builds a graph from code the type checker does not see (the runtime rules alone judge it). */
 export function looseGraph(f: (u: LooseBuilder) => unknown): Graph<TShape> {
   return graph("g", (b) => f(loose(b)) as Tensor<TShape>);
+}
+
+/** Whether a file exists (the shared fixtures are optional outside CI). */
+export function exists(url: URL): boolean {
+  try {
+    return Deno.statSync(url).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** max |got - want| / max(1, max |want|): the fixtures' error measure. */
+export function scaledError(got: TensorData, want: TensorData): number {
+  assert.deepEqual(got.shape, want.shape, "shape");
+  let diff = 0;
+  let scale = 1;
+  for (let i = 0; i < want.data.length; i++) {
+    const d = Math.abs(got.data[i] - want.data[i]);
+    // A NaN makes the error NaN, which fails the `<=` below.
+    diff = d > diff || Number.isNaN(d) ? d : diff;
+    scale = Math.max(scale, Math.abs(want.data[i]));
+  }
+  return diff / scale;
+}
+
+/** A fixture tensor that must be there. */
+export function fixtureTensor(file: Weights, name: string): TensorData {
+  const t = file.get(name);
+  assert.ok(t, `fixture tensor ${name} is missing`);
+  return t;
 }
