@@ -1,6 +1,7 @@
 /**
  * Reading and writing float32 weights in the safetensors format, with one-line errors that name
- * the file, the tensor, what is wrong and how to fix it.
+ * the file, the tensor, what is wrong and how to fix it. F16 and BF16 tensors are read too and
+ * widened to float32 exactly (every half value is a float32 value); files are written as F32.
  *
  * Layout: `[u64 LE header length n][n bytes JSON header][data]`. The header maps each tensor
  * name to `{dtype, shape, data_offsets: [start, end]}` (offsets relative to the data start) and
@@ -19,6 +20,12 @@ export type { TensorData } from "../graph/tensor_data.ts";
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
 const METADATA_KEY = "__metadata__";
+
+/** Bytes per value of the dtypes Tessera reads; their values are all returned as float32. */
+const ITEM_BYTES: Readonly<Record<Dtype, number>> = { F32: 4, F16: 2, BF16: 2 };
+
+/** The dtypes Tessera reads, as error messages name them. */
+const READ_DTYPES = "F32, F16 and BF16";
 
 /** Dtypes the safetensors format defines; anything else is reported as unknown. */
 const KNOWN_DTYPES: ReadonlySet<string> = new Set([
@@ -143,8 +150,15 @@ function displayPath(path: string | URL): string {
   return path instanceof URL ? decodeURIComponent(path.pathname) : path;
 }
 
+type Dtype = SafetensorsTensorInfo["dtype"];
+
+function isReadDtype(dtype: string): dtype is Dtype {
+  return Object.hasOwn(ITEM_BYTES, dtype);
+}
+
 interface Entry {
   name: string;
+  dtype: Dtype;
   shape: number[];
   start: number;
   end: number;
@@ -170,14 +184,15 @@ function parseEntry(name: string, raw: unknown, file: string | undefined): Entry
       `has dtype ${describe(dtype)}, expected a string such as "F32" (re-export the file)`,
     );
   }
-  if (dtype !== "F32") {
+  if (!isReadDtype(dtype)) {
     if (KNOWN_DTYPES.has(dtype)) {
       throw fail(
-        `has dtype ${dtype}; Tessera reads F32 only (convert with tensor.float() before saving)`,
+        `has dtype ${dtype}; Tessera reads ${READ_DTYPES} only ` +
+          "(convert with tensor.float() before saving)",
       );
     }
     throw fail(
-      `has unknown dtype ${q(dtype)}; Tessera reads F32 only ` +
+      `has unknown dtype ${q(dtype)}; Tessera reads ${READ_DTYPES} only ` +
         "(the file is corrupt or not safetensors; re-export it with float32 tensors)",
     );
   }
@@ -205,26 +220,83 @@ function parseEntry(name: string, raw: unknown, file: string | undefined): Entry
     );
   }
   const dims = shape as number[];
-  const expected = numel(dims) * 4;
+  const expected = numel(dims) * ITEM_BYTES[dtype];
   if (end - start !== expected) {
     throw fail(
       `has data_offsets [${start}, ${end}] covering ${end - start} bytes, but shape ` +
-        `${fmtShape(dims)} F32 needs ${expected} bytes (the file is corrupt; re-export it)`,
+        `${fmtShape(dims)} ${dtype} needs ${expected} bytes (the file is corrupt; re-export it)`,
     );
   }
-  return { name, shape: dims, start, end };
+  return { name, dtype, shape: dims, start, end };
 }
 
-function readF32(bytes: Uint8Array, offset: number, count: number): Float32Array {
-  const out = new Float32Array(count);
-  if (LITTLE_ENDIAN_HOST) {
-    // Copy into a fresh buffer: the source offset need not be 4-byte aligned.
-    new Uint8Array(out.buffer).set(bytes.subarray(offset, offset + count * 4));
-  } else {
-    const view = new DataView(bytes.buffer, bytes.byteOffset + offset, count * 4);
-    for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
+/**
+ * The float32 bits of the binary16 value with bits `h`. Exact: binary16 is a subset of
+ * binary32, so only the exponent is rebiased (15 to 127) and the mantissa shifted; subnormal
+ * halves are normal float32s, and NaN keeps its sign and payload.
+ */
+function halfToFloatBits(h: number): number {
+  const sign = (h & 0x8000) << 16;
+  const exp = (h >> 10) & 0x1f;
+  let mant = h & 0x3ff;
+  if (exp === 0x1f) return (sign | 0x7f800000 | (mant << 13)) >>> 0;
+  if (exp !== 0) return (sign | ((exp + 112) << 23) | (mant << 13)) >>> 0;
+  if (mant === 0) return sign >>> 0;
+  // Subnormal: mant * 2^-24. Shift the leading 1 up to the implicit bit, lowering the exponent.
+  let e = 113;
+  while ((mant & 0x400) === 0) {
+    mant <<= 1;
+    e--;
   }
-  return out;
+  return (sign | (e << 23) | ((mant & 0x3ff) << 13)) >>> 0;
+}
+
+let halfTable: Uint32Array | undefined;
+
+/** Float32 bits for all 65536 halves (256 KiB, built on first use): one lookup per value. */
+function halfBits(): Uint32Array {
+  if (halfTable === undefined) {
+    halfTable = new Uint32Array(65536);
+    for (let h = 0; h < 65536; h++) halfTable[h] = halfToFloatBits(h);
+  }
+  return halfTable;
+}
+
+/**
+ * A fresh float32 array for `e` and the bytes of its buffer that the file's raw data must be
+ * copied into: all of it for F32, its top half for F16 and BF16, so that {@linkcode finish}
+ * widens in place and no second buffer is ever allocated.
+ */
+function allocate(e: Entry): { data: Float32Array; raw: Uint8Array } {
+  const data = new Float32Array((e.end - e.start) / ITEM_BYTES[e.dtype]);
+  const rawLength = e.end - e.start;
+  return { data, raw: new Uint8Array(data.buffer, data.byteLength - rawLength, rawLength) };
+}
+
+/** Turns the little-endian values that {@linkcode allocate}'s `raw` received into float32s. */
+function finish(data: Float32Array, dtype: Dtype): void {
+  const n = data.length;
+  if (dtype === "F32") {
+    if (!LITTLE_ENDIAN_HOST) {
+      const view = new DataView(data.buffer);
+      for (let i = 0; i < n; i++) data[i] = view.getFloat32(i * 4, true);
+    }
+    return;
+  }
+  const halves = new Uint16Array(data.buffer, 2 * n, n);
+  if (!LITTLE_ENDIAN_HOST) {
+    for (let i = 0; i < n; i++) halves[i] = ((halves[i] & 0xff) << 8) | (halves[i] >> 8);
+  }
+  // Writing bits[i] (bytes 4i..4i+3) after reading halves[i] never clobbers a half not yet
+  // read: halves[j] for j > i starts at byte 2n + 2j >= 4i + 4.
+  const bits = new Uint32Array(data.buffer, 0, n);
+  if (dtype === "BF16") {
+    // BF16 is the top 16 bits of a float32.
+    for (let i = 0; i < n; i++) bits[i] = halves[i] << 16;
+  } else {
+    const table = halfBits();
+    for (let i = 0; i < n; i++) bits[i] = table[halves[i]];
+  }
 }
 
 /** The 8-byte header length, checked against the limit and the file's size. */
@@ -362,14 +434,16 @@ function parseHeader(
 }
 
 /**
- * Parse the bytes of a safetensors file holding F32 tensors. The tensor data is copied, so the
- * result does not alias `bytes`. To read a file, prefer {@linkcode openSafetensors}, which reads
- * only the tensors asked for.
+ * Parse the bytes of a safetensors file holding F32, F16 or BF16 tensors; F16 and BF16 values
+ * are widened to float32 exactly. The tensor data is copied, so the result does not alias
+ * `bytes`. To read a file, prefer {@linkcode openSafetensors}, which reads only the tensors
+ * asked for.
  *
  * @param bytes The whole file.
  * @param source File name used in error messages.
  * @returns The tensors (in header order) and the metadata.
- * @throws {WeightsError} When the file is truncated, corrupt, inconsistent or not F32.
+ * @throws {WeightsError} When the file is truncated, corrupt or inconsistent, or a tensor's
+ *   dtype is not F32, F16 or BF16.
  *
  * @example
  * ```ts
@@ -389,10 +463,11 @@ export function parseSafetensors(bytes: Uint8Array, source?: string): Safetensor
   );
   const tensors = new Map<string, TensorData>();
   for (const e of entries) {
-    tensors.set(e.name, {
-      shape: e.shape,
-      data: readF32(bytes, dataStart + e.start, (e.end - e.start) / 4),
-    });
+    const { data, raw } = allocate(e);
+    // Copied into a fresh buffer: the source offset need not be aligned.
+    raw.set(bytes.subarray(dataStart + e.start, dataStart + e.end));
+    finish(data, e.dtype);
+    tensors.set(e.name, { shape: e.shape, data });
   }
   return source === undefined ? { tensors, metadata } : { tensors, metadata, source };
 }
@@ -400,6 +475,7 @@ export function parseSafetensors(bytes: Uint8Array, source?: string): Safetensor
 /**
  * Encode F32 tensors (in insertion order, back to back) and optional string metadata as a
  * safetensors file. The header is space-padded so the data starts at a multiple of 8 bytes.
+ * Every tensor is written as F32, including those read from F16 or BF16 files.
  *
  * @param tensors Tensors by name.
  * @param metadata Optional `__metadata__` strings.
@@ -492,15 +568,21 @@ function ioError(err: unknown, file: string, op: "read" | "write"): WeightsError
  * @example
  * ```ts
  * import type { SafetensorsTensorInfo } from "./safetensors.ts";
- * const info: SafetensorsTensorInfo = { shape: [3], dtype: "F32", byteLength: 12 };
+ * const info: SafetensorsTensorInfo = { shape: [3], dtype: "F16", byteLength: 6 };
  * ```
  */
 export interface SafetensorsTensorInfo {
   /** The dims. */
   readonly shape: readonly number[];
-  /** Always `"F32"`: other dtypes are rejected when the header is read. */
-  readonly dtype: "F32";
-  /** How many bytes of data reading it costs. */
+  /**
+   * The dtype stored in the file; other dtypes are rejected when the header is read. The values
+   * read are always float32: F16 and BF16 are widened exactly.
+   */
+  readonly dtype: "F32" | "F16" | "BF16";
+  /**
+   * How many bytes of the file reading it costs (2 per value for F16 and BF16); the float32
+   * values read take 4 bytes each.
+   */
   readonly byteLength: number;
 }
 
@@ -565,10 +647,11 @@ async function readAt(
 }
 
 /**
- * Open a safetensors file of F32 tensors and read its header only: 8 bytes of length (bounded,
- * and checked against the file's size) and the JSON, validated as {@linkcode parseSafetensors}
- * does. A path that is not a regular file (a directory, a FIFO, `/dev/zero`) is refused before
- * it is opened. Close the reader when done.
+ * Open a safetensors file of F32, F16 or BF16 tensors and read its header only: 8 bytes of
+ * length (bounded, and checked against the file's size) and the JSON, validated as
+ * {@linkcode parseSafetensors} does. Reads return float32 values whatever the file's dtype. A
+ * path that is not a regular file (a directory, a FIFO, `/dev/zero`) is refused before it is
+ * opened. Close the reader when done.
  *
  * @param path File path or `file:` URL.
  * @returns A reader holding the file open.
@@ -617,7 +700,7 @@ function makeReader(f: Deno.FsFile, file: string, size: number, header: Header):
   const byName = new Map(header.entries.map((e) => [e.name, e]));
   const tensors = new Map<string, SafetensorsTensorInfo>();
   for (const e of header.entries) {
-    tensors.set(e.name, { shape: e.shape, dtype: "F32", byteLength: e.end - e.start });
+    tensors.set(e.name, { shape: e.shape, dtype: e.dtype, byteLength: e.end - e.start });
   }
   let closed = false;
   // Reads share the file position: run them one at a time.
@@ -632,13 +715,10 @@ function makeReader(f: Deno.FsFile, file: string, size: number, header: Header):
     });
     const out = new Map<string, TensorData>();
     for (const e of wanted) {
-      const data = new Float32Array((e.end - e.start) / 4);
-      // Straight into the tensor's own buffer: no second copy of the data.
-      await readAt(f, header.dataStart + e.start, new Uint8Array(data.buffer), file);
-      if (!LITTLE_ENDIAN_HOST) {
-        const view = new DataView(data.buffer);
-        for (let i = 0; i < data.length; i++) data[i] = view.getFloat32(i * 4, true);
-      }
+      const { data, raw } = allocate(e);
+      // Straight into the tensor's own buffer, widened there: no second copy of the data.
+      await readAt(f, header.dataStart + e.start, raw, file);
+      finish(data, e.dtype);
       out.set(e.name, { shape: [...e.shape], data });
     }
     return { tensors: out, metadata: { ...header.metadata }, source: file };
@@ -663,9 +743,9 @@ function makeReader(f: Deno.FsFile, file: string, size: number, header: Header):
 }
 
 /**
- * Read a safetensors file of F32 tensors: the header first, then every tensor's bytes straight
- * into its own array (the file is never held whole in memory). To read only some tensors, use
- * {@linkcode openSafetensors}.
+ * Read a safetensors file of F32, F16 or BF16 tensors: the header first, then every tensor's
+ * bytes straight into its own float32 array, widened there (the file is never held whole in
+ * memory). To read only some tensors, use {@linkcode openSafetensors}.
  *
  * @param path File path or `file:` URL.
  * @returns The tensors and metadata; `source` is set to the path for later error messages.
