@@ -43,15 +43,42 @@ import {
   seedPipeline,
   seedTokenizer,
   type TensorData,
+  vit,
+  VIT_PRESETS,
+  type VitPresetName,
   type Weights,
   WeightsError,
 } from "../mod.ts";
+import {
+  asTimmVit,
+  isTimmVit,
+  resamplePosEmbed,
+  vitConfigFromCheckpoint,
+} from "../models/vit_checkpoint.ts";
 import { fileErrorReason, notRegularReason } from "../io/files.ts";
 
 const USAGE = `usage:
   deno run examples/vit.ts [--backend NAME] [--explain[=source]]
   deno run -A examples/vit.ts --weights W.safetensors --input I.safetensors --output O.safetensors
-      [--intermediates] [--backend NAME] [--explain[=source]]
+      [--intermediates] [--heads H | --model NAME] [--dynamic-size] [--backend NAME]
+      [--explain[=source]]
+
+flags (defaults in brackets):
+  --weights W        a checkpoint: a timm ViT (writes logits), a timm patch embedding or the
+                     seed tokenizer (writes output); every size is read from the tensors
+  --input I          a safetensors file whose "input" tensor is the (B, C, H, W) batch
+  --output O         where the results go; never one of the input files
+  --intermediates    also write every stage (ViT: tokens, embedded, blocks.{i}, features,
+                     pooled, logits) [off]
+  --heads H          attention heads of a timm ViT checkpoint (not in its shapes) [none]
+  --model NAME       a timm preset, for its heads (${Object.keys(VIT_PRESETS).join(", ")}) [none]
+  --dynamic-size     resample pos_embed when the input's patch grid differs from the
+                     checkpoint's, as timm's dynamic_img_size=True [off]
+  --backend NAME     auto, reference, js, wasm, cpu, webasm, webgpu, wgsl, gpujs [auto]
+  --explain[=source] print the kernels (or their source) [off]
+  --image PATH       the seed pipeline on a PNG or JPEG (see below) [none]
+  --help             this text
+
   deno run -A examples/vit.ts --image PATH [--out DIR] [--antialias on|off] [--backend NAME]
       [--weights W.safetensors] [--output O.safetensors [--intermediates]] [--explain[=source]]
       [--max-image-pixels N]  (default ${MAX_IMAGE_PIXELS}, as PIL: warn above, refuse above 2x)`;
@@ -73,6 +100,9 @@ interface Options {
   input?: string;
   output?: string;
   intermediates: boolean;
+  heads?: number;
+  model?: VitPresetName;
+  dynamicSize: boolean;
   backend: BackendName;
   explain?: "kernels" | "source";
   help: boolean;
@@ -112,6 +142,9 @@ function parseOptions(args: readonly string[]): Options {
       input: { type: "string" },
       output: { type: "string" },
       intermediates: { type: "boolean", default: false },
+      heads: { type: "string" },
+      model: { type: "string" },
+      "dynamic-size": { type: "boolean", default: false },
       backend: { type: "string", default: "auto" },
       explain: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
@@ -137,7 +170,20 @@ function parseOptions(args: readonly string[]): Options {
         `(default ${MAX_IMAGE_PIXELS})`,
     );
   }
+  const heads = values.heads === undefined ? undefined : Number(values.heads);
+  if (heads !== undefined && !(Number.isSafeInteger(heads) && heads > 0)) {
+    throw new UsageError(`--heads takes a whole number above 0, got "${values.heads}"`);
+  }
+  const model = values.model;
+  if (model !== undefined && !Object.hasOwn(VIT_PRESETS, model)) {
+    throw new UsageError(
+      `--model ${model} is not a preset (${Object.keys(VIT_PRESETS).join(", ")})`,
+    );
+  }
   return {
+    heads,
+    model: model as VitPresetName | undefined,
+    dynamicSize: values["dynamic-size"],
     image: values.image,
     out: values.out,
     antialias,
@@ -351,6 +397,14 @@ async function runCli(options: Options): Promise<void> {
     } finally {
       if (inputs !== checkpoint) inputs.close();
     }
+    if (isTimmVit(checkpoint)) {
+      const vitFile = asTimmVit(checkpoint);
+      return await runVitCli(
+        { ...options, weights: weightsPath, output: outputPath },
+        vitFile,
+        image,
+      );
+    }
     ({ variant, graph } = inferConfig(checkpoint, image, inputPath));
     weights = await readParams(checkpoint, graph);
   } finally {
@@ -373,6 +427,77 @@ async function runCli(options: Options): Promise<void> {
   );
   printExplain(model, options.explain);
   model.dispose();
+}
+
+/**
+ * A whole timm ViT checkpoint on the --input batch: sizes from the tensors, heads from --heads or
+ * --model, `pos_embed` resampled with --dynamic-size; writes `logits` (and every stage).
+ */
+async function runVitCli(
+  options: Options & { weights: string; output: string },
+  checkpoint: SafetensorsReader,
+  image: TensorData,
+): Promise<void> {
+  const preset = options.model === undefined ? undefined : VIT_PRESETS[options.model];
+  const heads = options.heads ?? preset?.heads;
+  if (heads === undefined) {
+    throw new UsageError(
+      "the checkpoint is a timm ViT, whose head count is not in its tensor shapes: pass " +
+        "--heads H or --model NAME (e.g. --model vit_tiny_patch16_224)",
+    );
+  }
+  const [, channels, height, width] = image.shape;
+  const { config, grid } = vitConfigFromCheckpoint(checkpoint, { heads, height, width, channels });
+  if (preset && (preset.dim !== config.dim || preset.depth !== config.depth)) {
+    throw new UsageError(
+      `--model ${options.model} has width ${preset.dim} and depth ${preset.depth} but the ` +
+        `checkpoint has ${config.dim} and ${config.depth} (pick the matching --model or --heads)`,
+    );
+  }
+  const graph = vit(config);
+  const inputGrid = [height / config.patch, width / config.patch] as const;
+  const resample = grid[0] !== inputGrid[0] || grid[1] !== inputGrid[1];
+  if (resample && !options.dynamicSize) {
+    throw new UsageError(
+      `--input ${height}x${width} gives a ${inputGrid[0]}x${inputGrid[1]} patch grid but the ` +
+        `checkpoint's pos_embed is ${grid[0]}x${grid[1]}: pass --dynamic-size to resample ` +
+        "pos_embed as timm's dynamic_img_size=True does (nothing was written)",
+    );
+  }
+  const read = await readParams(checkpoint, graph);
+  const weights = new Map(read);
+  if (resample) {
+    weights.set(
+      "pos_embed",
+      resamplePosEmbed(read.get("pos_embed") as TensorData, grid, inputGrid),
+    );
+  }
+  const model = await compile(graph, {
+    backend: options.backend,
+    weights,
+    weightsSource: options.weights,
+  });
+  try {
+    const result = await model.run({ image }, { stages: options.intermediates ? "all" : [] });
+    const tensors = options.intermediates ? { ...result.stages } : { logits: result.output };
+    await saveSafetensors(options.output, tensors, {
+      variant: "vit",
+      backend: model.backend,
+      config: JSON.stringify(config),
+      ...(resample ? { pos_embed_grid: `${grid[0]}x${grid[1]} -> ${inputGrid.join("x")}` } : {}),
+    });
+    console.log(
+      `vit (depth ${config.depth}, width ${config.dim}, heads ${heads}, patch ${config.patch}, ` +
+        `${config.pool} pool) ${torchSize(image.shape)} -> ${torchSize(result.output.shape)} on ` +
+        `${model.backend}${
+          resample ? `, pos_embed ${grid.join("x")} -> ${inputGrid.join("x")}` : ""
+        }; ` +
+        `wrote ${Object.keys(tensors).join(", ")} to ${options.output}`,
+    );
+    printExplain(model, options.explain);
+  } finally {
+    model.dispose();
+  }
 }
 
 /** Reads from the checkpoint only the tensors the graph's parameters need. */
