@@ -137,4 +137,15 @@ export type * from "./models/vit_tokenizer.ts";
 export { encoderBlock, vitEncoder } from "./models/vit_encoder.ts";
 export { resolveVitConfig, vit, VIT_PRESETS } from "./models/vit.ts";
 export type * from "./models/vit.ts";
+export {
+  asTimmVit,
+  isTimmVit,
+  resamplePosEmbed,
+  vitConfigFromCheckpoint,
+} from "./models/vit_checkpoint.ts";
+export type * from "./models/vit_checkpoint.ts";
+export { resampleBicubicAA, resizeBicubicPIL } from "./io/resample.ts";
+export type * from "./io/resample.ts";
+export { IMAGENET_MEAN, IMAGENET_STD, timmEvalTransform } from "./io/timm_transform.ts";
+export type * from "./io/timm_transform.ts";
 export type * from "./models/vit_encoder.ts";

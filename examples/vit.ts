@@ -30,6 +30,7 @@ import {
   type BackendName,
   compile,
   type CompiledGraph,
+  type DecodedImage,
   type Graph,
   imageToTensorData,
   initParams,
@@ -56,6 +57,7 @@ import {
   vitConfigFromCheckpoint,
 } from "../models/vit_checkpoint.ts";
 import { fileErrorReason, notRegularReason } from "../io/files.ts";
+import { timmEvalTransform } from "../io/timm_transform.ts";
 
 const USAGE = `usage:
   deno run examples/vit.ts [--backend NAME] [--explain[=source]]
@@ -103,6 +105,11 @@ interface Options {
   heads?: number;
   model?: VitPresetName;
   dynamicSize: boolean;
+  mean?: readonly [number, number, number];
+  std?: readonly [number, number, number];
+  cropPct?: number;
+  labels?: string;
+  top: number;
   backend: BackendName;
   explain?: "kernels" | "source";
   help: boolean;
@@ -145,6 +152,11 @@ function parseOptions(args: readonly string[]): Options {
       heads: { type: "string" },
       model: { type: "string" },
       "dynamic-size": { type: "boolean", default: false },
+      mean: { type: "string" },
+      std: { type: "string" },
+      "crop-pct": { type: "string" },
+      labels: { type: "string" },
+      top: { type: "string", default: "5" },
       backend: { type: "string", default: "auto" },
       explain: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
@@ -180,7 +192,22 @@ function parseOptions(args: readonly string[]): Options {
       `--model ${model} is not a preset (${Object.keys(VIT_PRESETS).join(", ")})`,
     );
   }
+  const cropPct = values["crop-pct"] === undefined ? undefined : Number(values["crop-pct"]);
+  if (cropPct !== undefined && !(cropPct > 0 && Number.isFinite(cropPct))) {
+    throw new UsageError(
+      `--crop-pct takes a number above 0 such as 0.9, got "${values["crop-pct"]}"`,
+    );
+  }
+  const top = Number(values.top);
+  if (!(Number.isSafeInteger(top) && top > 0)) {
+    throw new UsageError(`--top takes a whole number above 0, got "${values.top}"`);
+  }
   return {
+    mean: triple("--mean", values.mean),
+    std: triple("--std", values.std),
+    cropPct,
+    labels: values.labels,
+    top,
     heads,
     model: model as VitPresetName | undefined,
     dynamicSize: values["dynamic-size"],
@@ -197,6 +224,21 @@ function parseOptions(args: readonly string[]): Options {
     explain,
     help: values.help,
   };
+}
+
+/** `a,b,c` as three numbers (a per-channel mean or std), or undefined when the flag is absent. */
+function triple(flag: string, text: string | undefined): [number, number, number] | undefined {
+  if (text === undefined) return undefined;
+  const parts = text.split(",").map((v) => Number(v.trim()));
+  if (parts.length !== 3 || parts.some((v) => !Number.isFinite(v))) {
+    throw new UsageError(
+      `${flag} takes three numbers a,b,c such as 0.485,0.456,0.406, got "${text}"`,
+    );
+  }
+  if (flag === "--std" && parts.some((v) => v === 0)) {
+    throw new UsageError(`--std must not be 0 (it divides), got "${text}"`);
+  }
+  return [parts[0], parts[1], parts[2]];
 }
 
 /** A shape the way PyTorch prints it: `torch.Size([1, 197, 768])`. */
@@ -735,6 +777,138 @@ async function reportFigures(
   }
 }
 
+/**
+ * A timm ViT on an image file: timm's eval transform (shorter side to floor(size / crop_pct)
+ * with PIL's bicubic, center crop, ToTensor, Normalize), the model, then the top classes with
+ * their probabilities; `--output` also writes the preprocessed `input` and the `logits` (and,
+ * with --intermediates, every stage).
+ */
+async function classifyImage(
+  options: Options & { image: string },
+  checkpoint: SafetensorsReader,
+  decoded: DecodedImage,
+): Promise<void> {
+  if (options.out !== undefined || options.antialias !== undefined) {
+    throw new UsageError(
+      "--out and --antialias apply to the seed pipeline; for a timm ViT checkpoint use " +
+        "--output O.safetensors (figures for the whole ViT are not drawn yet)",
+    );
+  }
+  const preset = options.model === undefined ? undefined : VIT_PRESETS[options.model];
+  const heads = options.heads ?? preset?.heads;
+  if (heads === undefined) {
+    throw new UsageError(
+      "the checkpoint is a timm ViT, whose head count is not in its tensor shapes: pass " +
+        "--heads H or --model NAME (e.g. --model vit_tiny_patch16_224)",
+    );
+  }
+  // The model's input size: the preset's, else the square grid pos_embed was trained on.
+  const patch = checkpoint.tensors.get("patch_embed.proj.weight")?.shape[2] ?? 16;
+  const tokens = checkpoint.tensors.get("pos_embed")?.shape[1] ?? 197;
+  const size = typeof preset?.image === "number"
+    ? preset.image
+    : Math.round(Math.sqrt(tokens - 1)) * patch;
+  const mean = options.mean ?? [0.5, 0.5, 0.5];
+  const std = options.std ?? [0.5, 0.5, 0.5];
+  const cropPct = options.cropPct ?? 0.9;
+  const input = timmEvalTransform(decoded, { size, cropPct, mean, std });
+  const { config } = vitConfigFromCheckpoint(checkpoint, {
+    heads,
+    height: size,
+    width: size,
+    channels: 3,
+  });
+  const labels = options.labels !== undefined
+    ? await readLabels(options.labels, config.classes)
+    : config.classes === 1000
+    ? await imagenetLabels()
+    : undefined;
+  const graph = vit(config);
+  const weights = await readParams(checkpoint, graph);
+  const model = await compile(graph, {
+    backend: options.backend,
+    weights,
+    weightsSource: options.weights,
+  });
+  try {
+    const result = await model.run({ image: input }, {
+      stages: options.intermediates ? "all" : [],
+    });
+    console.log(
+      `${options.image}: ${decoded.width}x${decoded.height}, resized to ` +
+        `${Math.floor(size / cropPct)} (shorter side, PIL bicubic), center crop ${size}x${size}, ` +
+        `mean ${mean.join(",")}, std ${std.join(",")}; vit (depth ${config.depth}, width ` +
+        `${config.dim}, heads ${heads}) on ${model.backend}`,
+    );
+    for (const [rank, { index, p }] of topK(result.output.data, options.top).entries()) {
+      const name = labels ? labels[index] : `class ${index}`;
+      console.log(`${String(rank + 1).padStart(3)}. ${(p * 100).toFixed(2).padStart(6)}%  ${name}`);
+    }
+    if (options.output !== undefined) {
+      const tensors: Record<string, TensorData> = options.intermediates
+        ? { input, ...result.stages }
+        : { input, logits: result.output };
+      await saveSafetensors(options.output, tensors, {
+        variant: "vit-image",
+        backend: model.backend,
+        image: options.image,
+        transform: `resize ${Math.floor(size / cropPct)} bicubic, crop ${size}, mean ` +
+          `${mean.join(",")}, std ${std.join(",")}`,
+      });
+      console.log(`wrote ${Object.keys(tensors).join(", ")} to ${options.output}`);
+    }
+    printExplain(model, options.explain);
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The `k` most probable classes of the first row of logits, by softmax probability. */
+function topK(logits: Float32Array, k: number): { index: number; p: number }[] {
+  let max = -Infinity;
+  for (const v of logits) max = Math.max(max, v);
+  let sum = 0;
+  for (const v of logits) sum += Math.exp(v - max);
+  return [...logits]
+    .map((v, index) => ({ index, p: Math.exp(v - max) / sum }))
+    .sort((a, b) => b.p - a.p)
+    .slice(0, k);
+}
+
+/**
+ * ImageNet-1k's class names in the standard index order (models/imagenet_classes.txt, the list
+ * pytorch/hub ships), or undefined when the file cannot be read (names then print as "class N").
+ */
+async function imagenetLabels(): Promise<string[] | undefined> {
+  try {
+    const url = new URL("../models/imagenet_classes.txt", import.meta.url);
+    const names = (await (await fetch(url)).text()).split("\n").filter((l) => l !== "");
+    return names.length === 1000 ? names : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Class names, one a line; their count must be the head's. */
+async function readLabels(path: string, classes: number): Promise<string[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    const why = fileErrorReason(err, "read", { pathFlag: "--labels", kind: "text file" });
+    throw new UsageError(`--labels ${path}: ${why}`);
+  }
+  const names = text.split(/\r?\n/).map((l) => l.trim());
+  while (names.length > 0 && names[names.length - 1] === "") names.pop();
+  if (names.length !== classes) {
+    throw new UsageError(
+      `--labels ${path} has ${names.length} lines but the head has ${classes} classes ` +
+        "(one class name a line, in the head's order)",
+    );
+  }
+  return names;
+}
+
 /** The seed's pipeline on an image file: prints every stage, saves figures and tensors. */
 async function runImage(options: Options & { image: string }): Promise<void> {
   checkImageFlags(options);
@@ -750,6 +924,28 @@ async function runImage(options: Options & { image: string }): Promise<void> {
   const decoded = await loadImage(imagePath, { maxPixels: options.maxImagePixels });
   const pixels = imageToTensorData(decoded);
   const checkpoint = await openImageWeights(options.weights);
+  if (checkpoint && isTimmVit(checkpoint)) {
+    try {
+      return await classifyImage(options, asTimmVit(checkpoint), decoded);
+    } finally {
+      checkpoint.close();
+    }
+  }
+  const vitOnly = [
+    ["--mean", options.mean],
+    ["--std", options.std],
+    ["--crop-pct", options.cropPct],
+    ["--labels", options.labels],
+    ["--heads", options.heads],
+    ["--model", options.model],
+  ].filter(([, v]) => v !== undefined).map(([k]) => k);
+  if (vitOnly.length > 0) {
+    checkpoint?.close();
+    throw new UsageError(
+      `${vitOnly.join(", ")} apply to a timm ViT checkpoint (--weights W with blocks.{i}.*); ` +
+        "without one --image runs the seed tokenizer pipeline",
+    );
+  }
   const antialias = options.antialias === "on";
   let graph: Graph, weights: Weights, patch: number;
   try {

@@ -243,3 +243,54 @@ Deno.test("cli: Hugging Face transformers names load into the same graph (q, k, 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+const PHOTO = new URL("../../shared/fixtures/image_300x200.png", import.meta.url).pathname;
+const PREPROCESS = new URL(
+  "../../shared/fixtures/vit/timm_preprocess_300x200.safetensors",
+  import.meta.url,
+).pathname;
+
+Deno.test({
+  name:
+    "cli: --image with a timm ViT runs timm's eval transform (both normalizations) and the logits match timm",
+  ignore: !exists(new URL(`file://${TINY}`)) || !exists(new URL(`file://${PREPROCESS}`)),
+  async fn() {
+    const dir = await tempDir();
+    try {
+      const want = (await loadSafetensors(PREPROCESS)).tensors;
+      const base = ["--image", PHOTO, "--weights", TINY, "--model", "vit_tiny_patch16_224"];
+      const out = `${dir}/mean05.safetensors`;
+      const ran = await runVit(["-A"], [...base, "--output", out, "--backend", "wasm"]);
+      assert.equal(ran.code, 0, ran.stderr);
+      // A 1000-class head names ImageNet's classes (these random weights rank Gila monster first).
+      assert.match(ran.stdout, /^ {2}1\. +\d+\.\d\d% {2}Gila monster$/m);
+      const got = (await loadSafetensors(out)).tensors;
+      assert.deepEqual(fixtureTensor(got, "input").data, fixtureTensor(want, "input_mean05").data);
+      const err = scaledError(fixtureTensor(got, "logits"), fixtureTensor(want, "logits_mean05"));
+      assert.ok(err <= 1e-4, `logits: ${err}`);
+      const imagenet = `${dir}/imagenet.safetensors`;
+      const flags = ["--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225"];
+      const again = await runVit(["-A"], [...base, ...flags, "--output", imagenet]);
+      assert.equal(again.code, 0, again.stderr);
+      const input = fixtureTensor((await loadSafetensors(imagenet)).tensors, "input");
+      assert.deepEqual(input.data, fixtureTensor(want, "input_imagenet").data);
+      // Class names from --labels, one a line.
+      const labels = `${dir}/labels.txt`;
+      await Deno.writeTextFile(
+        labels,
+        Array.from({ length: 1000 }, (_, i) => `name${i}`).join("\n"),
+      );
+      const named = await runVit(["-A"], [...base, "--labels", labels, "--top", "2"]);
+      assert.equal(named.code, 0, named.stderr);
+      assert.equal(
+        named.stdout.trim().split("\n").filter((l) => /% {2}name\d+$/.test(l)).length,
+        2,
+      );
+      const short = `${dir}/short.txt`;
+      await Deno.writeTextFile(short, "a\nb\n");
+      assertOneLineError(await runVit(["-A"], [...base, "--labels", short]), "2 lines", "1000");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
