@@ -520,7 +520,9 @@ async function runVitCli(
     weightsSource: options.weights,
   });
   try {
-    const result = await model.run({ image }, { stages: options.intermediates ? "all" : [] });
+    const result = await model.run({ image }, {
+      stages: options.intermediates ? vitStages(config.depth) : [],
+    });
     const tensors = options.intermediates ? { ...result.stages } : { logits: result.output };
     await saveSafetensors(options.output, tensors, {
       variant: "vit",
@@ -832,7 +834,7 @@ async function classifyImage(
   });
   try {
     const result = await model.run({ image: input }, {
-      stages: options.intermediates ? "all" : [],
+      stages: options.intermediates ? vitStages(config.depth) : [],
     });
     console.log(
       `${options.image}: ${decoded.width}x${decoded.height}, resized to ` +
@@ -861,6 +863,12 @@ async function classifyImage(
   } finally {
     model.dispose();
   }
+}
+
+/** The stages --intermediates writes, as the fixtures name them (not the attention maps). */
+function vitStages(depth: number): string[] {
+  const blocks = Array.from({ length: depth }, (_, i) => `blocks.${i}`);
+  return ["tokens", "embedded", ...blocks, "features", "pooled", "logits"];
 }
 
 /** The `k` most probable classes of the first row of logits, by softmax probability. */

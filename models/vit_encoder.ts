@@ -126,7 +126,8 @@ export const encoderBlock: Block<"encoderBlock", EncoderBlockSignature, ["B", "N
     const q = g.mul(g.select(split, 0, 0), Dh ** -0.5);
     const k = g.select(split, 0, 1);
     const v = g.select(split, 0, 2);
-    const attn = g.softmax(g.matmul(q, g.transpose(k, -2, -1)), -1); // [B, H, N, N]
+    // Labelled so the attention maps can be asked for (`blocks.{i}.attn`): [B, H, N, N].
+    const attn = g.label(g.softmax(g.matmul(q, g.transpose(k, -2, -1)), -1), "attn");
     const mixed = g.reshape(g.transpose(g.matmul(attn, v), 1, 2), ["B", "N", "H*Dh"]);
     const afterAttn = g.add(x, g.linear(mixed, { in: "H*Dh", out: "H*Dh", name: "attn.proj" }));
     const h2 = g.layerNorm(afterAttn, { name: "norm2", eps });

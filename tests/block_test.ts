@@ -82,7 +82,7 @@ Deno.test("a block call binds its dims: exact output types, symbolic batch kept"
     "blocks.0.attn.qkv.bias 96",
   ]);
   assert.ok(names.includes("extra.fc1.weight 128x32"), names.join(", "));
-  assert.deepEqual(g.labels(), ["blocks.0", "extra"]);
+  assert.deepEqual(g.labels(), ["blocks.0.attn", "blocks.0", "extra"]);
   // No node of the block's own input survives inlining: the caller's tensor is read directly.
   assert.equal(g.inputs().length, 1);
 });

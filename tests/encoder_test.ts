@@ -13,7 +13,7 @@ import {
   type Weights,
 } from "../mod.ts";
 import { encoderBlock, vitEncoder, type VitEncoderConfig } from "../models/vit_encoder.ts";
-import { exists, fixtureTensor as tensor, scaledError } from "./helpers.ts";
+import { assertAttention, exists, fixtureTensor as tensor, scaledError } from "./helpers.ts";
 
 // Every backend runs the encoder; wgsl with a small GEMM tile (llvmpipe compiles the default
 // 128x128 tile for about 30 s per shape).
@@ -65,7 +65,9 @@ async function checkFixture(url: URL, backend: EncoderBackend): Promise<Record<s
     );
     assert.equal(model.backend, backend, `fell back: ${model.fallbacks.join("; ")}`);
     const names = [...Array.from({ length: cfg.depth }, (_, i) => `blocks.${i}`), "features"];
-    assert.deepEqual(Object.keys(stages).sort(), [...names].sort());
+    const maps = Array.from({ length: cfg.depth }, (_, i) => `blocks.${i}.attn`);
+    assert.deepEqual(Object.keys(stages).sort(), [...names, ...maps].sort());
+    for (const m of maps) assertAttention(stages[m], cfg.heads, cfg.tokens);
     const errors: Record<string, number> = {};
     for (const name of names) {
       const got = stages[name];
@@ -121,7 +123,13 @@ Deno.test("vitEncoder has timm's encoder state_dict names, eps 1e-6 norms and ex
   const timm = metadata.param_names.split(",").filter((n) => /^(blocks\.|norm\.)/.test(n));
   assert.deepEqual(g.params().map((p) => p.attrs.name), timm);
   assert.deepEqual(g.inputs().map((n) => [n.attrs.name, n.shape]), [["embedded", ["B", 17, 32]]]);
-  assert.deepEqual(g.labels(), ["blocks.0", "blocks.1", "features"]);
+  assert.deepEqual(g.labels(), [
+    "blocks.0.attn",
+    "blocks.0",
+    "blocks.1.attn",
+    "blocks.1",
+    "features",
+  ]);
   for (const p of g.params()) assert.deepEqual(p.shape, tensor(tensors, p.attrs.name).shape);
   // At 1e-4 the fixtures cannot tell eps 1e-5 from timm's 1e-6 (4.5e-6 on vit_tiny), so the
   // attributes are checked directly: 2 norms per block plus the final one, all eps 1e-6, and

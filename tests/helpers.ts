@@ -122,3 +122,19 @@ export function fixtureTensor(file: Weights, name: string): TensorData {
   assert.ok(t, `fixture tensor ${name} is missing`);
   return t;
 }
+
+/** An attention map `[B, heads, N, N]`: every row a probability distribution. */
+export function assertAttention(t: TensorData | undefined, heads: number, tokens: number): void {
+  assert.ok(t, "attention stage is missing");
+  assert.equal(t.shape.length, 4);
+  assert.deepEqual(t.shape.slice(1), [heads, tokens, tokens]);
+  for (let r = 0; r < t.data.length / tokens; r++) {
+    let sum = 0;
+    for (let j = 0; j < tokens; j++) {
+      const p = t.data[r * tokens + j];
+      assert.ok(p >= 0 && p <= 1, `probability ${p}`);
+      sum += p;
+    }
+    assert.ok(Math.abs(sum - 1) < 1e-4, `row ${r} sums to ${sum}`);
+  }
+}

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { compile, loadSafetensors, ShapeError, type TensorData, vit, VIT_PRESETS } from "../mod.ts";
 import type { VitConfig } from "../models/vit.ts";
-import { exists, fixtureTensor, scaledError } from "./helpers.ts";
+import { assertAttention, exists, fixtureTensor, scaledError } from "./helpers.ts";
 import type { Equal, Expect, ShapeOf } from "./type_helpers.ts";
 
 const BACKENDS = ["reference", "js", "wasm", "cpu", "webasm", "webgpu", "wgsl"] as const;
@@ -51,7 +51,10 @@ async function checkFixture(url: URL, backend: typeof BACKENDS[number]): Promise
       "pooled",
       "logits",
     ];
-    assert.deepEqual(Object.keys(stages).sort(), [...names].sort());
+    const maps = Array.from({ length: config.depth }, (_, i) => `blocks.${i}.attn`);
+    assert.deepEqual(Object.keys(stages).sort(), [...names, ...maps].sort());
+    const tokens = fixtureTensor(tensors, "embedded").shape[1];
+    for (const m of maps) assertAttention(stages[m], config.heads, tokens);
     const errors: Record<string, number> = {};
     for (const name of names) {
       errors[name] = scaledError(stages[name], fixtureTensor(tensors, name));
