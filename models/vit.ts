@@ -102,7 +102,14 @@ type Divides<A extends number, B extends number> = number extends Mod<A, B> ? tr
  * // "vit: dim 192 is not divisible by heads 5"
  * ```
  */
-export type VitCheck<C extends VitConfig> = Divides<C["dim"], C["heads"]> extends false
+export type VitCheck<C extends VitConfig> = C extends unknown ? VitCheckOne<C> : never;
+
+/**
+ * The check of one config (`VitCheck` distributes over a union of configs, such as a preset
+ * picked at run time, so that sizes of different presets are never mixed).
+ * @ignore
+ */
+type VitCheckOne<C extends VitConfig> = Divides<C["dim"], C["heads"]> extends false
   ? ShapeErrorType<`vit: dim ${C["dim"]} is not divisible by heads ${C["heads"]}`>
   : Divides<HeightOf<C>, C["patch"]> extends false ? ShapeErrorType<
       `vit: image height ${HeightOf<C>} is not divisible by patch ${C["patch"]}`

@@ -131,11 +131,16 @@ Deno.test("vit is typed from its config: exact output, rectangular images, prese
   const rect = vit({ image: [64, 32], patch: 16, dim: 32, depth: 1, heads: 4, classes: 7 });
   const base = vit(VIT_PRESETS.vit_base_patch16_224);
   const fixed = vit({ image: 32, patch: 8, dim: 32, depth: 0, heads: 2, classes: 10, batch: 4 });
+  // A preset chosen at run time: each member of the union is checked on its own.
+  const name = "vit_small_patch32_384" as keyof typeof VIT_PRESETS;
+  const chosen = vit(VIT_PRESETS[name]);
   const types: [
     Expect<Equal<ShapeOf<typeof rect>, readonly ["B", 7]>>,
     Expect<Equal<ShapeOf<typeof base>, readonly ["B", 1000]>>,
     Expect<Equal<ShapeOf<typeof fixed>, readonly [4, 10]>>,
-  ] = [true, true, true];
+    Expect<Equal<ShapeOf<typeof chosen>, readonly ["B", 1000]>>,
+  ] = [true, true, true, true];
+  assert.deepEqual(chosen.find("pos_embed")?.shape, [1, 145, 384]);
   assert.ok(types);
   assert.deepEqual(rect.outShape, ["B", 7]);
   assert.deepEqual(rect.find("embedded")?.shape, ["B", 4 * 2 + 1, 32]);
