@@ -480,14 +480,7 @@ async function runVitCli(
   checkpoint: SafetensorsReader,
   image: TensorData,
 ): Promise<void> {
-  const preset = options.model === undefined ? undefined : VIT_PRESETS[options.model];
-  const heads = options.heads ?? preset?.heads;
-  if (heads === undefined) {
-    throw new UsageError(
-      "the checkpoint is a timm ViT, whose head count is not in its tensor shapes: pass " +
-        "--heads H or --model NAME (e.g. --model vit_tiny_patch16_224)",
-    );
-  }
+  const { preset, heads } = vitHeads(options);
   const [, channels, height, width] = image.shape;
   const { config, grid } = vitConfigFromCheckpoint(checkpoint, { heads, height, width, channels });
   if (preset && (preset.dim !== config.dim || preset.depth !== config.depth)) {
@@ -542,6 +535,19 @@ async function runVitCli(
   } finally {
     model.dispose();
   }
+}
+
+/** The --model preset (if any) and the heads, from --heads or the preset. */
+function vitHeads(options: Options): { preset?: typeof VIT_PRESETS[VitPresetName]; heads: number } {
+  const preset = options.model === undefined ? undefined : VIT_PRESETS[options.model];
+  const heads = options.heads ?? preset?.heads;
+  if (heads === undefined) {
+    throw new UsageError(
+      "the checkpoint is a timm ViT, whose head count is not in its tensor shapes: pass " +
+        "--heads H or --model NAME (e.g. --model vit_tiny_patch16_224)",
+    );
+  }
+  return { preset, heads };
 }
 
 /** Reads from the checkpoint only the tensors the graph's parameters need. */
@@ -796,14 +802,7 @@ async function classifyImage(
         "--output O.safetensors (figures for the whole ViT are not drawn yet)",
     );
   }
-  const preset = options.model === undefined ? undefined : VIT_PRESETS[options.model];
-  const heads = options.heads ?? preset?.heads;
-  if (heads === undefined) {
-    throw new UsageError(
-      "the checkpoint is a timm ViT, whose head count is not in its tensor shapes: pass " +
-        "--heads H or --model NAME (e.g. --model vit_tiny_patch16_224)",
-    );
-  }
+  const { preset, heads } = vitHeads(options);
   // The model's input size: the preset's, else the square grid pos_embed was trained on.
   const patch = checkpoint.tensors.get("patch_embed.proj.weight")?.shape[2] ?? 16;
   const tokens = checkpoint.tensors.get("pos_embed")?.shape[1] ?? 197;

@@ -12,6 +12,7 @@
 //      where every intermediate of the tree is a safe integer >= 0, the runtime returns it.
 // TESSERA_SEED=<n> draws another sample (exploration only; the default seed is fixed).
 import assert from "node:assert/strict";
+import { denoCheck, errorsIn } from "./deno_check.ts";
 // deno.json has no import map; npm deps are pinned by full specifier.
 import fc from "npm:fast-check@4.3.0";
 import type { Dim } from "../graph/shape.ts";
@@ -32,7 +33,6 @@ const RUNS = 300;
 const MAX = Number.MAX_SAFE_INTEGER;
 
 const url = (path: string): string => new URL(path, import.meta.url).href;
-const CONFIG = new URL("../deno.json", import.meta.url).pathname;
 
 // ---- random expression trees -------------------------------------------------------------------
 
@@ -423,23 +423,6 @@ function generate(cases: readonly Case[]): Generated {
     claim(c, "", `SameDim<${typeOf(k.expr)}, ${d}>`, "true");
   });
   return { source: out.join("\n") + "\n", lines, exprs };
-}
-
-async function denoCheck(file: string): Promise<{ code: number; stderr: string }> {
-  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["check", "--quiet", "--config", CONFIG, file],
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code, stderr: new TextDecoder().decode(stderr) };
-}
-
-/** `[code, first message line, line number]` of each error deno reports in file `name`. */
-function errorsIn(stderr: string, name: string): [string, string, number][] {
-  const at = `at file:\\S*/${name.replace(".", "\\.")}:(\\d+):\\d+`;
-  const re = new RegExp(`(TS\\d+) \\[ERROR\\]: (.*)\\n[\\s\\S]*?${at}`, "g");
-  return [...stderr.matchAll(re)].map((m) => [m[1], m[2], Number(m[3])]);
 }
 
 /** The types the failing claims actually computed, read from a probe file's errors. */

@@ -10,6 +10,7 @@ import {
   type TensorData,
   type TShape,
   type Weights,
+  WeightsError,
 } from "../mod.ts";
 
 /** Builds the graph a fixture's metadata describes. */
@@ -137,4 +138,37 @@ export function assertAttention(t: TensorData | undefined, heads: number, tokens
     }
     assert.ok(Math.abs(sum - 1) < 1e-4, `row ${r} sums to ${sum}`);
   }
+}
+
+/** Runs `fn` and returns the one-line `WeightsError` it throws, which mentions every word. */
+export function assertWeightsError(fn: () => unknown, ...words: string[]): WeightsError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  assert.ok(caught instanceof WeightsError, `expected WeightsError, got ${caught}`);
+  assert.equal(caught.name, "WeightsError");
+  assert.ok(!caught.message.includes("\n"), `message is not one line: ${caught.message}`);
+  for (const w of words) {
+    assert.ok(caught.message.includes(w), `message lacks ${JSON.stringify(w)}: ${caught.message}`);
+  }
+  return caught;
+}
+
+/** `assertWeightsError` for a promise. */
+export async function assertRejectsWeights(
+  fn: () => Promise<unknown>,
+  ...words: string[]
+): Promise<WeightsError> {
+  let caught: unknown;
+  try {
+    await fn();
+  } catch (e) {
+    caught = e;
+  }
+  return assertWeightsError(() => {
+    if (caught !== undefined) throw caught;
+  }, ...words);
 }

@@ -10,8 +10,8 @@ import {
   openSafetensors,
   parseSafetensors,
   type TensorData,
-  WeightsError,
 } from "../io/safetensors.ts";
+import { assertRejectsWeights, assertWeightsError } from "./helpers.ts";
 
 interface RawTensor {
   name: string;
@@ -144,36 +144,6 @@ async function readAllWays(bytes: Uint8Array, name: string): Promise<Float32Arra
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-}
-
-function assertWeightsError(fn: () => unknown, ...words: string[]): WeightsError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof WeightsError, `expected WeightsError, got ${caught}`);
-  assert.ok(!caught.message.includes("\n"), `message is not one line: ${caught.message}`);
-  for (const w of words) {
-    assert.ok(caught.message.includes(w), `message lacks ${JSON.stringify(w)}: ${caught.message}`);
-  }
-  return caught;
-}
-
-async function assertRejectsWeights(
-  fn: () => Promise<unknown>,
-  ...words: string[]
-): Promise<WeightsError> {
-  let caught: unknown;
-  try {
-    await fn();
-  } catch (e) {
-    caught = e;
-  }
-  return assertWeightsError(() => {
-    if (caught !== undefined) throw caught;
-  }, ...words);
 }
 
 Deno.test("F16: all 65536 bit patterns widen to the same float32 value", async () => {

@@ -10,6 +10,7 @@ import {
   WeightsError,
 } from "../io/safetensors.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
+import { assertRejectsWeights, assertWeightsError } from "./helpers.ts";
 
 const FIXTURES = new URL("./fixtures/", import.meta.url);
 
@@ -43,37 +44,6 @@ function rawFile(header: unknown, data: Uint8Array | number): Uint8Array {
 const F32_HEADER = (name: string, shape: number[], start: number, end: number) => ({
   [name]: { dtype: "F32", shape, data_offsets: [start, end] },
 });
-
-function assertWeightsError(fn: () => unknown, ...words: string[]): WeightsError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof WeightsError, `expected WeightsError, got ${caught}`);
-  assert.equal(caught.name, "WeightsError");
-  assert.ok(!caught.message.includes("\n"), `message is not one line: ${caught.message}`);
-  for (const w of words) {
-    assert.ok(caught.message.includes(w), `message lacks ${JSON.stringify(w)}: ${caught.message}`);
-  }
-  return caught;
-}
-
-async function assertRejectsWeights(
-  fn: () => Promise<unknown>,
-  ...words: string[]
-): Promise<WeightsError> {
-  let caught: unknown;
-  try {
-    await fn();
-  } catch (e) {
-    caught = e;
-  }
-  return assertWeightsError(() => {
-    if (caught !== undefined) throw caught;
-  }, ...words);
-}
 
 function sample(): Map<string, TensorData> {
   return new Map<string, TensorData>([
