@@ -18,7 +18,7 @@ import {
   NonFiniteInput,
 } from "./backends/backend.ts";
 import { referenceBackend } from "./backends/reference.ts";
-import { cpuCodegenBackend, jsBackend, wasmBackend } from "./backends/js.ts";
+import { cpuCodegenBackend, jsBackend, nativeBackend, wasmBackend } from "./backends/js.ts";
 import { wgslBackend } from "./backends/wgsl.ts";
 import { gemmTileProblem, type GpuGemmTile } from "./render/wgsl/gemm.ts";
 import { gpuJsBackend, type GpuJsMode } from "./backends/gpujs.ts";
@@ -77,6 +77,7 @@ export type BackendName =
   | "webgpu"
   | "wgsl"
   | "wasm"
+  | "native"
   | "js"
   | "webasm"
   | "cpu"
@@ -98,6 +99,7 @@ export const BACKEND_NAMES: readonly BackendName[] = [
   "webgpu",
   "wgsl",
   "wasm",
+  "native",
   "js",
   "webasm",
   "cpu",
@@ -245,10 +247,13 @@ export interface CompiledGraph<Out extends TShape = TShape> {
   dispose(): void;
 }
 
-// Ordered by measured speed on the tokenizers (bench/tokenizer.ts): wasm (js plus WASM SIMD
-// matrix multiplies), js, then gpu.js cpu, webasm.
+// Ordered by measured speed (bench/tokenizer.ts, bench/vit.ts): wasm (js plus WASM SIMD matrix
+// multiplies), native (js plus a system BLAS, with --allow-ffi and the library: its products are
+// 10x faster but the ViT's time is in the JavaScript kernels around them, so it does not beat
+// wasm yet), js, then gpu.js cpu, webasm.
 const CPU_CHAIN: readonly Exclude<BackendName, "auto">[] = [
   "wasm",
+  "native",
   "js",
   "cpu",
   "webasm",
@@ -265,6 +270,10 @@ function makeBackend(name: Exclude<BackendName, "auto">, options: CompileOptions
       return options.threads
         ? cpuCodegenBackend("wasm", { threads: options.threads })
         : wasmBackend;
+    case "native":
+      return options.threads
+        ? cpuCodegenBackend("native", { threads: options.threads })
+        : nativeBackend;
     case "wgsl":
       return wgslBackend({ adapter: options.adapter, gemmTile: options.gemmTile });
     case "headlessgl":

@@ -1,5 +1,6 @@
 // Shared test helpers: fixture graphs and error metrics.
 import assert from "node:assert/strict";
+import { loadBlas } from "../codegen/backends/native_blas.ts";
 import {
   type Graph,
   graph,
@@ -172,3 +173,9 @@ export async function assertRejectsWeights(
     if (caught !== undefined) throw caught;
   }, ...words);
 }
+
+/**
+ * Whether the `native` backend can load its BLAS here (`--allow-ffi` and OpenBLAS). CI installs
+ * the library and sets TESSERA_REQUIRE_NATIVE, where tests/native_test.ts fails if it cannot.
+ */
+export const NATIVE_AVAILABLE: boolean = typeof loadBlas(2) !== "string";

@@ -4,10 +4,26 @@
 import assert from "node:assert/strict";
 import { compile, loadSafetensors, ShapeError, type TensorData, vit, VIT_PRESETS } from "../mod.ts";
 import type { VitConfig } from "../models/vit.ts";
-import { assertAttention, exists, fixtureTensor, scaledError } from "./helpers.ts";
+import {
+  assertAttention,
+  exists,
+  fixtureTensor,
+  NATIVE_AVAILABLE,
+  scaledError,
+} from "./helpers.ts";
 import type { Equal, Expect, ShapeOf } from "./type_helpers.ts";
 
-const BACKENDS = ["reference", "js", "wasm", "cpu", "webasm", "webgpu", "wgsl"] as const;
+// The native backend (a system BLAS) where it loads; CI requires it (tests/native_test.ts).
+const BACKENDS = [
+  "reference",
+  "js",
+  "wasm",
+  ...(NATIVE_AVAILABLE ? ["native"] as const : []),
+  "cpu",
+  "webasm",
+  "webgpu",
+  "wgsl",
+] as const;
 const SMALL_TILE = { bm: 32, bn: 32, bk: 4, tm: 4, tn: 4 };
 const TOLERANCE = 1e-4;
 const MICRO = new URL("./fixtures/vit/vit_micro.safetensors", import.meta.url);
@@ -74,7 +90,12 @@ for (const backend of BACKENDS) {
     await checkFixture(MICRO, backend);
   });
 }
-for (const backend of ["reference", "wasm"] as const) {
+const TINY_BACKENDS: readonly (typeof BACKENDS)[number][] = [
+  "reference",
+  "wasm",
+  ...(NATIVE_AVAILABLE ? ["native"] as const : []),
+];
+for (const backend of TINY_BACKENDS) {
   Deno.test({
     name: `vit matches timm on vit_tiny_patch16_224 (every stage) on ${backend}`,
     ignore: !exists(TINY),

@@ -18,6 +18,12 @@ import { renderContraction } from "../render/js/contraction.ts";
 import { chooseSplitAxis, renderJsKernel } from "../render/js/loop_nest.ts";
 import { GEMM_TILE } from "../render/wasm/gemm_kernel.ts";
 import { contractionNote, planWasm, wasmMissing } from "./wasm_plan.ts";
+import { loadBlas } from "./native_blas.ts";
+import { blasNote, planBlas } from "./blas_plan.ts";
+import { renderBlasEpilogue, renderBlasGemm } from "../render/js/blas_contraction.ts";
+
+/** The `native` backend's one product buffer, shared by every BLAS step and its epilogue. */
+const BLAS_PRODUCT = "__blas_product";
 
 /** Kernels with less work than this (outputs x reduction length) run on one thread. */
 const MIN_PARALLEL_WORK = 300000;
@@ -59,27 +65,38 @@ export function defaultThreads(): number {
  * ```
  */
 export function cpuCodegenBackend(
-  name: "js" | "wasm",
+  name: "js" | "wasm" | "native",
   options: { threads?: number } = {},
 ): Backend {
+  const unavailable = (): string | null => {
+    if (name === "wasm") return wasmMissing();
+    if (name !== "native") return null;
+    const blas = loadBlas(options.threads ?? defaultThreads());
+    return typeof blas === "string" ? blas : null;
+  };
   return {
     name,
-    unavailable: () => Promise.resolve(name === "wasm" ? wasmMissing() : null),
+    unavailable: () => Promise.resolve(unavailable()),
     prepare(graph, weights, want): Promise<Executable> {
       const program = lowerProgram(graph, weights, want, { gpu: false });
       const threads = options.threads ?? defaultThreads();
       const contractions = program.kernels.map((k) =>
-        name === "wasm" ? findContraction(k, program, GEMM_TILE.nr) : undefined
+        name === "js" ? undefined : findContraction(k, program, GEMM_TILE.nr)
       );
-      const wasm = contractions.some((c) => c)
+      const wasm = name === "wasm" && contractions.some((c) => c)
         ? planWasm(program, contractions, threads)
         : undefined;
+      const blas = name === "native" ? planBlas(program, contractions, threads) : undefined;
       const rendered = program.kernels.map((k, i) => {
         const c = contractions[i];
         const layout = wasm?.layouts[i];
         if (c && layout && wasm) {
           const r = renderContraction(c, layout);
           return { ...r, extent: c.outer, note: contractionNote(c, layout, wasm.fma) };
+        }
+        if (c && blas?.states[i]) {
+          const r = renderBlasEpilogue(c, BLAS_PRODUCT);
+          return { ...r, extent: c.outer, note: blasNote(c, blas) };
         }
         const r = renderJsKernel(k, chooseSplitAxis(k.shape, threads));
         const params = ["out", "lo", "hi", ...r.args.map((_, j) => `buf${j}`)].join(", ");
@@ -90,12 +107,23 @@ export function cpuCodegenBackend(
           note: `split axis ${r.splitAxis}`,
         };
       });
+      // A BLAS product runs first, on the calling thread (the library's own threads split it),
+      // into one shared product buffer its epilogue then reads on every thread.
+      const gemms = program.kernels.map((_, i) => {
+        const c = contractions[i];
+        return c && blas?.states[i] ? renderBlasGemm(c, i, GEMM_TILE.nr) : undefined;
+      });
+      const gemmSources = gemms.filter((g) => g !== undefined).map((g) => g.source);
       const pool = new KernelPool(
-        [...rendered.map((r) => r.source), FINITE_CHECK],
+        [...rendered.map((r) => r.source), FINITE_CHECK, ...gemmSources],
         threads,
         wasm?.shared,
+        blas,
       );
       const checkKernel = rendered.length;
+      const gemmKernel: (number | undefined)[] = [];
+      let nextGemm = checkKernel + 1;
+      for (const g of gemms) gemmKernel.push(g ? nextGemm++ : undefined);
       const badInput = new Float32Array(new SharedArrayBuffer(4));
       const inputNames = [...program.buffers.values()].filter((b) => b.kind === "input");
       // Threads share memory: every buffer a kernel touches lives in a SharedArrayBuffer.
@@ -108,7 +136,7 @@ export function cpuCodegenBackend(
       const slots = slotSizes.map(shared);
       const env = new Map<string, Float32Array>();
       // Weights only a micro-kernel reads live packed in WebAssembly memory instead.
-      const read = new Set(rendered.flatMap((r) => r.args));
+      const read = new Set([...rendered, ...gemms].flatMap((r) => r?.args ?? []));
       for (const b of program.buffers.values()) {
         if (b.data && !read.has(b.name)) continue;
         if (b.data) {
@@ -125,6 +153,10 @@ export function cpuCodegenBackend(
       // page-fault inside the kernels, and workers can only write shared memory.
       for (const result of new Set(program.results)) {
         env.set(result, shared(numel(program.buffers.get(result)?.shape ?? [])));
+      }
+      if (blas) {
+        const rows = contractions.map((c, i) => (c && blas.states[i] ? c.m * c.nPadded : 0));
+        env.set(BLAS_PRODUCT, shared(Math.max(0, ...rows)));
       }
       const work = program.kernels.map((k) => k.size * reductionSize(k.expr));
       // Small kernels are not worth splitting; a split never has more parts than iterations.
@@ -158,13 +190,21 @@ export function cpuCodegenBackend(
             const parts = data.length >= MIN_PARALLEL_WORK ? pool.size : 1;
             return { kernel: checkKernel, extent: data.length, parts, out: badInput, args: [data] };
           });
-          const kernels = program.kernels.map((k, i) => ({
-            kernel: i,
-            extent: rendered[i].extent,
-            parts: parts[i],
-            out: bufferOf(k.out),
-            args: rendered[i].args.map(bufferOf),
-          }));
+          const kernels = program.kernels.flatMap((k, i) => {
+            const step = {
+              kernel: i,
+              extent: rendered[i].extent,
+              parts: parts[i],
+              out: bufferOf(k.out),
+              args: rendered[i].args.map(bufferOf),
+            };
+            const gemm = gemms[i];
+            const at = gemmKernel[i];
+            if (!gemm || at === undefined) return [step];
+            const product = bufferOf(BLAS_PRODUCT);
+            const args = gemm.args.map(bufferOf);
+            return [{ kernel: at, extent: step.extent, parts: 1, out: product, args }, step];
+          });
           // A bad value stops the run before any kernel writes a result.
           await pool.runPlan([...checks, ...kernels], badInput);
           if (badInput[0] !== 0) throw new NonFiniteInput();
@@ -178,6 +218,8 @@ export function cpuCodegenBackend(
         explain(options = {}) {
           const memory = wasm
             ? [`wasm memory: ${wasm.bytes} bytes (packed weights, per-thread tiles)`]
+            : blas
+            ? [`blas: ${blas.library}, ${blas.threads} threads`]
             : [];
           const sources = options.source
             ? rendered.map((r, i) =>
@@ -227,3 +269,15 @@ export const jsBackend: Backend = cpuCodegenBackend("js");
  * ```
  */
 export const wasmBackend: Backend = cpuCodegenBackend("wasm");
+
+/**
+ * The `js` backend with every matrix multiply on a system BLAS (OpenBLAS's `sgemm` through
+ * `Deno.dlopen`); needs `--allow-ffi` and the library, else `compile()` falls back.
+ *
+ * @example
+ * ```ts
+ * import { nativeBackend } from "./js.ts";
+ * nativeBackend.name; // "native"
+ * ```
+ */
+export const nativeBackend: Backend = cpuCodegenBackend("native");

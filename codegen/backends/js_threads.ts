@@ -6,6 +6,9 @@
  * @module
  */
 
+import type { Sgemm } from "./native_blas.ts";
+import type { BlasKernelState } from "../render/js/blas_contraction.ts";
+
 /**
  * What a kernel factory gets on each thread: the thread's index (0 is the calling thread) and,
  * when the pool has a WebAssembly module, that thread's instance of it over the shared memory.
@@ -17,6 +20,24 @@ export interface ThreadRuntime {
   readonly exports?: WebAssembly.Exports;
   /** The shared WebAssembly memory as floats. */
   readonly heap?: Float32Array;
+  /** The `native` backend's BLAS and its kernels' state: on the calling thread only. */
+  readonly blas?: BlasRuntime;
+}
+
+/**
+ * What the `native` backend's matrix-multiply kernels use on the calling thread.
+ *
+ * @example
+ * ```ts
+ * import type { BlasRuntime } from "./js_threads.ts";
+ * const none: BlasRuntime = { sgemm: () => {}, states: [] };
+ * ```
+ */
+export interface BlasRuntime {
+  /** The library's `sgemm`. */
+  readonly sgemm: Sgemm;
+  /** Per kernel index: its state, or undefined for kernels that are not BLAS products. */
+  readonly states: readonly (BlasKernelState | undefined)[];
 }
 
 /** A WebAssembly module every thread instantiates over one shared memory. */
@@ -34,14 +55,16 @@ function buildKernels(
   sources: readonly string[],
   thread: number,
   shared?: SharedModule,
+  blas?: BlasRuntime,
 ): KernelFn[] {
   const rt: ThreadRuntime = shared
     ? {
       thread,
       exports: new WebAssembly.Instance(shared.module, { env: { memory: shared.memory } }).exports,
       heap: new Float32Array(shared.memory.buffer),
+      blas,
     }
-    : { thread };
+    : { thread, blas };
   // Generated kernel code, compiled once per thread: this is the backend's JIT step.
   return sources.map((s) => new Function("rt", s)(rt) as KernelFn);
 }
@@ -116,11 +139,11 @@ export class KernelPool {
    * `sources` are factory bodies: run as `function (rt) { ... }` with the thread's
    * `ThreadRuntime`, each returns the kernel `(out, lo, hi, ...buffers) => void`.
    */
-  constructor(sources: readonly string[], size: number, shared?: SharedModule) {
+  constructor(sources: readonly string[], size: number, shared?: SharedModule, blas?: BlasRuntime) {
     this.#sources = sources;
     this.#shared = shared;
     this.#size = Math.max(1, size);
-    this.#local = buildKernels(sources, 0, shared);
+    this.#local = buildKernels(sources, 0, shared, blas);
   }
 
   /** Threads a run uses, the main thread included. */

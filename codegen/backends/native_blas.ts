@@ -1,0 +1,109 @@
+/**
+ * A system BLAS (OpenBLAS) through `Deno.dlopen`, for the `native` backend's matrix multiplies.
+ * Optional by design: without `--allow-ffi`, outside Deno, or without the library, `loadBlas`
+ * says why and `compile()` picks another backend; the zero-permission demo and browsers keep
+ * WebAssembly.
+ * @module
+ */
+
+/** `C = A x B` (row-major, no transposes) on float32 matrices: m x k times k x n. */
+export type Sgemm = (
+  m: number,
+  n: number,
+  k: number,
+  a: Float32Array,
+  lda: number,
+  b: Float32Array,
+  ldb: number,
+  c: Float32Array,
+  ldc: number,
+) => void;
+
+/**
+ * A loaded BLAS: its `sgemm`, which library answered, and how many threads it uses.
+ *
+ * @example
+ * ```ts
+ * import type { Blas } from "./native_blas.ts";
+ * function describe(b: Blas): string {
+ *   return `${b.library} (${b.threads} threads)`;
+ * }
+ * ```
+ */
+export interface Blas {
+  /** Row-major single-precision GEMM. */
+  readonly sgemm: Sgemm;
+  /** The library file that was opened. */
+  readonly library: string;
+  /** Threads the library was told to use. */
+  readonly threads: number;
+}
+
+/** Library names tried in order; `TESSERA_BLAS` (a path or a name) goes first when set. */
+const CANDIDATES = ["libopenblas.so.0", "libopenblas.so", "libopenblas.dylib", "libopenblas.dll"];
+const ROW_MAJOR = 101;
+const NO_TRANS = 111;
+
+const SYMBOLS = {
+  cblas_sgemm: {
+    parameters: [
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "f32",
+      "buffer",
+      "i32",
+      "buffer",
+      "i32",
+      "f32",
+      "buffer",
+      "i32",
+    ],
+    result: "void",
+  },
+  openblas_set_num_threads: { parameters: ["i32"], result: "void" },
+} as const;
+
+let loaded: Blas | string | undefined;
+
+/**
+ * Opens OpenBLAS once per process (its own thread pool runs `threads` threads) and returns it, or
+ * one line saying why it cannot: no `Deno.dlopen` here, `--allow-ffi` not granted, or no library
+ * found (with the install hint).
+ *
+ * @example
+ * ```ts
+ * import { loadBlas } from "./native_blas.ts";
+ * const blas = loadBlas(2);
+ * typeof blas === "string" ? console.log(blas) : console.log(blas.library);
+ * ```
+ */
+export function loadBlas(threads: number): Blas | string {
+  if (loaded !== undefined) return loaded;
+  const deno = (globalThis as { Deno?: typeof Deno }).Deno;
+  if (!deno || typeof deno.dlopen !== "function") {
+    return loaded = "this runtime has no Deno.dlopen (FFI); native runs under Deno only";
+  }
+  if (deno.permissions.querySync?.({ name: "ffi" }).state !== "granted") {
+    return loaded = "--allow-ffi is not granted (run deno with --allow-ffi or -A)";
+  }
+  const names = [deno.env.get("TESSERA_BLAS"), ...CANDIDATES].filter((n): n is string => !!n);
+  for (const library of names) {
+    let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
+    try {
+      lib = deno.dlopen(library, SYMBOLS);
+    } catch {
+      continue;
+    }
+    lib.symbols.openblas_set_num_threads(threads);
+    const gemm = lib.symbols.cblas_sgemm;
+    const sgemm: Sgemm = (m, n, k, a, lda, b, ldb, c, ldc) =>
+      gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1, a, lda, b, ldb, 0, c, ldc);
+    return loaded = { sgemm, library, threads };
+  }
+  return loaded = `no OpenBLAS library found (tried ${names.join(", ")}; on Debian/Ubuntu: ` +
+    "apt-get install libopenblas0-pthread, or set TESSERA_BLAS to the library's path)";
+}

@@ -1,0 +1,205 @@
+/**
+ * Matrix-multiply kernels for the `native` backend: the same `Contraction` the `wasm` backend
+ * runs on its micro-kernel, as two steps: the product by a system BLAS (`sgemm`) on the calling
+ * thread, whose own thread pool splits it, then the epilogue split across the worker threads. Rows of A are read in place when they are consecutive
+ * in the activation (a Linear), else gathered once per chunk (a conv's patches, a head's q); B
+ * is row-major (`k x nPadded`), unpacked once from the panel layout the contraction pass builds,
+ * or per batch index when B is an activation (attention). The epilogue (bias, GELU, residual,
+ * ...) is the contraction's generated JavaScript.
+ * @module
+ */
+
+import { BATCH_VAR, type Contraction, PRODUCT_BUFFER, TILE_VAR } from "../../passes/contraction.ts";
+import { renderJsKernel } from "./loop_nest.ts";
+
+/** Rows of A per `sgemm` call (bounds the gather and product scratch). */
+export const BLAS_CHUNK_ROWS = 1024;
+
+/**
+ * What a BLAS kernel reads on the calling thread (`rt.blas.states[i]`), set up by the backend.
+ *
+ * @example
+ * ```ts
+ * import type { BlasKernelState } from "./blas_contraction.ts";
+ * function rows(s: BlasKernelState): number {
+ *   return s.rows.length;
+ * }
+ * ```
+ */
+export interface BlasKernelState {
+  /** Element offset of each row of A in the activation (rows outside it borrow a neighbour's). */
+  readonly rows: Int32Array;
+  /** Element offset of each reduction run within a row. */
+  readonly kOffsets: Int32Array;
+  /** Whether every row is the `k` elements after the previous one: A is read in place. */
+  readonly dense: boolean;
+  /** B, row-major `k x nPadded` (for a runtime B, refilled per batch index). */
+  readonly b: Float32Array;
+  /** Panel-packed scratch for a runtime B (unused for weights). */
+  readonly packed: Float32Array;
+  /** Gather scratch for A (`BLAS_CHUNK_ROWS x k` at least). */
+  readonly a: Float32Array;
+}
+
+/**
+ * Unpacks B from the contraction's panel layout (`[nPadded / nr, k, nr]`) to row-major
+ * `k x nPadded`.
+ *
+ * @example
+ * ```ts
+ * import { unpackPanels } from "./blas_contraction.ts";
+ * const panels = Float32Array.of(1, 2, 3, 4); // k = 2, one panel of nr = 2 columns
+ * unpackPanels(panels, 2, 2, 2); // [1, 2, 3, 4]
+ * ```
+ */
+export function unpackPanels(
+  packed: Float32Array,
+  k: number,
+  nPadded: number,
+  nr: number,
+  into: Float32Array = new Float32Array(k * nPadded),
+): Float32Array {
+  for (let p = 0; p < nPadded / nr; p++) {
+    for (let kk = 0; kk < k; kk++) {
+      const from = p * k * nr + kk * nr;
+      into.set(packed.subarray(from, from + nr), kk * nPadded + p * nr);
+    }
+  }
+  return into;
+}
+
+/**
+ * The product step of contraction `c` (kernel `index` of the program), run on the calling
+ * thread: `(product, lo, hi, ...buffers)` fills `product` rows `[lo, hi) * inner` (row stride
+ * `nPadded`) by `sgemm`, chunk by chunk, with B packed per batch index when it is an activation.
+ *
+ * @example
+ * ```ts
+ * import { renderBlasGemm } from "./blas_contraction.ts";
+ * typeof renderBlasGemm; // "function"
+ * ```
+ */
+export function renderBlasGemm(
+  c: Contraction,
+  index: number,
+  nr: number,
+): { source: string; args: string[] } {
+  const args = [...c.kernel.reads].sort();
+  const param = new Map(args.map((a, i) => [a, `buf${i}`]));
+  const x = param.get(c.operand.buffer) as string;
+  const perBatch = c.outer / c.batches;
+  const chunkOuter = Math.max(1, Math.floor(BLAS_CHUNK_ROWS / c.inner));
+  const pack = c.runtimeWeights ? renderJsKernel(c.weights, 0, [BATCH_VAR]) : undefined;
+  const packArgs = pack?.args.map((a) => param.get(a) as string) ?? [];
+  const { k, nPadded } = c;
+  const { runLength, runStride } = c.operand;
+  const runs = c.operand.kOffsets.length;
+  const source = [
+    `// sgemm (system BLAS): C[rows, ${nPadded}] = A[rows, ${k}] x B[${k}, ${nPadded}], A read as ` +
+    `${runs} runs of ${runLength} (stride ${runStride}) from ${c.operand.buffer}` +
+    (c.runtimeWeights ? `, B from ${c.weights.reads.join(", ")} per batch index` : ""),
+    `const blas = rt.blas;`,
+    // Workers compile every kernel too; this one only ever runs on the calling thread.
+    `if (!blas) return function () { throw new Error("native: sgemm runs on the calling thread"); };`,
+    `const st = blas.states[${index}];`,
+    `const sgemm = blas.sgemm;`,
+    ...(pack
+      ? [
+        `const pack = function (${
+          ["out", "lo", "hi", ...pack.args.map((_, i) => `buf${i}`), BATCH_VAR].join(", ")
+        }) {\n${indent(pack.body)}\n};`,
+        `const unpack = ${unpackPanels.toString()};`,
+      ]
+      : []),
+    `return function (product, lo, hi, ${args.map((a) => param.get(a)).join(", ")}) {`,
+    `  let packedBatch = -1;`,
+    `  for (let ${TILE_VAR} = lo; ${TILE_VAR} < hi;) {`,
+    ...(pack
+      ? [
+        `    const ${BATCH_VAR} = Math.floor(${TILE_VAR} / ${perBatch});`,
+        `    const t = Math.min(${chunkOuter}, hi - ${TILE_VAR}, (${BATCH_VAR} + 1) * ${perBatch} - ${TILE_VAR});`,
+        `    if (${BATCH_VAR} !== packedBatch) {`,
+        `      pack(st.packed, 0, ${c.weights.shape[0]}, ${[...packArgs, BATCH_VAR].join(", ")});`,
+        `      unpack(st.packed, ${k}, ${nPadded}, ${nr}, st.b);`,
+        `      packedBatch = ${BATCH_VAR};`,
+        `    }`,
+      ]
+      : [`    const t = Math.min(${chunkOuter}, hi - ${TILE_VAR});`]),
+    `    const r0 = ${TILE_VAR} * ${c.inner};`,
+    `    const rows = t * ${c.inner};`,
+    `    let a;`,
+    `    if (st.dense) {`,
+    `      a = ${x}.subarray(st.rows[r0], st.rows[r0] + rows * ${k});`,
+    `    } else {`,
+    `      a = st.a;`,
+    `      for (let r = 0; r < rows; r++) {`,
+    `        const row = st.rows[r0 + r];`,
+    `        for (let j = 0; j < ${runs}; j++) {`,
+    `          const from = row + st.kOffsets[j];`,
+    `          const to = r * ${k} + j * ${runLength};`,
+    runStride === 1
+      ? `          a.set(${x}.subarray(from, from + ${runLength}), to);`
+      : `          for (let l = 0; l < ${runLength}; l++) a[to + l] = ${x}[from + l * ${runStride}];`,
+    `        }`,
+    `      }`,
+    `    }`,
+    `    const c = product.subarray(r0 * ${nPadded}, (r0 + rows) * ${nPadded});`,
+    `    sgemm(rows, ${nPadded}, ${k}, a, ${k}, st.b, ${nPadded}, c, ${nPadded});`,
+    // Float32 sums can overflow where the exact sum does not (`3e38 * 4 + 3e38 * -4` is 0):
+    // such products are summed again in float64, as the other CPU backends do.
+    `    for (let r = 0; r < rows; r++) {`,
+    `      for (let col = 0; col < ${c.n}; col++) {`,
+    `        const v = c[r * ${nPadded} + col];`,
+    `        if (v - v === 0) continue;`,
+    `        let acc = 0;`,
+    `        for (let l = 0; l < ${k}; l++) acc += a[r * ${k} + l] * st.b[l * ${nPadded} + col];`,
+    `        c[r * ${nPadded} + col] = acc;`,
+    `      }`,
+    `    }`,
+    `    ${TILE_VAR} += t;`,
+    `  }`,
+    `};`,
+  ].join("\n");
+  return { source, args };
+}
+
+/**
+ * The epilogue step of contraction `c`: a kernel over outer indices `[lo, hi)` that any thread
+ * runs, reading the product step's rows (the buffer named `product`, first argument) and the
+ * epilogue's other buffers.
+ *
+ * @example
+ * ```ts
+ * import { renderBlasEpilogue } from "./blas_contraction.ts";
+ * typeof renderBlasEpilogue; // "function"
+ * ```
+ */
+export function renderBlasEpilogue(
+  c: Contraction,
+  product: string,
+): { source: string; args: string[] } {
+  const epilogue = renderJsKernel(c.epilogue, 0, [TILE_VAR]);
+  const others = epilogue.args.filter((a) => a !== PRODUCT_BUFFER);
+  const args = [product, ...others];
+  const param = new Map(args.map((a, i) => [a, `buf${i}`]));
+  const rowFloats = c.inner * c.nPadded;
+  const outPerOuter = c.n * c.inner;
+  const call = epilogue.args.map((a) =>
+    a === PRODUCT_BUFFER ? `buf0.subarray(lo * ${rowFloats}, hi * ${rowFloats})` : param.get(a)
+  );
+  const source = [
+    `const epilogue = function (${
+      ["out", "lo", "hi", ...epilogue.args.map((_, i) => `buf${i}`), TILE_VAR].join(", ")
+    }) {\n${indent(epilogue.body)}\n};`,
+    `return function (out, lo, hi, ${args.map((a) => param.get(a)).join(", ")}) {`,
+    `  epilogue(out.subarray(lo * ${outPerOuter}, hi * ${outPerOuter}), 0, hi - lo, ${
+      call.join(", ")
+    }, lo);`,
+    `};`,
+  ].join("\n");
+  return { source, args };
+}
+
+function indent(body: string): string {
+  return body.split("\n").map((l) => "  " + l).join("\n");
+}

@@ -1,0 +1,124 @@
+// The `native` backend: the js backend with its matrix multiplies on a system BLAS. Checked
+// against the reference on the products it takes (a Linear, a conv's patches, attention's
+// activation-by-activation products, float32 overflow), its fallback without --allow-ffi, and
+// the panel unpacking. CI installs OpenBLAS and sets TESSERA_REQUIRE_NATIVE, so nothing skips there.
+import assert from "node:assert/strict";
+import { compile, graph, initParams, type TensorData } from "../mod.ts";
+import { unpackPanels } from "../codegen/render/js/blas_contraction.ts";
+import { loadBlas } from "../codegen/backends/native_blas.ts";
+import { lcgValues, NATIVE_AVAILABLE, scaledError } from "./helpers.ts";
+
+const REQUIRED = Deno.env.get("TESSERA_REQUIRE_NATIVE") === "1";
+
+Deno.test({
+  name: "native: OpenBLAS loads where CI installed it",
+  ignore: !REQUIRED,
+  fn() {
+    const blas = loadBlas(2);
+    assert.ok(typeof blas !== "string", `native backend unavailable in CI: ${blas}`);
+  },
+});
+
+Deno.test("native: panels unpack to row-major B", () => {
+  // k = 3, nPadded = 4, nr = 2: panel p holds columns 2p, 2p+1 for every k.
+  const packed = Float32Array.from({ length: 12 }, (_, i) => i);
+  const b = unpackPanels(packed, 3, 4, 2);
+  // Row kk, column col = panel * 2 + j comes from packed[panel * 6 + kk * 2 + j].
+  assert.deepEqual([...b], [0, 1, 6, 7, 2, 3, 8, 9, 4, 5, 10, 11]);
+});
+
+async function agreesWithReference(
+  g: Parameters<typeof compile>[0],
+  inputs: Record<string, TensorData>,
+): Promise<void> {
+  const weights = initParams(g, 0);
+  const want = await compile(g, { backend: "reference", weights });
+  const got = await compile(g, { backend: "native", weights });
+  try {
+    assert.equal(got.backend, "native", got.fallbacks.join("; "));
+    const a = await want.run(inputs, { stages: "all" });
+    const b = await got.run(inputs, { stages: "all" });
+    assert.ok(
+      scaledError(b.output, a.output) <= 1e-5,
+      `output: ${scaledError(b.output, a.output)}`,
+    );
+    for (const [name, value] of Object.entries(a.stages)) {
+      assert.ok(scaledError(b.stages[name], value) <= 1e-5, name);
+    }
+    assert.match(got.explain(), /sgemm/);
+  } finally {
+    want.dispose();
+    got.dispose();
+  }
+}
+
+Deno.test({
+  name: "native: Linear + GELU, conv patches and attention products match the reference",
+  ignore: !NATIVE_AVAILABLE,
+  async fn() {
+    const g = graph("mix", (b) => {
+      const image = b.input("image", ["B", 3, 16, 16]);
+      const conv = b.conv2d(image, { out: 24, kernel: 4, stride: 4, name: "proj" });
+      const tokens = b.label(b.transpose(b.flatten(conv, 2, 3), 1, 2), "tokens"); // [B, 16, 24]
+      const h = b.gelu(b.linear(tokens, { in: 24, out: 40, name: "fc" }));
+      const q = b.reshape(b.linear(h, { in: 40, out: 24, name: "q" }), ["B", 16, 2, 12]);
+      const heads = b.transpose(q, 1, 2); // [B, 2, 16, 12]
+      const scores = b.softmax(b.matmul(heads, b.transpose(heads, -2, -1)), -1);
+      return b.matmul(scores, heads); // [B, 2, 16, 12]
+    });
+    for (const batch of [1, 3]) {
+      await agreesWithReference(g, { image: lcgValues([batch, 3, 16, 16], 7 + batch) });
+    }
+  },
+});
+
+Deno.test({
+  name: "native: a product whose float32 sum overflows is summed again in float64",
+  ignore: !NATIVE_AVAILABLE,
+  async fn() {
+    const g = graph(
+      "overflow",
+      (b) => b.linear(b.input("x", [2, 2]), { in: 2, out: 2, name: "w" }),
+    );
+    const weights = new Map([
+      ["w.weight", { shape: [2, 2], data: Float32Array.of(4, -4, 1, 1) }],
+      ["w.bias", { shape: [2], data: Float32Array.of(0, 0) }],
+    ]);
+    const x = { shape: [2, 2], data: Float32Array.of(3e38, 3e38, 1, 2) };
+    const model = await compile(g, { backend: "native", weights });
+    const { output } = await model.run({ x });
+    model.dispose();
+    // 3e38 * 4 + 3e38 * -4 is 0 exactly (the reference's value); 3e38 + 3e38 is Inf in float32.
+    assert.equal(output.data[0], 0);
+    assert.equal(output.data[1], Infinity);
+    assert.deepEqual([...output.data.slice(2)], [-4, 3]);
+  },
+});
+
+Deno.test("native: without --allow-ffi, compile falls back and says why", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "tessera_native_" });
+  try {
+    const file = `${dir}/probe.ts`;
+    await Deno.writeTextFile(
+      file,
+      `import { compile, graph } from ${JSON.stringify(new URL("../mod.ts", import.meta.url).href)};
+const g = graph("g", (b) => b.linear(b.input("x", [2, 4]), { in: 4, out: 3, name: "fc" }));
+const m = await compile(g, { backend: "native" });
+console.log(JSON.stringify({ backend: m.backend, reason: m.reason }));
+m.dispose();
+`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "--allow-env", file],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    const result = JSON.parse(text.trim().split("\n").pop() as string);
+    assert.notEqual(result.backend, "native");
+    assert.match(result.reason, /requested native, unavailable .*--allow-ffi/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
