@@ -3,16 +3,26 @@ import assert from "node:assert/strict";
 import { compile, initParams, seedTokenizer, type TensorData } from "../mod.ts";
 import {
   embeddingHeatmapFigure,
+  patchCellsFigure,
   patchExtractionFigure,
   patchGridFigure,
   type PixelImage,
   positionalSimilarityFigure,
   resizedImageFigure,
+  tokenGridFigure,
   tokenStripFigure,
   viridis,
 } from "../viz/figures.ts";
 import { graphToDot, rasterizeSvg, renderGraphSvg } from "../viz/graph_diagram.ts";
 import { formatShape } from "../graph/shape.ts";
+import {
+  embeddingHeatmapPlot,
+  patchExtractionPlot,
+  patchGridPlot,
+  positionalSimilarityPlot,
+  resizedImagePlot,
+  tokenStripPlot,
+} from "../viz/plots.ts";
 import { type FigureInputs, saveReport } from "../viz/report.ts";
 
 /** A [1, 3, H, W] image whose pixels all differ and none is white (values stay below 0.95). */
@@ -179,6 +189,73 @@ Deno.test("positionalSimilarityFigure: gridH x gridW maps of gridH x gridW cells
   });
 });
 
+Deno.test("patchCellsFigure and tokenGridFigure: one pixel per patch or token, in order", () => {
+  const patches: TensorData = { shape: [1, 1, 2, 3], data: Float32Array.of(0, 1, 2, 3, 4, 5) };
+  const cells = patchCellsFigure(patches);
+  assert.deepEqual([cells.width, cells.height], [3, 2]); // columns along x, rows along y
+  assert.deepEqual(pixel(cells, 0, 0), viridis(0));
+  assert.deepEqual(pixel(cells, 2, 1), viridis(1));
+  const tokens = seq(10, 3, (i) => i);
+  const grid = tokenGridFigure(tokens, 4);
+  assert.deepEqual([grid.width, grid.height], [4, 3]);
+  const strip = tokenStripFigure(tokens, 1);
+  for (let t = 0; t < 10; t++) {
+    assert.deepEqual(pixel(grid, t % 4, Math.floor(t / 4)), pixel(strip, 2 * t, 0), `token ${t}`);
+  }
+  assert.deepEqual(pixel(grid, 3, 2), [255, 255, 255]); // past the last token
+});
+
+/** The text of every `<text>` element of an SVG, in document order. */
+function texts(svg: string): string[] {
+  return [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+}
+
+Deno.test("the plotted figures have titles, axis titles and colour bars", async () => {
+  const image = testImage(32, 32);
+  const patches: TensorData = {
+    shape: [1, 5, 4, 4],
+    data: Float32Array.from({ length: 80 }, Math.sin),
+  };
+  const cases: [string, Promise<string>, string[], number][] = [
+    ["resized", resizedImagePlot(image), ["Resized input", "x (pixel column)", "y (pixel row)"], 0],
+    ["grid", patchGridPlot(image, 8), ["Patch grid", "patch column", "patch row"], 0],
+    ["extraction", patchExtractionPlot(image, patches), ["Patch extraction", "patch column"], 1],
+    ["embeddings", embeddingHeatmapPlot(seq(9, 20, Math.cos)), ["token", "value"], 1],
+    [
+      "similarity",
+      positionalSimilarityPlot(seq(17, 8, Math.cos), 4, 4),
+      ["input patch column", "input patch row", "cosine similarity"],
+      1,
+    ],
+  ];
+  for (const [name, plot, want, legends] of cases) {
+    const svg = await plot;
+    assert.ok(svg.startsWith("<svg"), name);
+    const t = texts(svg);
+    for (const w of want) assert.ok(t.includes(w), `${name} lacks "${w}": ${t.join(" | ")}`);
+    assert.equal(svg.split('aria-roledescription="legend"').length - 1, legends, name);
+  }
+  // Patch axes number the patches: 0..3 on each axis of a 4x4 grid.
+  const grid = texts(await patchGridPlot(image, 8));
+  for (const i of ["0", "1", "2", "3"]) assert.equal(grid.filter((x) => x === i).length, 2);
+});
+
+Deno.test("tokenStripPlot: square cells wrapped into labelled rows", async () => {
+  const n = 40;
+  const svg = await tokenStripPlot(seq(n, 3, (i) => i), { perRow: 16 });
+  // One square per token, in a rect mark.
+  const cells = /role-mark"[^>]*aria-roledescription="rect mark container">(.*?)<\/g>/.exec(svg);
+  assert.ok(cells, "no rect mark");
+  const squares = [...cells[1].matchAll(/<path[^>]*d="M[-\d.e]+,[-\d.e]+h([\d.]+)v([\d.]+)h/g)];
+  assert.equal(squares.length, n);
+  for (const [, w, h] of squares) assert.ok(Math.abs(Number(w) - Number(h)) < 0.01, `${w}x${h}`);
+  const t = texts(svg);
+  for (const row of ["0–15", "16–31", "32–39"]) assert.ok(t.includes(row), `row ${row}`);
+  assert.ok(t.includes("Token sequence") && t.includes("position in the row"));
+  // The default wraps at 32 tokens a row.
+  assert.ok(texts(await tokenStripPlot(seq(70, 3, (i) => i))).includes("64–69"));
+});
+
 Deno.test("graphToDot: every node, shape-labelled edges", () => {
   const g = seedTokenizer({ height: 32, width: 32, patch: 8, embedding: 16 });
   const dot = graphToDot(g);
@@ -279,9 +356,34 @@ Deno.test("saveReport writes the figures and report all together or not at all",
         assert.deepEqual(Deno.readFileSync(`${fresh}/${name}`), bytes, name);
       }
     }
-    await saveReport(fresh, inputs, { title: "a different title" });
+    const provenance = {
+      weights: "seed_224.safetensors",
+      backend: "reference",
+      preprocessing: "ToTensor, Resize 32 (antialias off)",
+      originalSize: { width: 300, height: 200 },
+      version: "1.2.3-test",
+    };
+    await saveReport(fresh, inputs, { title: "a different title", provenance });
     assert.deepEqual(tree(fresh), [...names, "notes.txt"].sort());
-    assert.ok(Deno.readTextFileSync(`${fresh}/report.html`).includes("a different title"));
+    const html = Deno.readTextFileSync(`${fresh}/report.html`);
+    assert.ok(html.includes("a different title"));
+    for (
+      const s of [
+        "seed_224.safetensors",
+        "<dd>reference</dd>",
+        "Resize 32",
+        "300×200",
+        "1.2.3-test",
+      ]
+    ) {
+      assert.ok(html.includes(s), `no provenance "${s}"`);
+    }
+    // Each figure once (the graph as its PNG, its SVG linked), each file linked once.
+    assert.equal(html.split("<img ").length - 1, 7);
+    assert.ok(!html.includes("data:image/svg+xml"));
+    for (const n of names.filter((n) => n !== "report.html")) {
+      assert.equal(html.split(`href="${n}"`).length - 1, 1, n);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -208,6 +208,56 @@ export function tokenStripFigure(tokens: TensorData, cell = 8): PixelImage {
 }
 
 /**
+ * The patch extractor's output `[1, C, h, w]` as a `w` x `h` image, one pixel per patch, in the
+ * colours of {@linkcode patchExtractionFigure}'s right panel (min-max normalized over all
+ * values; C = 3 as RGB, else viridis of the channel mean). Pixel (c, r) is patch row r, column c.
+ *
+ * @example
+ * ```ts
+ * import { patchCellsFigure } from "./figures.ts";
+ * const patches = { shape: [1, 3, 2, 4], data: Float32Array.from({ length: 24 }, (_, i) => i) };
+ * patchCellsFigure(patches).width; // 4
+ * ```
+ */
+export function patchCellsFigure(patches: TensorData): PixelImage {
+  if (patches.shape.length !== 4 || patches.shape[0] !== 1) {
+    throw new RangeError(
+      `patchCellsFigure: patches must be [1, C, h, w], got [${patches.shape.join(", ")}]`,
+    );
+  }
+  const [, c, h, w] = patches.shape;
+  return {
+    width: w,
+    height: h,
+    channels: 3,
+    data: cellColours(patches.data, c, h * w, (i, k) => k * h * w + i),
+  };
+}
+
+/**
+ * The tokens `[1, N, C]` wrapped into rows of `perRow`, one pixel per token in the colours of
+ * {@linkcode tokenStripFigure}: token t is pixel (t % perRow, floor(t / perRow)); the cells
+ * after the last token are white. The image is `perRow` x `ceil(N / perRow)` pixels.
+ *
+ * @example
+ * ```ts
+ * import { tokenGridFigure } from "./figures.ts";
+ * const tokens = { shape: [1, 10, 3], data: Float32Array.from({ length: 30 }, (_, i) => i) };
+ * tokenGridFigure(tokens, 4).height; // 3
+ * ```
+ */
+export function tokenGridFigure(tokens: TensorData, perRow: number): PixelImage {
+  const [n, c] = sequenceDims(tokens, "tokenGridFigure");
+  if (!Number.isInteger(perRow) || perRow < 1) {
+    throw new RangeError(`tokenGridFigure: perRow must be a positive integer, got ${perRow}`);
+  }
+  const colours = cellColours(tokens.data, c, n, (i, k) => i * c + k);
+  const out = blank(perRow, Math.max(1, Math.ceil(n / perRow)), WHITE);
+  out.data.set(colours);
+  return out;
+}
+
+/**
  * The token embeddings `[1, N, D]` as a heatmap, like the seed's `visualize_tokens_embedding`:
  * column t holds the first `values` values of token t (top to bottom), in viridis, min-max
  * normalized over the values shown (one scale for all tokens, so columns compare). The image is

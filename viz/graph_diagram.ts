@@ -26,15 +26,51 @@ const FONT_FILES: readonly { file: string; family: string }[] = [
   { file: "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", family: "DejaVu Sans" },
 ];
 
+/**
+ * Thrown by {@linkcode rasterizeSvg} when none of the fonts it draws text with is installed.
+ *
+ * @example
+ * ```ts
+ * import { NoFontError } from "./graph_diagram.ts";
+ * new NoFontError("no font") instanceof Error; // true
+ * ```
+ */
+export class NoFontError extends Error {
+  /** The message names the font files looked for and the package that installs them. */
+  constructor(message: string) {
+    super(message);
+    this.name = "NoFontError";
+  }
+}
+
 const FILL: Readonly<Record<string, string>> = {
   input: "#d9f2d9",
   param: "#eeeeee",
 };
 
 /**
+ * Options of the diagram functions.
+ *
+ * @example
+ * ```ts
+ * import type { DiagramOptions } from "./graph_diagram.ts";
+ * const o: DiagramOptions = { collapseBlocks: true };
+ * ```
+ */
+export interface DiagramOptions {
+  /**
+   * Draw a stack of repeated blocks (stages labelled `blocks.0`, `blocks.1`, ... as `vit` and
+   * `vitEncoder` label them) as block 0 in full and one box for all the others, so a 12-block
+   * ViT stays a readable picture (default false: every node).
+   */
+  readonly collapseBlocks?: boolean;
+}
+
+/**
  * The graph as Graphviz DOT: one box per node (its name, op and stage label), edges from each
  * input to its consumer labelled with the producer's shape, and a final `output` edge labelled
- * with the output shape.
+ * with the output shape. With `collapseBlocks`, blocks 1..L-1 of a stack of L >= 2 blocks
+ * become one box (`blocks`) that every edge into or out of them goes through.
  *
  * @example
  * ```ts
@@ -44,7 +80,7 @@ const FILL: Readonly<Record<string, string>> = {
  * graphToDot(g).includes('n0 -> n1 [label="[2, 3, 4]"]'); // true
  * ```
  */
-export function graphToDot(graph: Graph): string {
+export function graphToDot(graph: Graph, options: DiagramOptions = {}): string {
   const lines = [
     `digraph ${quote(graph.name)} {`,
     "  rankdir=TB;",
@@ -54,19 +90,65 @@ export function graphToDot(graph: Graph): string {
     }, fontsize=11];`,
     `  edge [fontname=${quote(FONT)}, fontsize=10, color="#555555"];`,
   ];
+  const stack = options.collapseBlocks ? blockStack(graph) : undefined;
+  const hidden = (id: number): boolean =>
+    stack !== undefined && id > stack.first && id <= stack.last;
+  const key = (id: number): string => (hidden(id) ? "blocks" : `n${id}`);
   for (const n of graph.nodes) {
+    if (hidden(n.id)) continue;
     lines.push(`  n${n.id} [label=${quote(nodeText(n))}, fillcolor=${quote(fillOf(n))}];`);
   }
+  if (stack) {
+    const inside = graph.nodes.filter((n) => hidden(n.id));
+    const params = inside.filter((n) => n.op === "param").length;
+    const { names } = stack;
+    const text = names.length === 1
+      ? `${names[0]}\n1 more block like ${stack.head}\n`
+      : `${names[0]} … ${
+        names[names.length - 1]
+      }\n${names.length} more blocks like ${stack.head}\n`;
+    const label = `${text}(${inside.length} nodes, ${params} parameters)`;
+    lines.push(
+      `  blocks [label=${quote(label)}, shape=box3d, style=filled, fillcolor="#f7e7c6"];`,
+    );
+  }
+  const edges = new Set<string>();
   for (const n of graph.nodes) {
     for (const i of n.inputs) {
-      lines.push(`  n${i} -> n${n.id} [label=${quote(formatShape(graph.nodes[i].shape))}];`);
+      const from = key(i);
+      const to = key(n.id);
+      if (from === to) continue; // inside the collapsed blocks
+      const edge = `  ${from} -> ${to} [label=${quote(formatShape(graph.nodes[i].shape))}];`;
+      if (!edges.has(edge)) lines.push(edge);
+      edges.add(edge);
     }
   }
   // The output's shape has no consumer edge to sit on, so give it one.
   lines.push(`  output [shape=plaintext, style="", label="output"];`);
-  lines.push(`  n${graph.output} -> output [label=${quote(formatShape(graph.outShape))}];`);
+  lines.push(`  ${key(graph.output)} -> output [label=${quote(formatShape(graph.outShape))}];`);
   lines.push("}");
   return lines.join("\n") + "\n";
+}
+
+/**
+ * The stack of blocks `blocks.0` ... `blocks.{L-1}` (L >= 2) by their labelled outputs, when
+ * the nodes of block i lie between block i-1's output and block i's (as the builders make them):
+ * `first` is block 0's output id, `last` block L-1's, `names` the collapsed blocks' labels.
+ */
+function blockStack(
+  graph: Graph,
+): { first: number; last: number; head: string; names: string[] } | undefined {
+  const outputs: number[] = [];
+  for (const n of graph.nodes) {
+    const m = n.label === undefined ? null : /^blocks\.(\d+)$/.exec(n.label);
+    if (m) outputs[Number(m[1])] = n.id;
+  }
+  if (outputs.length < 2) return undefined;
+  for (let i = 0; i < outputs.length; i++) {
+    if (outputs[i] === undefined || (i > 0 && outputs[i] <= outputs[i - 1])) return undefined;
+  }
+  const names = outputs.slice(1).map((_, i) => `blocks.${i + 1}`);
+  return { first: outputs[0], last: outputs[outputs.length - 1], head: "blocks.0", names };
 }
 
 /**
@@ -80,14 +162,15 @@ export function graphToDot(graph: Graph): string {
  * const svg = await renderGraphSvg(g); // "<?xml ...><svg ...>...</svg>"
  * ```
  */
-export async function renderGraphSvg(graph: Graph): Promise<string> {
-  return (await graphviz()).renderString(graphToDot(graph), { format: "svg", engine: "dot" });
+export async function renderGraphSvg(graph: Graph, options: DiagramOptions = {}): Promise<string> {
+  const dot = graphToDot(graph, options);
+  return (await graphviz()).renderString(dot, { format: "svg", engine: "dot" });
 }
 
 /**
  * An SVG document rasterized to PNG bytes by resvg, on white, magnified `scale` times. Text
  * uses the first font of Liberation Sans / DejaVu Sans found under /usr/share/fonts; throws
- * when neither is installed.
+ * a {@linkcode NoFontError} when neither is installed.
  *
  * @example
  * ```ts
@@ -131,8 +214,12 @@ export async function rasterizeSvg(svg: string, scale = 2): Promise<Uint8Array> 
  * await Deno.writeFile("graph.png", await renderGraphPng(g));
  * ```
  */
-export async function renderGraphPng(graph: Graph, scale = 2): Promise<Uint8Array> {
-  return rasterizeSvg(await renderGraphSvg(graph), scale);
+export async function renderGraphPng(
+  graph: Graph,
+  scale = 2,
+  options: DiagramOptions = {},
+): Promise<Uint8Array> {
+  return rasterizeSvg(await renderGraphSvg(graph, options), scale);
 }
 
 function nodeText(n: AnyNode): string {
@@ -177,7 +264,7 @@ function loadFont(): Promise<{ data: Uint8Array; family: string }> {
       }
     }
     font = undefined; // let a later call retry after the fonts are installed
-    throw new Error(
+    throw new NoFontError(
       `no font to draw the graph's text: install one of ${
         FONT_FILES.map((f) => f.file).join(", ")
       } (apt-get install -y fonts-liberation)`,

@@ -4,12 +4,11 @@
  * @module
  */
 
-import { Buffer } from "node:buffer";
 import type { Graph } from "../graph/ir.ts";
 import { formatShape } from "../graph/shape.ts";
 import type { TensorData } from "../graph/tensor_data.ts";
-import { encodePng } from "../io/image.ts";
 import { writeDirAtomic, writeFileAtomic } from "../io/files.ts";
+import { encodePng } from "../io/image.ts";
 import {
   embeddingHeatmapFigure,
   patchExtractionFigure,
@@ -19,7 +18,19 @@ import {
   resizedImageFigure,
   tokenStripFigure,
 } from "./figures.ts";
-import { renderGraphPng, renderGraphSvg } from "./graph_diagram.ts";
+import { NoFontError, renderGraphPng, renderGraphSvg } from "./graph_diagram.ts";
+import { svgToPng } from "./plot.ts";
+import {
+  embeddingHeatmapPlot,
+  patchExtractionPlot,
+  patchGridPlot,
+  positionalSimilarityPlot,
+  resizedImagePlot,
+  tokenStripPlot,
+} from "./plots.ts";
+import { type PageFigure, pageHtml, type ReportProvenance } from "./report_html.ts";
+
+export type { ReportProvenance } from "./report_html.ts";
 
 /**
  * One figure of a report: an image file (`.png` or `.svg`, relative to the report's folder)
@@ -57,6 +68,8 @@ export interface ReportParts {
   readonly summary: string;
   /** Page title and heading. */
   readonly title: string;
+  /** What produced the run (weights, backend, preprocessing, image size, version), if known. */
+  readonly provenance?: ReportProvenance;
 }
 
 /**
@@ -130,22 +143,28 @@ async function figuresInto(
   const [, embCount, d] = embeddings.shape;
   const shown = Math.min(100, d);
 
-  const pixels: [string, PixelImage, string][] = [
+  // Each figure is plotted (title, axes, colour bar) by Vega and rasterized at 2x; shown at
+  // half size, so its text is sharp.
+  // Without a font to draw text with, each falls back to its exact-pixel image.
+  const plots: [string, () => Promise<string>, () => PixelImage, string][] = [
     [
       "01_resized.png",
-      resizedImageFigure(image),
+      () => resizedImagePlot(image),
+      () => resizedImageFigure(image),
       `Resized input: ${formatShape(image.shape)} (${height}x${width} pixels, ${channels} ` +
       `channels)`,
     ],
     [
       "02_patch_grid.png",
-      patchGridFigure(image, patch),
+      () => patchGridPlot(image, patch),
+      () => patchGridFigure(image, patch),
       `Patch grid: ${n} patches of ${patch}x${patch} (${cols} per row, ${rows} per column)`,
     ],
     [
       "03_patch_extraction.png",
+      () => patchExtractionPlot(image, patches),
       // Enlarge small inputs so the two panels stay readable.
-      patchExtractionFigure(image, patches, Math.max(1, Math.floor(224 / width))),
+      () => patchExtractionFigure(image, patches, Math.max(1, Math.floor(224 / width))),
       `Patch extraction: conv output ${formatShape(patches.shape)} (${
         patches.shape[2] * patches.shape[3]
       } patches, ${patches.shape[1]} channels, min-max normalized, ` +
@@ -154,14 +173,18 @@ async function figuresInto(
     ],
     [
       "04_token_strip.png",
-      tokenStripFigure(tokens),
-      `Token strip: ${tokenCount} tokens of ${tokenWidth} values each ${
+      () => tokenStripPlot(tokens),
+      () => tokenStripFigure(tokens),
+      `Token sequence: ${tokenCount} tokens of ${tokenWidth} values each ${
         formatShape(tokens.shape)
-      }, min-max normalized, ${tokenWidth === 3 ? "as RGB" : "viridis of the mean"}`,
+      }, in order, wrapped into rows; min-max normalized, ${
+        tokenWidth === 3 ? "as RGB" : "viridis of the mean"
+      }`,
     ],
     [
       "05_embedding_heatmap.png",
-      embeddingHeatmapFigure(embeddings, 100),
+      () => embeddingHeatmapPlot(embeddings, 100),
+      () => embeddingHeatmapFigure(embeddings, 100),
       `Token embeddings: the first ${shown} of ${d} values of each of ${embCount} tokens ` +
       `${
         formatShape(embeddings.shape)
@@ -169,7 +192,8 @@ async function figuresInto(
     ],
     [
       "06_positional_similarity.png",
-      positionalSimilarityFigure(pos, rows, cols, 4),
+      () => positionalSimilarityPlot(pos, rows, cols),
+      () => positionalSimilarityFigure(pos, rows, cols, 4),
       `Positional embedding similarity: cosine similarity of each of the ${n} patch positions' ` +
       `embeddings (D = ${pos.shape[2]}) to every other, as a ${rows}x${cols} grid of ` +
       `${rows}x${cols} maps (class token skipped; viridis over [-1, 1]); pos ${
@@ -178,9 +202,24 @@ async function figuresInto(
     ],
   ];
   const figures: ReportFigure[] = [];
-  for (const [file, img, caption] of pixels) {
-    await write(`${dir}/${file}`, encodePng(img));
-    figures.push({ file, caption });
+  let font = true;
+  for (const [file, plot, pixels, caption] of plots) {
+    let png: Uint8Array | undefined;
+    if (font) {
+      try {
+        png = await svgToPng(await plot(), 2);
+      } catch (e) {
+        if (!(e instanceof NoFontError)) throw e;
+        font = false;
+      }
+    }
+    if (png) {
+      await write(`${dir}/${file}`, png);
+      figures.push({ file, caption, scale: 0.5 });
+    } else {
+      await write(`${dir}/${file}`, encodePng(pixels()));
+      figures.push({ file, caption: `${caption} (plain pixels: no font to draw text with)` });
+    }
   }
 
   const svg = await renderGraphSvg(graph);
@@ -205,9 +244,10 @@ async function figuresInto(
 }
 
 /**
- * Writes `dir/report.html` (creating `dir`): the title, every figure embedded as a data: URI
- * with its caption (a PNG's `.svg` sibling, if any, is embedded too), and the graph summary in
- * a `<pre>`. The page loads nothing else.
+ * Writes `dir/report.html` (creating `dir`): the title, the provenance (if given), every figure
+ * embedded once as a data: URI with its caption and a link to its file (a PNG's `.svg` sibling,
+ * if any, is linked too, not shown again), and the graph summary in a `<pre>`. The page loads
+ * nothing else.
  *
  * @example
  * ```ts
@@ -221,47 +261,20 @@ export async function writeReport(dir: string, parts: ReportParts): Promise<void
 }
 
 async function reportInto(dir: string, parts: ReportParts, write: Writer): Promise<void> {
-  const body: string[] = [];
-  for (const [i, fig] of parts.figures.entries()) {
+  const figures: PageFigure[] = [];
+  for (const fig of parts.figures) {
     const bytes = await Deno.readFile(`${dir}/${fig.file}`);
-    const caption = `Figure ${i + 1}. ${fig.caption}`;
-    const lines = [`<figure>`, `  ${imgTag(fig, bytes, caption)}`];
-    if (fig.file.endsWith(".png")) {
-      const svg = await readIfExists(`${dir}/${fig.file.slice(0, -4)}.svg`);
-      if (svg) {
-        lines.push(
-          `  <details open><summary>Vector version (SVG)</summary>`,
-          `  <img src="${dataUri("image/svg+xml", svg)}" alt="${escapeHtml(caption)} (SVG)">`,
-          `  </details>`,
-        );
-      }
-    }
-    lines.push(`  <figcaption>${escapeHtml(caption)}</figcaption>`, `</figure>`);
-    body.push(lines.join("\n"));
+    // A PNG's .svg sibling (the graph's vector version) is linked, not shown a second time.
+    const svg = fig.file.endsWith(".png") ? `${fig.file.slice(0, -4)}.svg` : undefined;
+    const alternate = svg !== undefined && (await exists(`${dir}/${svg}`)) ? svg : undefined;
+    figures.push({ file: fig.file, bytes, caption: fig.caption, scale: fig.scale, alternate });
   }
-  const html = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>${escapeHtml(parts.title)}</title>
-<link rel="icon" href="data:,">
-<style>
-  body { font-family: sans-serif; margin: 2em auto; max-width: 1100px; padding: 0 1em; }
-  figure { margin: 2em 0; }
-  figure img { max-width: 100%; height: auto; display: block; }
-  img.pixels { image-rendering: pixelated; }
-  figcaption { margin-top: 0.5em; color: #333; }
-  pre { background: #f6f6f6; padding: 1em; overflow-x: auto; }
-</style>
-</head>
-<body>
-<h1>${escapeHtml(parts.title)}</h1>
-${body.join("\n")}
-<h2>Graph summary</h2>
-<pre>${escapeHtml(parts.summary)}</pre>
-</body>
-</html>
-`;
+  const html = pageHtml({
+    title: parts.title,
+    provenance: parts.provenance,
+    figures,
+    summary: parts.summary,
+  });
   await write(`${dir}/report.html`, new TextEncoder().encode(html));
 }
 
@@ -299,6 +312,8 @@ export const REPORT_FILES: readonly string[] = [
 export interface SaveReportOptions {
   /** Page title and heading. */
   readonly title: string;
+  /** What produced the run, shown under the title (weights, backend, preprocessing, ...). */
+  readonly provenance?: ReportProvenance;
   /**
    * Where each file's bytes go, inside the temporary folder (default `Deno.writeFile`); a test
    * can pass one that fails, as a full disk would.
@@ -339,50 +354,17 @@ export async function saveReport(
   return await writeDirAtomic(dir, async (tmp) => {
     const figures = await figuresInto(tmp, inputs, write);
     const summary = inputs.graph.summary();
-    await reportInto(tmp, { title: options.title, summary, figures }, write);
+    const { title, provenance } = options;
+    await reportInto(tmp, { title, summary, figures, provenance }, write);
   });
 }
 
-function imgTag(fig: ReportFigure, bytes: Uint8Array, caption: string): string {
-  const alt = escapeHtml(caption);
-  if (fig.file.endsWith(".svg")) {
-    return `<img src="${dataUri("image/svg+xml", bytes)}" alt="${alt}">`;
-  }
-  if (!fig.file.endsWith(".png")) throw new Error(`writeReport: ${fig.file} is not a .png or .svg`);
-  const [w, h] = pngSize(bytes, fig.file);
-  // Pixel figures are often tiny (a 32x32 input): enlarge by a whole factor so pixels stay square.
-  const scale = fig.scale ?? Math.min(8, Math.max(1, Math.ceil(320 / w)));
-  const cls = scale >= 1 ? ` class="pixels"` : "";
-  return `<img${cls} src="${dataUri("image/png", bytes)}" width="${Math.round(w * scale)}" ` +
-    `height="${Math.round(h * scale)}" alt="${alt}">`;
-}
-
-// Width and height from the IHDR chunk, which a PNG must start with.
-function pngSize(bytes: Uint8Array, file: string): [number, number] {
-  const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-  if (bytes.length < 24 || signature.some((b, i) => bytes[i] !== b)) {
-    throw new Error(`writeReport: ${file} is not a PNG file`);
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return [view.getUint32(16), view.getUint32(20)];
-}
-
-function dataUri(mime: string, bytes: Uint8Array): string {
-  return `data:${mime};base64,${Buffer.from(bytes).toString("base64")}`;
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(
-    /"/g,
-    "&quot;",
-  );
-}
-
-async function readIfExists(path: string): Promise<Uint8Array | undefined> {
+async function exists(path: string): Promise<boolean> {
   try {
-    return await Deno.readFile(path);
+    await Deno.stat(path);
+    return true;
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
+    if (e instanceof Deno.errors.NotFound) return false;
     throw e;
   }
 }
