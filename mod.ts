@@ -24,6 +24,7 @@
  * @module
  */
 
+export { VERSION } from "./version.ts";
 export { graph, GraphBuilder, Tensor } from "./graph/builder.ts";
 export type {
   AddParamOptions,

@@ -27,6 +27,7 @@
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import {
+  BACKEND_NAMES,
   type BackendName,
   compile,
   type CompiledGraph,
@@ -44,6 +45,7 @@ import {
   seedPipeline,
   seedTokenizer,
   type TensorData,
+  VERSION,
   vit,
   VIT_PRESETS,
   type VitPresetName,
@@ -57,33 +59,48 @@ import {
   vitConfigFromCheckpoint,
 } from "../models/vit_checkpoint.ts";
 import { fileErrorReason, notRegularReason } from "../io/files.ts";
-import { timmEvalTransform } from "../io/timm_transform.ts";
+import { timmEvalCrop, timmEvalTransform } from "../io/timm_transform.ts";
+import type { VitReportInputs } from "../viz/vit_report.ts";
+import type { ReportProvenance } from "../viz/report_html.ts";
 
 const USAGE = `usage:
   deno run examples/vit.ts [--backend NAME] [--explain[=source]]
   deno run -A examples/vit.ts --weights W.safetensors --input I.safetensors --output O.safetensors
       [--intermediates] [--heads H | --model NAME] [--dynamic-size] [--backend NAME]
-      [--explain[=source]]
+  deno run -A examples/vit.ts --image PATH --weights W.safetensors (--heads H | --model NAME)
+      [--mean a,b,c] [--std a,b,c] [--crop-pct 0.9] [--labels FILE] [--top 5] [--out DIR]
+      [--output O.safetensors [--intermediates]] [--backend NAME]
+  deno run -A examples/vit.ts --image PATH [--weights SEED.safetensors] [--out DIR]
+      [--antialias on|off] [--output O.safetensors [--intermediates]] [--max-image-pixels N]
 
 flags (defaults in brackets):
-  --weights W        a checkpoint: a timm ViT (writes logits), a timm patch embedding or the
-                     seed tokenizer (writes output); every size is read from the tensors
-  --input I          a safetensors file whose "input" tensor is the (B, C, H, W) batch
-  --output O         where the results go; never one of the input files
+  --weights W        a checkpoint: a timm ViT (or Hugging Face transformers names; writes
+                     logits), a timm patch embedding or the seed tokenizer (writes output);
+                     every size is read from the tensors [none: the demo, or seed init]
+  --input I          a safetensors file whose "input" tensor is the (B, C, H, W) batch [none]
+  --output O         where the results go; never one of the input files [none]
   --intermediates    also write every stage (ViT: tokens, embedded, blocks.{i}, features,
-                     pooled, logits) [off]
+                     pooled, logits; with --image also the preprocessed input) [off]
   --heads H          attention heads of a timm ViT checkpoint (not in its shapes) [none]
-  --model NAME       a timm preset, for its heads (${Object.keys(VIT_PRESETS).join(", ")}) [none]
+  --model NAME       a timm preset, for its heads and input size
+                     (${Object.keys(VIT_PRESETS).join(", ")}) [none]
   --dynamic-size     resample pos_embed when the input's patch grid differs from the
                      checkpoint's, as timm's dynamic_img_size=True [off]
-  --backend NAME     auto, reference, js, wasm, cpu, webasm, webgpu, wgsl, gpujs [auto]
+  --image PATH       a PNG or JPEG: classified by a timm ViT checkpoint, else run through the
+                     seed tokenizer pipeline [none]
+  --mean a,b,c       ViT image mode: Normalize mean [0.5,0.5,0.5]
+  --std a,b,c        ViT image mode: Normalize std [0.5,0.5,0.5]
+  --crop-pct P       ViT image mode: resize the shorter side to floor(size / P) [0.9]
+  --labels FILE      ViT image mode: class names, one a line [ImageNet-1k for 1000 classes]
+  --top K            ViT image mode: how many classes to print [5]
+  --out DIR          with --image: figures and report.html (ViT: attention maps, rollout,
+                     top-k; seed: the tutorial's seven figures) [none]
+  --antialias on|off seed pipeline: torchvision Resize's antialias [off]
+  --max-image-pixels N  refuse images above 2x this many pixels, warn above it
+                     [${MAX_IMAGE_PIXELS}, PIL's limit]
+  --backend NAME     ${BACKEND_NAMES.join(", ")} [auto]
   --explain[=source] print the kernels (or their source) [off]
-  --image PATH       the seed pipeline on a PNG or JPEG (see below) [none]
-  --help             this text
-
-  deno run -A examples/vit.ts --image PATH [--out DIR] [--antialias on|off] [--backend NAME]
-      [--weights W.safetensors] [--output O.safetensors [--intermediates]] [--explain[=source]]
-      [--max-image-pixels N]  (default ${MAX_IMAGE_PIXELS}, as PIL: warn above, refuse above 2x)`;
+  --help             this text`;
 
 /** The seed resizes every image to this square size. */
 const SEED_SIZE = 224;
@@ -714,35 +731,6 @@ function printPatchCounts(size: number, patch: number): void {
   console.log(`Number of Patches per Row : ${size / patch}`);
 }
 
-/**
- * Writes the seven figures and report.html into `dir`, all or none; returns the paths written.
- * File-system errors become one line naming --out.
- */
-async function saveFigures(
-  dir: string,
-  graph: Graph,
-  stages: Readonly<Record<string, TensorData>>,
-  pos: TensorData,
-  patch: number,
-  title: string,
-  inputs: Inputs,
-): Promise<string[]> {
-  // Loaded on demand: the diagram pulls in Graphviz and resvg, which the other modes never use.
-  const { REPORT_FILES, saveReport } = await import("../viz/report.ts");
-  for (const file of REPORT_FILES) await refuseOverwrite(join(dir, file), inputs, "--out");
-  const { resized: image, patches, tokens, embeddings } = stages;
-  const drawn = { image, patches, tokens, embeddings, pos, patch, graph };
-  try {
-    return (await saveReport(dir, drawn, { title })).map((file) => join(dir, file));
-  } catch (err) {
-    const fsError = Object.values(Deno.errors).some((kind) => err instanceof kind) ||
-      typeof (err as { code?: unknown }).code === "string";
-    if (!fsError) throw err;
-    const why = fileErrorReason(err, "write", { pathFlag: "--out", kind: "directory" });
-    throw new UsageError(`--out ${dir}: ${why}; nothing was saved`);
-  }
-}
-
 /** Prints each stage's shape torch-style, the input pixels first. */
 function printStages(pixels: TensorData, result: RunResult): void {
   console.log(`pixels ${torchSize(pixels.shape)}`);
@@ -764,7 +752,37 @@ async function saveImageTensors(
   console.log(`wrote ${Object.keys(tensors).join(", ")} to ${options.output}`);
 }
 
-/** Saves the figures to `dir`, or says in one line which flags would. */
+/**
+ * Writes a report folder (figures and report.html) with `write`, all files or none, refusing
+ * to replace an input; says in one line which flags are missing to write it, and turns a
+ * file-system error into one line naming --out.
+ */
+async function writeReportDir(
+  dir: string,
+  files: readonly string[],
+  inputs: Inputs,
+  write: () => Promise<string[]>,
+): Promise<void> {
+  const missing = await missingFigureFlags(dir);
+  if (missing.length > 0) {
+    console.log(`figures not saved: run deno with ${missing.join(" and ")} to save them to ${dir}`);
+    return;
+  }
+  for (const file of files) await refuseOverwrite(join(dir, file), inputs, "--out");
+  let written: string[];
+  try {
+    written = await write();
+  } catch (err) {
+    const fsError = Object.values(Deno.errors).some((kind) => err instanceof kind) ||
+      typeof (err as { code?: unknown }).code === "string";
+    if (!fsError) throw err;
+    const why = fileErrorReason(err, "write", { pathFlag: "--out", kind: "directory" });
+    throw new UsageError(`--out ${dir}: ${why}; nothing was saved`);
+  }
+  for (const file of written) console.log(`wrote ${join(dir, file)}`);
+}
+
+/** The seed pipeline's seven figures and report.html. */
 async function reportFigures(
   dir: string,
   graph: Graph,
@@ -773,16 +791,19 @@ async function reportFigures(
   patch: number,
   title: string,
   inputs: Inputs,
+  provenance: ReportProvenance,
 ): Promise<void> {
-  const missing = await missingFigureFlags(dir);
-  if (missing.length > 0) {
-    console.log(`figures not saved: run deno with ${missing.join(" and ")} to save them to ${dir}`);
-    return;
-  }
+  // Loaded on demand: the figures pull in Vega, Graphviz and resvg, which the other modes skip.
+  const { REPORT_FILES, saveReport } = await import("../viz/report.ts");
   const pos = weights.get(POS_NAME) as TensorData; // compile() checked every parameter
-  for (const path of await saveFigures(dir, graph, result.stages, pos, patch, title, inputs)) {
-    console.log(`wrote ${path}`);
-  }
+  const { resized: image, patches, tokens, embeddings } = result.stages;
+  const drawn = { image, patches, tokens, embeddings, pos, patch, graph };
+  await writeReportDir(
+    dir,
+    REPORT_FILES,
+    inputs,
+    () => saveReport(dir, drawn, { title, provenance }),
+  );
 }
 
 /**
@@ -796,10 +817,10 @@ async function classifyImage(
   checkpoint: SafetensorsReader,
   decoded: DecodedImage,
 ): Promise<void> {
-  if (options.out !== undefined || options.antialias !== undefined) {
+  if (options.antialias !== undefined) {
     throw new UsageError(
-      "--out and --antialias apply to the seed pipeline; for a timm ViT checkpoint use " +
-        "--output O.safetensors (figures for the whole ViT are not drawn yet)",
+      "--antialias applies to the seed pipeline; a timm ViT checkpoint gets timm's eval " +
+        "transform (PIL bicubic, which antialiases)",
     );
   }
   const { preset, heads } = vitHeads(options);
@@ -832,8 +853,12 @@ async function classifyImage(
     weightsSource: options.weights,
   });
   try {
+    const attention = Array.from({ length: config.depth }, (_, i) => `blocks.${i}.attn`);
     const result = await model.run({ image: input }, {
-      stages: options.intermediates ? vitStages(config.depth) : [],
+      stages: [
+        ...(options.intermediates ? vitStages(config.depth) : []),
+        ...(options.out !== undefined ? attention : []),
+      ],
     });
     console.log(
       `${options.image}: ${decoded.width}x${decoded.height}, resized to ` +
@@ -841,13 +866,17 @@ async function classifyImage(
         `mean ${mean.join(",")}, std ${std.join(",")}; vit (depth ${config.depth}, width ` +
         `${config.dim}, heads ${heads}) on ${model.backend}`,
     );
-    for (const [rank, { index, p }] of topK(result.output.data, options.top).entries()) {
-      const name = labels ? labels[index] : `class ${index}`;
+    const top = topK(result.output.data, options.top).map(({ index, p }) => ({
+      name: labels ? labels[index] : `class ${index}`,
+      p,
+    }));
+    for (const [rank, { name, p }] of top.entries()) {
       console.log(`${String(rank + 1).padStart(3)}. ${(p * 100).toFixed(2).padStart(6)}%  ${name}`);
     }
     if (options.output !== undefined) {
+      const kept = Object.entries(result.stages).filter(([k]) => !attention.includes(k));
       const tensors: Record<string, TensorData> = options.intermediates
-        ? { input, ...result.stages }
+        ? { input, ...Object.fromEntries(kept) }
         : { input, logits: result.output };
       await saveSafetensors(options.output, tensors, {
         variant: "vit-image",
@@ -858,10 +887,46 @@ async function classifyImage(
       });
       console.log(`wrote ${Object.keys(tensors).join(", ")} to ${options.output}`);
     }
+    if (options.out !== undefined) {
+      const preprocessing = `timm eval transform: resize the shorter side to ` +
+        `${Math.floor(size / cropPct)} (PIL bicubic), center crop ${size}x${size}, ToTensor, ` +
+        `Normalize(mean ${mean.join(",")}, std ${std.join(",")})`;
+      await saveVitFigures(
+        options.out,
+        {
+          title: `ViT: ${options.image}`,
+          image: timmEvalCrop(decoded, { size, cropPct }),
+          attention: attention.map((s) => result.stages[s]),
+          grid: [size / config.patch, size / config.patch],
+          top,
+          graph,
+          provenance: {
+            weights: options.weights ?? "random init",
+            backend: `${model.backend} (${model.reason})`,
+            preprocessing,
+            originalSize: { width: decoded.width, height: decoded.height },
+            version: VERSION,
+          },
+        },
+        [["--image", options.image], ["--weights", options.weights]],
+        config.depth,
+      );
+    }
     printExplain(model, options.explain);
   } finally {
     model.dispose();
   }
+}
+
+/** The ViT report: input, top-k, the last block's attention per head, rollout, report.html. */
+async function saveVitFigures(
+  dir: string,
+  inputs: VitReportInputs,
+  files: Inputs,
+  depth: number,
+): Promise<void> {
+  const { saveVitReport, vitReportFiles } = await import("../viz/vit_report.ts");
+  await writeReportDir(dir, vitReportFiles(depth), files, () => saveVitReport(dir, inputs));
 }
 
 /** The stages --intermediates writes, as the fixtures name them (not the attention maps). */
@@ -992,7 +1057,15 @@ async function runImage(options: Options & { image: string }): Promise<void> {
     }
     if (out !== undefined) {
       const title = `ViT tokenizer: ${imagePath}`;
-      await reportFigures(out, graph, result, weights, patch, title, inputs);
+      const provenance = {
+        weights: options.weights ?? "PyTorch-default init (seed 0)",
+        backend: `${model.backend} (${model.reason})`,
+        preprocessing: `ToTensor, Resize((${SEED_SIZE}, ${SEED_SIZE})) bilinear, antialias ` +
+          (antialias ? "on" : "off"),
+        originalSize: { width: decoded.width, height: decoded.height },
+        version: VERSION,
+      };
+      await reportFigures(out, graph, result, weights, patch, title, inputs, provenance);
     }
   } finally {
     model.dispose();

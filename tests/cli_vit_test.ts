@@ -294,3 +294,80 @@ Deno.test({
     }
   },
 });
+
+Deno.test("cli: --help lists every flag with its default", async () => {
+  const ran = await runVit([], ["--help"]);
+  assert.equal(ran.code, 0, ran.stderr);
+  const flags = [
+    "--weights",
+    "--input",
+    "--output",
+    "--intermediates",
+    "--heads",
+    "--model",
+    "--dynamic-size",
+    "--image",
+    "--mean",
+    "--std",
+    "--crop-pct",
+    "--labels",
+    "--top",
+    "--out",
+    "--antialias",
+    "--max-image-pixels",
+    "--backend",
+    "--explain",
+  ];
+  for (const f of flags) {
+    const line = ran.stdout.split("\n").find((l) =>
+      /^ {2}--/.test(l) && l.trim().split(/[ [=]/)[0] === f
+    );
+    assert.ok(line, `--help has no line for ${f}`);
+  }
+  assert.match(ran.stdout, /--top K .*\[5\]/);
+  assert.match(ran.stdout, /--crop-pct P .*\[0\.9\]/);
+});
+
+Deno.test({
+  name:
+    "cli: --image --out with a timm ViT writes the attention maps, rollout, top-k and report.html",
+  ignore: !exists(new URL(`file://${TINY}`)),
+  async fn() {
+    const dir = await tempDir();
+    try {
+      const out = `${dir}/report`;
+      const ran = await runVit(["-A"], [
+        "--image",
+        PHOTO,
+        "--weights",
+        TINY,
+        "--model",
+        "vit_tiny_patch16_224",
+        "--out",
+        out,
+      ]);
+      assert.equal(ran.code, 0, ran.stderr);
+      const files = [...Deno.readDirSync(out)].map((e) => e.name).sort();
+      assert.deepEqual(files, [
+        "01_input.png",
+        "02_top_k.png",
+        "03_attention_block_11.png",
+        "04_attention_rollout.png",
+        "05_graph.svg",
+        "report.html",
+      ]);
+      const html = await Deno.readTextFile(`${out}/report.html`);
+      for (const text of [TINY, "300", "200", "resize the shorter side to 248", "0.1.0"]) {
+        assert.ok(html.includes(text), `report.html lacks ${text}`);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("VERSION is deno.json's version", async () => {
+  const { VERSION } = await import("../mod.ts");
+  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  assert.equal(VERSION, config.version);
+});
