@@ -9,36 +9,19 @@
  * @module
  */
 
+import { loadBlas } from "../codegen/backends/native_blas.ts";
+
 const args = Deno.args;
 const flag = (name: string, fallback: string): string => {
   const at = args.indexOf(name);
   return at >= 0 ? args[at + 1] : fallback;
 };
 const threads = Number(flag("--threads", "2"));
-const lib = Deno.dlopen(flag("--lib", "libopenblas.so.0"), {
-  cblas_sgemm: {
-    parameters: [
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "f32",
-      "buffer",
-      "i32",
-      "buffer",
-      "i32",
-      "f32",
-      "buffer",
-      "i32",
-    ],
-    result: "void",
-  },
-  openblas_set_num_threads: { parameters: ["i32"], result: "void" },
-});
-const ROW_MAJOR = 101;
-const NO_TRANS = 111;
+// The library the native backend loads (`TESSERA_BLAS` overrides the name).
+if (args.includes("--lib")) Deno.env.set("TESSERA_BLAS", flag("--lib", ""));
+const blas = loadBlas(threads);
+if (typeof blas === "string") throw new Error(`no BLAS: ${blas}`);
+const { sgemm: gemm } = blas;
 
 function floats(length: number, shared: boolean): Float32Array {
   if (!shared) return new Float32Array(length);
@@ -53,8 +36,7 @@ function probe(name: string, m: number, n: number, k: number, shared: boolean): 
   const c = floats(m * n, shared);
   for (let i = 0; i < a.length; i++) a[i] = Math.sin(i);
   for (let i = 0; i < b.length; i++) b[i] = Math.cos(i);
-  const sgemm = (): void =>
-    lib.symbols.cblas_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1, a, k, b, n, 0, c, n);
+  const sgemm = (): void => gemm(m, n, k, a, k, b, n, c, n);
   sgemm();
   let want = 0;
   for (let l = 0; l < k; l++) want += a[l] * b[l * n];
@@ -80,11 +62,9 @@ function probe(name: string, m: number, n: number, k: number, shared: boolean): 
   }));
 }
 
-lib.symbols.openblas_set_num_threads(threads);
 for (const shared of [false, true]) {
   probe("ViT-Ti qkv, B=1", 197, 576, 192, shared);
   probe("ViT-Ti fc1, B=1", 197, 768, 192, shared);
   probe("ViT-B qkv, B=8", 1576, 2304, 768, shared);
   probe("ViT-B fc1, B=8", 1576, 3072, 768, shared);
 }
-lib.close();

@@ -17,22 +17,13 @@ import {
   assertAttention,
   exists,
   fixtureTensor as tensor,
-  NATIVE_AVAILABLE,
+  MODEL_BACKENDS,
   scaledError,
 } from "./helpers.ts";
 
 // Every backend runs the encoder; wgsl with a small GEMM tile (llvmpipe compiles the default
 // 128x128 tile for about 30 s per shape).
-const ENCODER_BACKENDS = [
-  "reference",
-  "js",
-  "wasm",
-  ...(NATIVE_AVAILABLE ? ["native"] as const : []),
-  "cpu",
-  "webasm",
-  "webgpu",
-  "wgsl",
-] as const;
+const ENCODER_BACKENDS = MODEL_BACKENDS;
 type EncoderBackend = typeof ENCODER_BACKENDS[number];
 const SMALL_TILE = { bm: 32, bn: 32, bk: 4, tm: 4, tn: 4 };
 const TOLERANCE = 1e-4;

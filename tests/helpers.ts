@@ -179,3 +179,15 @@ export async function assertRejectsWeights(
  * the library and sets TESSERA_REQUIRE_NATIVE, where tests/native_test.ts fails if it cannot.
  */
 export const NATIVE_AVAILABLE: boolean = typeof loadBlas(2) !== "string";
+
+/** Every backend the model tests run, `native` where its BLAS loads. */
+export const MODEL_BACKENDS = [
+  "reference",
+  "js",
+  "wasm",
+  ...(NATIVE_AVAILABLE ? ["native"] as const : []),
+  "cpu",
+  "webasm",
+  "webgpu",
+  "wgsl",
+] as const;

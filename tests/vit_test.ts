@@ -8,22 +8,13 @@ import {
   assertAttention,
   exists,
   fixtureTensor,
+  MODEL_BACKENDS,
   NATIVE_AVAILABLE,
   scaledError,
 } from "./helpers.ts";
 import type { Equal, Expect, ShapeOf } from "./type_helpers.ts";
 
-// The native backend (a system BLAS) where it loads; CI requires it (tests/native_test.ts).
-const BACKENDS = [
-  "reference",
-  "js",
-  "wasm",
-  ...(NATIVE_AVAILABLE ? ["native"] as const : []),
-  "cpu",
-  "webasm",
-  "webgpu",
-  "wgsl",
-] as const;
+const BACKENDS = MODEL_BACKENDS;
 const SMALL_TILE = { bm: 32, bn: 32, bk: 4, tm: 4, tn: 4 };
 const TOLERANCE = 1e-4;
 const MICRO = new URL("./fixtures/vit/vit_micro.safetensors", import.meta.url);

@@ -222,3 +222,37 @@ export const PLOT_CONFIG: Readonly<vega.Config> & { readonly background: string 
     titleFontWeight: "normal",
   },
 };
+
+/**
+ * A Vega image mark drawing `pixels` over a `width` x `height` plot area from the origin:
+ * `smooth: false` keeps crisp pixels (exact-pixel figures), `true` lets the renderer interpolate
+ * (photos shown beside overlays).
+ *
+ * @example
+ * ```ts
+ * import { rasterImageMark } from "./plot.ts";
+ * const pixel = { width: 1, height: 1, channels: 4 as const, data: new Uint8Array(4) };
+ * const mark = rasterImageMark(pixel, 100, 100, false);
+ * ```
+ */
+export function rasterImageMark(
+  pixels: PixelImage,
+  width: number,
+  height: number,
+  smooth: boolean,
+): NonNullable<VegaSpec["marks"]>[number] {
+  return {
+    type: "image",
+    encode: {
+      enter: {
+        url: { value: pngDataUri(pixels) },
+        x: { value: 0 },
+        y: { value: 0 },
+        width: { value: width },
+        height: { value: height },
+        aspect: { value: false },
+        smooth: { value: smooth },
+      },
+    },
+  };
+}

@@ -19,7 +19,14 @@ import {
   resizedImageFigure,
   tokenGridFigure,
 } from "./figures.ts";
-import { hex, PLOT_CONFIG, pngDataUri, renderVega, type VegaSpec, viridisRange } from "./plot.ts";
+import {
+  hex,
+  PLOT_CONFIG,
+  rasterImageMark,
+  renderVega,
+  type VegaSpec,
+  viridisRange,
+} from "./plot.ts";
 
 type Mark = NonNullable<VegaSpec["marks"]>[number];
 type Axis = NonNullable<VegaSpec["axes"]>[number];
@@ -70,7 +77,7 @@ export async function resizedImagePlot(
       { orient: "bottom", scale: "x", title: "x (pixel column)", labelOverlap: true },
       { orient: "left", scale: "y", title: "y (pixel row)", labelOverlap: true },
     ],
-    marks: [rasterMark(pixels, width, height)],
+    marks: [rasterImageMark(pixels, width, height, false)],
   });
 }
 
@@ -114,7 +121,7 @@ export async function patchGridPlot(
       patchAxis("left", "y", rows, patch, "patch row"),
     ],
     marks: [
-      rasterMark(pixels, width, height),
+      rasterImageMark(pixels, width, height, false),
       {
         type: "rule",
         from: { data: "lines" },
@@ -166,7 +173,7 @@ export async function patchExtractionPlot(
         { orient: "bottom", scale: "x", title: "x (pixel)", labelOverlap: true },
         { orient: "left", scale: "y", title: "y (pixel)", labelOverlap: true },
       ],
-      marks: [rasterMark(pixels, width, height)],
+      marks: [rasterImageMark(pixels, width, height, false)],
     },
     {
       type: "group",
@@ -329,7 +336,7 @@ export async function embeddingHeatmapPlot(
       { orient: "left", scale: "y", title: "embedding dimension", labelOverlap: true },
     ],
     legends: [colourBar("colour", "value", height)],
-    marks: [rasterMark(pixels, width, height)],
+    marks: [rasterImageMark(pixels, width, height, false)],
   });
 }
 
@@ -397,7 +404,7 @@ export async function positionalSimilarityPlot(
       },
     ],
     legends: [colourBar("colour", "cosine similarity", height)],
-    marks: [rasterMark(pixels, width, height)],
+    marks: [rasterImageMark(pixels, width, height, false)],
   });
 }
 
@@ -467,28 +474,6 @@ function patchAxis(
     values: Array.from({ length: count }, (_, i) => (i + 0.5) * patch),
     labelOverlap: true,
     encode: { labels: { update: { text: { signal: `floor(datum.value / ${patch})` } } } },
-  };
-}
-
-/**
- * The raster stretched over a `width` x `height` plot area with crisp pixels (SVG
- * `image-rendering: pixelated`, which resvg and browsers honour), the raster itself embedded at
- * its own size.
- */
-function rasterMark(pixels: PixelImage, width: number, height: number): Mark {
-  return {
-    type: "image",
-    encode: {
-      enter: {
-        url: { value: pngDataUri(pixels) },
-        x: { value: 0 },
-        y: { value: 0 },
-        width: { value: width },
-        height: { value: height },
-        aspect: { value: false },
-        smooth: { value: false },
-      },
-    },
   };
 }
 

@@ -20,7 +20,7 @@ import type { PixelImage } from "./figures.ts";
 export type { PixelImage } from "./figures.ts";
 import {
   PLOT_CONFIG,
-  pngDataUri,
+  rasterImageMark,
   renderVega,
   renderVegaLite,
   type VegaLiteSpec,
@@ -615,7 +615,7 @@ export async function inputImageFigure(
       { orient: "left", scale: "y", title: "y (pixel row)", labelOverlap: true },
     ],
     marks: [
-      imageMark(rgbPixels(image), width, height),
+      rasterImageMark(rgbPixels(image), width, height, true),
       {
         type: "rule",
         from: { data: "lines" },
@@ -684,24 +684,7 @@ function imagePanel(title: string, img: OverlayImage | PixelImage, side: number)
         strokeWidth: { value: 0.5 },
       },
     },
-    marks: [imageMark(rgbPixels(img), width, height)],
-  };
-}
-
-function imageMark(pixels: PixelImage, width: number, height: number): Mark {
-  return {
-    type: "image",
-    encode: {
-      enter: {
-        url: { value: pngDataUri(pixels) },
-        x: { value: 0 },
-        y: { value: 0 },
-        width: { value: width },
-        height: { value: height },
-        aspect: { value: false },
-        smooth: { value: true },
-      },
-    },
+    marks: [rasterImageMark(rgbPixels(img), width, height, true)],
   };
 }
 
