@@ -19,6 +19,7 @@ import type {
   ShapeErrorType,
   ShapeStr,
   SizeFault,
+  StarFactors,
   TDim,
   TShape,
 } from "./shape_types.ts";
@@ -53,13 +54,8 @@ export interface BlockSignature {
 }
 
 /** @ignore */
-type Factors<D extends string, Acc extends string[] = []> = D extends `${infer H}*${infer R}`
-  ? Factors<R, [...Acc, H]>
-  : [...Acc, D];
-
-/** @ignore */
 type NamesIn<D> = D extends `${number}` ? never
-  : D extends string ? Exclude<Factors<D>[number], `${number}`>
+  : D extends string ? Exclude<StarFactors<D>[number], `${number}`>
   : never;
 
 /** @ignore */
@@ -276,7 +272,7 @@ type OptionOf<Sizes, D extends string> = {
 
 /** @ignore */
 type SolveProduct<Op extends string, O, Sizes, P extends string, X, E> =
-  SplitFactors<Factors<P>, E> extends
+  SplitFactors<StarFactors<P>, E> extends
     { known: infer K extends number[]; free: infer F extends string[] } ? (
       F extends [] ? (
           DimsAgree<Product<K>, X> extends true ? E
@@ -291,7 +287,7 @@ type SolveProduct<Op extends string, O, Sizes, P extends string, X, E> =
                       Op,
                       O,
                       `input dim ${X} must be ${P}, but ${KnownStr<
-                        Factors<P>,
+                        StarFactors<P>,
                         E,
                         Sizes
                       >} does not divide ${X}`
