@@ -45,50 +45,87 @@ export const VIT_B16_SIZES: OnnxTokenizerSizes = {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Protobuf writer: varints and length-delimited fields are all ONNX needs.
+// Protobuf writer: varints, fixed32 floats and length-delimited fields are all ONNX needs.
 
 const WIRE_VARINT = 0;
 const WIRE_LEN = 2;
+const WIRE_FIXED32 = 5;
 
-/** Accumulates one protobuf message. Nested messages are encoded first, then embedded. */
-class ProtoWriter {
+/** The bytes of one varint: non-negative safe integers, and negatives as 10-byte int64. */
+function varintBytes(value: number): Uint8Array {
+  if (!Number.isSafeInteger(value)) {
+    throw new RangeError(`protobuf varint must be a safe integer, got ${value}`);
+  }
+  const out: number[] = [];
+  if (value < 0) {
+    // int64 two's complement, as protobuf writes a negative int32/int64.
+    let v = BigInt.asUintN(64, BigInt(value));
+    while (v >= 0x80n) {
+      out.push(Number(v & 0x7fn) | 0x80);
+      v >>= 7n;
+    }
+    out.push(Number(v));
+    return Uint8Array.from(out);
+  }
+  let v = value;
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  out.push(v);
+  return Uint8Array.from(out);
+}
+
+/**
+ * Accumulates one protobuf message as a list of chunks. An embedded message keeps its chunks (no
+ * copy), and a bytes field keeps a view of its array, so a model of hundreds of MB is copied once,
+ * by `finish()`; do not change an array handed to `bytes` before then.
+ *
+ * @example
+ * ```ts
+ * import { ProtoWriter } from "./onnx_models.ts";
+ * const inner = new ProtoWriter().int(1, 150);
+ * new ProtoWriter().message(3, inner).finish(); // Uint8Array [26, 3, 8, 150, 1]
+ * ```
+ */
+export class ProtoWriter {
   #chunks: Uint8Array[] = [];
   #length = 0;
+
+  /** Bytes written so far. */
+  get length(): number {
+    return this.#length;
+  }
 
   #push(bytes: Uint8Array): void {
     this.#chunks.push(bytes);
     this.#length += bytes.length;
   }
 
-  #varint(value: number): void {
-    if (!Number.isSafeInteger(value) || value < 0) {
-      throw new RangeError(`protobuf varint must be a non-negative safe integer, got ${value}`);
-    }
-    const out: number[] = [];
-    let v = value;
-    while (v >= 0x80) {
-      out.push((v % 0x80) | 0x80);
-      v = Math.floor(v / 0x80);
-    }
-    out.push(v);
-    this.#push(Uint8Array.from(out));
-  }
-
   #tag(field: number, wire: number): void {
-    this.#varint(field * 8 + wire);
+    this.#push(varintBytes(field * 8 + wire));
   }
 
-  /** An int32/int64/enum field (non-negative values only). */
+  /** An int32/int64/enum field (negative values as int64). */
   int(field: number, value: number): this {
     this.#tag(field, WIRE_VARINT);
-    this.#varint(value);
+    this.#push(varintBytes(value));
+    return this;
+  }
+
+  /** A float field (fixed32, little-endian; the value is rounded to float32). */
+  float(field: number, value: number): this {
+    this.#tag(field, WIRE_FIXED32);
+    const raw = new Uint8Array(4);
+    new DataView(raw.buffer).setFloat32(0, value, true);
+    this.#push(raw);
     return this;
   }
 
   /** A bytes field. */
   bytes(field: number, value: Uint8Array): this {
     this.#tag(field, WIRE_LEN);
-    this.#varint(value.length);
+    this.#push(varintBytes(value.length));
     this.#push(value);
     return this;
   }
@@ -98,16 +135,19 @@ class ProtoWriter {
     return this.bytes(field, new TextEncoder().encode(value));
   }
 
-  /** An embedded message field. */
+  /** An embedded message field (its chunks are shared, not copied). */
   message(field: number, value: ProtoWriter): this {
-    return this.bytes(field, value.finish());
+    this.#tag(field, WIRE_LEN);
+    this.#push(varintBytes(value.#length));
+    for (const c of value.#chunks) this.#push(c);
+    return this;
   }
 
   /** A packed repeated int64 field. */
   packedInts(field: number, values: readonly number[]): this {
     const inner = new ProtoWriter();
-    for (const v of values) inner.#varint(v);
-    return this.bytes(field, inner.finish());
+    for (const v of values) inner.#push(varintBytes(v));
+    return this.message(field, inner);
   }
 
   /** The encoded message. */
@@ -127,51 +167,117 @@ class ProtoWriter {
 
 const FLOAT = 1; // TensorProto.DataType.FLOAT
 const INT64 = 7; // TensorProto.DataType.INT64
+const ATTR_FLOAT = 1; // AttributeProto.AttributeType.FLOAT
 const ATTR_INT = 2; // AttributeProto.AttributeType.INT
 const ATTR_INTS = 7; // AttributeProto.AttributeType.INTS
 
-type Attr = { readonly name: string; readonly int: number } | {
-  readonly name: string;
-  readonly ints: readonly number[];
-};
+/** The ONNX IR version the models are written with. */
+export const ONNX_IR_VERSION = 8;
+/** The default-domain opset the models import. */
+export const ONNX_OPSET = 17;
 
-function floatTensor(name: string, dims: readonly number[], data: Float32Array): ProtoWriter {
-  const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+/**
+ * One node attribute: an int, a list of ints or a float.
+ *
+ * @example
+ * ```ts
+ * import type { OnnxAttr } from "./onnx_models.ts";
+ * const attrs: OnnxAttr[] = [{ name: "axis", int: -1 }, { name: "epsilon", float: 1e-6 }];
+ * ```
+ */
+export type OnnxAttr =
+  | { readonly name: string; readonly int: number }
+  | { readonly name: string; readonly ints: readonly number[] }
+  | { readonly name: string; readonly float: number };
+
+/**
+ * A float32 `TensorProto` (an initializer) with `raw_data`; `dims` `[]` is a scalar.
+ *
+ * @example
+ * ```ts
+ * import { onnxFloatTensor } from "./onnx_models.ts";
+ * onnxFloatTensor("half", [], Float32Array.of(0.5)).length > 0; // true
+ * ```
+ */
+export function onnxFloatTensor(
+  name: string,
+  dims: readonly number[],
+  data: Float32Array,
+): ProtoWriter {
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (count !== data.length) {
+    throw new Error(
+      `onnx: tensor "${name}" has ${data.length} values, dims [${dims}] need ${count}`,
+    );
+  }
+  const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   // TensorProto: dims = 1, data_type = 2, name = 8, raw_data = 9 (little-endian).
   return new ProtoWriter().packedInts(1, dims).int(2, FLOAT).string(8, name).bytes(9, raw);
 }
 
-function int64Tensor(name: string, values: readonly number[]): ProtoWriter {
+/**
+ * An int64 `TensorProto` (shapes, indices); `dims` defaults to `[values.length]`, `[]` is a scalar.
+ *
+ * @example
+ * ```ts
+ * import { onnxInt64Tensor } from "./onnx_models.ts";
+ * onnxInt64Tensor("shape", [8, 197, 192]).length > 0; // true
+ * ```
+ */
+export function onnxInt64Tensor(
+  name: string,
+  values: readonly number[],
+  dims: readonly number[] = [values.length],
+): ProtoWriter {
   const raw = new Uint8Array(values.length * 8);
   const view = new DataView(raw.buffer);
   values.forEach((v, i) => view.setBigInt64(i * 8, BigInt(v), true));
-  return new ProtoWriter().packedInts(1, [values.length]).int(2, INT64).string(8, name).bytes(
-    9,
-    raw,
-  );
+  return new ProtoWriter().packedInts(1, dims).int(2, INT64).string(8, name).bytes(9, raw);
 }
 
-function node(
+/**
+ * A `NodeProto` of the default domain; its name is `<op>_<first output>` unless given.
+ *
+ * @example
+ * ```ts
+ * import { onnxNode } from "./onnx_models.ts";
+ * onnxNode("Softmax", ["scores"], "probs", [{ name: "axis", int: -1 }]).length > 0; // true
+ * ```
+ */
+export function onnxNode(
   op: string,
   inputs: readonly string[],
-  output: string,
-  attrs: readonly Attr[] = [],
+  output: string | readonly string[],
+  attrs: readonly OnnxAttr[] = [],
+  name?: string,
 ): ProtoWriter {
+  const outputs = typeof output === "string" ? [output] : output;
   // NodeProto: input = 1, output = 2, name = 3, op_type = 4, attribute = 5.
   const w = new ProtoWriter();
   for (const i of inputs) w.string(1, i);
-  w.string(2, output).string(3, `${op}_${output}`).string(4, op);
+  for (const o of outputs) w.string(2, o);
+  w.string(3, name ?? `${op}_${outputs[0]}`).string(4, op);
   for (const a of attrs) {
-    // AttributeProto: name = 1, i = 3, ints = 8, type = 20.
+    // AttributeProto: name = 1, f = 2, i = 3, ints = 8, type = 20.
     const attr = new ProtoWriter().string(1, a.name);
     if ("int" in a) attr.int(3, a.int).int(20, ATTR_INT);
+    else if ("float" in a) attr.float(2, a.float).int(20, ATTR_FLOAT);
     else attr.packedInts(8, a.ints).int(20, ATTR_INTS);
     w.message(5, attr);
   }
   return w;
 }
 
-function valueInfo(name: string, dims: readonly number[]): ProtoWriter {
+/**
+ * A float32 `ValueInfoProto` with a static shape (a graph input or output).
+ *
+ * @example
+ * ```ts
+ * import { onnxValueInfo } from "./onnx_models.ts";
+ * onnxValueInfo("image", [1, 3, 224, 224]).length > 0; // true
+ * ```
+ */
+export function onnxValueInfo(name: string, dims: readonly number[]): ProtoWriter {
   // TensorShapeProto.Dimension: dim_value = 1. TensorShapeProto: dim = 1.
   const shape = new ProtoWriter();
   for (const d of dims) shape.message(1, new ProtoWriter().int(1, d));
@@ -179,6 +285,57 @@ function valueInfo(name: string, dims: readonly number[]): ProtoWriter {
   const tensorType = new ProtoWriter().int(1, FLOAT).message(2, shape);
   // ValueInfoProto: name = 1, type = 2.
   return new ProtoWriter().string(1, name).message(2, new ProtoWriter().message(1, tensorType));
+}
+
+/** The parts of one ONNX model, for {@linkcode onnxModel}. */
+export interface OnnxGraphParts {
+  /** `GraphProto.name`. */
+  readonly name: string;
+  /** Nodes, in topological order. */
+  readonly nodes: readonly ProtoWriter[];
+  /** Initializers (`onnxFloatTensor`, `onnxInt64Tensor`). */
+  readonly initializers: readonly ProtoWriter[];
+  /** Graph inputs (`onnxValueInfo`). */
+  readonly inputs: readonly ProtoWriter[];
+  /** Graph outputs (`onnxValueInfo`). */
+  readonly outputs: readonly ProtoWriter[];
+  /** `ModelProto.producer_name`; defaults to `tessera-bench`. */
+  readonly producer?: string;
+}
+
+/**
+ * Encodes a `ModelProto` (IR version {@linkcode ONNX_IR_VERSION}, default-domain opset
+ * {@linkcode ONNX_OPSET}) around one graph.
+ *
+ * @example
+ * ```ts
+ * import { onnxModel, onnxNode, onnxValueInfo } from "./onnx_models.ts";
+ * const bytes = onnxModel({
+ *   name: "relu",
+ *   nodes: [onnxNode("Relu", ["x"], "y")],
+ *   initializers: [],
+ *   inputs: [onnxValueInfo("x", [2])],
+ *   outputs: [onnxValueInfo("y", [2])],
+ * });
+ * bytes[0]; // 8: field 1 (ir_version), varint
+ * ```
+ */
+export function onnxModel(parts: OnnxGraphParts): Uint8Array {
+  // GraphProto: node = 1, name = 2, initializer = 5, input = 11, output = 12.
+  const graph = new ProtoWriter();
+  for (const nd of parts.nodes) graph.message(1, nd);
+  graph.string(2, parts.name);
+  for (const t of parts.initializers) graph.message(5, t);
+  for (const i of parts.inputs) graph.message(11, i);
+  for (const o of parts.outputs) graph.message(12, o);
+  // ModelProto: ir_version = 1, producer_name = 2, graph = 7, opset_import = 8.
+  // OperatorSetIdProto: domain = 1 (empty: default domain, omitted), version = 2.
+  return new ProtoWriter()
+    .int(1, ONNX_IR_VERSION)
+    .string(2, parts.producer ?? "tessera-bench")
+    .message(7, graph)
+    .message(8, new ProtoWriter().int(2, ONNX_OPSET))
+    .finish();
 }
 
 function need(weights: Weights, name: string, size: number): TensorData {
@@ -239,9 +396,10 @@ export function buildTokenizerOnnx(
   const inits: ProtoWriter[] = [];
   const nodes: ProtoWriter[] = [];
   const floatInit = (name: string, dims: readonly number[], data: Float32Array) =>
-    inits.push(floatTensor(name, dims, data));
+    inits.push(onnxFloatTensor(name, dims, data));
   const shapeInit = (name: string, values: readonly number[]) =>
-    inits.push(int64Tensor(name, values));
+    inits.push(onnxInt64Tensor(name, values));
+  const node = onnxNode;
 
   const convW = need(weights, `${names.conv}.weight`, convOut * c * patch * patch);
   const convB = need(weights, `${names.conv}.bias`, convOut);
@@ -275,20 +433,11 @@ export function buildTokenizerOnnx(
   ]));
   nodes.push(node("Add", ["with_class_token", "pos"], "output"));
 
-  // GraphProto: node = 1, name = 2, initializer = 5, input = 11, output = 12.
-  const graph = new ProtoWriter();
-  for (const nd of nodes) graph.message(1, nd);
-  graph.string(2, `${variant}_tokenizer_b${batch}`);
-  for (const t of inits) graph.message(5, t);
-  graph.message(11, valueInfo("image", [batch, c, height, width]));
-  graph.message(12, valueInfo("output", [batch, n + 1, d]));
-
-  // ModelProto: ir_version = 1, producer_name = 2, graph = 7, opset_import = 8.
-  // OperatorSetIdProto: domain = 1 (empty: default domain, omitted), version = 2.
-  return new ProtoWriter()
-    .int(1, 8)
-    .string(2, "tessera-bench")
-    .message(7, graph)
-    .message(8, new ProtoWriter().int(2, 17))
-    .finish();
+  return onnxModel({
+    name: `${variant}_tokenizer_b${batch}`,
+    nodes,
+    initializers: inits,
+    inputs: [onnxValueInfo("image", [batch, c, height, width])],
+    outputs: [onnxValueInfo("output", [batch, n + 1, d])],
+  });
 }
