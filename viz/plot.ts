@@ -256,3 +256,35 @@ export function rasterImageMark(
     },
   };
 }
+
+/**
+ * White rule marks from a data set of segments (`x`, `y`, `x2`, `y2` in the `x` and `y` scales):
+ * patch-grid lines drawn over an image.
+ *
+ * @example
+ * ```ts
+ * import { gridLinesMark } from "./plot.ts";
+ * const mark = gridLinesMark("lines", 1.5);
+ * ```
+ */
+export function gridLinesMark(
+  data: string,
+  width: number,
+  opacity = 1,
+): NonNullable<VegaSpec["marks"]>[number] {
+  return {
+    type: "rule",
+    from: { data },
+    encode: {
+      enter: {
+        x: { scale: "x", field: "x" },
+        y: { scale: "y", field: "y" },
+        x2: { scale: "x", field: "x2" },
+        y2: { scale: "y", field: "y2" },
+        stroke: { value: "white" },
+        ...(opacity === 1 ? {} : { strokeOpacity: { value: opacity } }),
+        strokeWidth: { value: width },
+      },
+    },
+  };
+}

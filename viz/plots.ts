@@ -20,6 +20,7 @@ import {
   tokenGridFigure,
 } from "./figures.ts";
 import {
+  gridLinesMark,
   hex,
   PLOT_CONFIG,
   rasterImageMark,
@@ -122,20 +123,7 @@ export async function patchGridPlot(
     ],
     marks: [
       rasterImageMark(pixels, width, height, false),
-      {
-        type: "rule",
-        from: { data: "lines" },
-        encode: {
-          enter: {
-            x: { scale: "x", field: "x" },
-            y: { scale: "y", field: "y" },
-            x2: { scale: "x", field: "x2" },
-            y2: { scale: "y", field: "y2" },
-            stroke: { value: "white" },
-            strokeWidth: { value: 1.5 },
-          },
-        },
-      },
+      gridLinesMark("lines", 1.5),
     ],
   });
 }

@@ -19,6 +19,7 @@ import type { PixelImage } from "./figures.ts";
 
 export type { PixelImage } from "./figures.ts";
 import {
+  gridLinesMark,
   PLOT_CONFIG,
   rasterImageMark,
   renderVega,
@@ -616,21 +617,7 @@ export async function inputImageFigure(
     ],
     marks: [
       rasterImageMark(rgbPixels(image), width, height, true),
-      {
-        type: "rule",
-        from: { data: "lines" },
-        encode: {
-          enter: {
-            x: { scale: "x", field: "x" },
-            y: { scale: "y", field: "y" },
-            x2: { scale: "x", field: "x2" },
-            y2: { scale: "y", field: "y2" },
-            stroke: { value: "white" },
-            strokeOpacity: { value: 0.45 },
-            strokeWidth: { value: 0.75 },
-          },
-        },
-      },
+      gridLinesMark("lines", 0.75, 0.45),
     ],
   });
 }
