@@ -526,11 +526,9 @@ function bindBlock(
       else if (env[d] !== x) fail(`${d} is ${env[d]} but input dim ${i} is ${x}`);
     }
   });
-  for (const d of sig.input) {
-    if (typeof d === "number" || !d.includes("*")) continue;
-    const x = shape[sig.input.indexOf(d)];
-    solveProduct(d, x, env, sig, fail);
-  }
+  sig.input.forEach((d, i) => {
+    if (typeof d === "string" && d.includes("*")) solveProduct(d, shape[i], env, sig, fail);
+  });
   for (const [dim, value] of Object.entries(sig.defaults ?? {})) {
     if (!Object.hasOwn(env, dim)) env[dim] = evaluateDim(value, env);
   }

@@ -11,6 +11,8 @@
 
 import { BATCH_VAR, type Contraction, PRODUCT_BUFFER, TILE_VAR } from "../../passes/contraction.ts";
 import { renderJsKernel } from "./loop_nest.ts";
+import { contractionArgs } from "./contraction.ts";
+import { allFinite } from "../../../graph/params.ts";
 
 /** Rows of A per `sgemm` call (bounds the gather and product scratch). */
 export const BLAS_CHUNK_ROWS = 1024;
@@ -59,10 +61,12 @@ export function unpackPanels(
   nr: number,
   into: Float32Array = new Float32Array(k * nPadded),
 ): Float32Array {
+  // Plain loops: for a B packed at run time this runs once per batch index.
   for (let p = 0; p < nPadded / nr; p++) {
     for (let kk = 0; kk < k; kk++) {
       const from = p * k * nr + kk * nr;
-      into.set(packed.subarray(from, from + nr), kk * nPadded + p * nr);
+      const to = kk * nPadded + p * nr;
+      for (let j = 0; j < nr; j++) into[to + j] = packed[from + j];
     }
   }
   return into;
@@ -84,7 +88,7 @@ export function renderBlasGemm(
   index: number,
   nr: number,
 ): { source: string; args: string[] } {
-  const args = [...c.kernel.reads].sort();
+  const args = contractionArgs(c, []);
   const param = new Map(args.map((a, i) => [a, `buf${i}`]));
   const x = param.get(c.operand.buffer) as string;
   const perBatch = c.outer / c.batches;
@@ -103,6 +107,7 @@ export function renderBlasGemm(
     `if (!blas) return function () { throw new Error("native: sgemm runs on the calling thread"); };`,
     `const st = blas.states[${index}];`,
     `const sgemm = blas.sgemm;`,
+    `const allFinite = ${allFinite.toString()};`,
     ...(pack
       ? [
         `const pack = function (${
@@ -147,13 +152,16 @@ export function renderBlasGemm(
     `    sgemm(rows, ${nPadded}, ${k}, a, ${k}, st.b, ${nPadded}, c, ${nPadded});`,
     // Float32 sums can overflow where the exact sum does not (`3e38 * 4 + 3e38 * -4` is 0):
     // such products are summed again in float64, as the other CPU backends do.
-    `    for (let r = 0; r < rows; r++) {`,
-    `      for (let col = 0; col < ${c.n}; col++) {`,
-    `        const v = c[r * ${nPadded} + col];`,
-    `        if (v - v === 0) continue;`,
-    `        let acc = 0;`,
-    `        for (let l = 0; l < ${k}; l++) acc += a[r * ${k} + l] * st.b[l * ${nPadded} + col];`,
-    `        c[r * ${nPadded} + col] = acc;`,
+    // One branch-free pass finds whether any value needs it.
+    `    if (!allFinite(c)) {`,
+    `      for (let r = 0; r < rows; r++) {`,
+    `        for (let col = 0; col < ${c.n}; col++) {`,
+    `          const v = c[r * ${nPadded} + col];`,
+    `          if (v - v === 0) continue;`,
+    `          let acc = 0;`,
+    `          for (let l = 0; l < ${k}; l++) acc += a[r * ${k} + l] * st.b[l * ${nPadded} + col];`,
+    `          c[r * ${nPadded} + col] = acc;`,
+    `        }`,
     `      }`,
     `    }`,
     `    ${TILE_VAR} += t;`,

@@ -9,7 +9,13 @@
  * @module
  */
 
-import { BATCH_VAR, type Contraction, type GemmTile, TILE_VAR } from "../../passes/contraction.ts";
+import {
+  BATCH_VAR,
+  type Contraction,
+  type GemmTile,
+  PRODUCT_BUFFER,
+  TILE_VAR,
+} from "../../passes/contraction.ts";
 import { linSource } from "../../ir/expr.ts";
 import type { Program } from "../../ir/program.ts";
 import { renderJsKernel } from "./loop_nest.ts";
@@ -184,9 +190,9 @@ export function renderContraction(
   c: Contraction,
   layout: ContractionLayout,
 ): { source: string; args: string[] } {
-  const args = [...c.kernel.reads].sort();
-  const param = new Map(args.map((a, i) => [a, `buf${i}`]));
   const epilogue = renderJsKernel(c.epilogue, 0, [TILE_VAR]);
+  const args = contractionArgs(c, epilogue.args);
+  const param = new Map(args.map((a, i) => [a, `buf${i}`]));
   const epilogueArgs = epilogue.args.map((a) => param.get(a) ?? "product");
   const { mr, nr } = layout.tile;
   const rows = productRows(c, layout.tileOuter, mr);
@@ -290,6 +296,24 @@ function renderRecompute(c: Contraction, layout: ContractionLayout, product: str
 
 function indent(body: string): string {
   return body.split("\n").map((l) => "  " + l).join("\n");
+}
+
+/**
+ * The buffers a contraction kernel takes after `out`: the activation, what `also` reads (its
+ * epilogue), and B's sources when B is packed at run time. Compile-time weights are not among
+ * them: they live packed (in WebAssembly memory, or row-major for BLAS), so the kernel's buffer
+ * set does not hold a second copy of them.
+ *
+ * @example
+ * ```ts
+ * import { contractionArgs } from "./contraction.ts";
+ * typeof contractionArgs; // "function"
+ * ```
+ */
+export function contractionArgs(c: Contraction, also: readonly string[]): string[] {
+  const names = new Set([c.operand.buffer, ...also.filter((a) => a !== PRODUCT_BUFFER)]);
+  if (c.runtimeWeights) { for (const r of c.weights.reads) names.add(r); }
+  return [...names].sort();
 }
 
 /**
