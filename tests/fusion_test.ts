@@ -188,35 +188,42 @@ Deno.test("fusion: the recomputation checker flags broadcast and nested invarian
   assert.deepEqual(recomputedReductions(kernelOf([4, 8], first)), []);
 });
 
-Deno.test("fusion: softmax over the last axis is max per row, sum per row, then elementwise", () => {
+Deno.test("fusion: softmax over the last axis is max per row, exp once, sum per row, then a divide", () => {
   const g0 = graph("softmax", (b) => b.softmax(b.input("x", [2, 3, 5]), -1));
   const { g, program } = lower(g0, { x: [2, 3, 5] });
   const softmax = nodeName(g, "softmax");
-  assert.equal(program.kernels.length, 3);
-  const [max, sum, out] = program.kernels;
-  assert.deepEqual([max.shape, sum.shape, out.shape], [[2, 3], [2, 3], [2, 3, 5]]);
+  assert.equal(program.kernels.length, 4);
+  const [max, terms, sum, out] = program.kernels;
+  assert.deepEqual(
+    [max.shape, terms.shape, sum.shape, out.shape],
+    [[2, 3], [2, 3, 5], [2, 3], [2, 3, 5]],
+  );
   assert.ok(program.kernels.every((k) => k.ops.includes(softmax)));
+  const exps = (k: Kernel): number =>
+    foldExpr(k.expr, 0, (n, e) => n + (e.k === "unary" && e.op === "exp" ? 1 : 0));
   // 1. max_m x[row, m]: reads the input only.
   assert.ok(isRowReduction(g, max, "max", 5), kind(max));
   assert.deepEqual(max.reads, ["in_x"]);
-  // 2. Σ_s exp(x[row, s] - max[row]): the max is a load inside the sum, indexed by the row only.
-  assert.ok(isRowReduction(g, sum, "sum", 5), kind(sum));
-  const sumBody = (sum.expr as Reduce).body;
-  assert.ok(someNode(sumBody, (n) => n.k === "unary" && n.op === "exp"));
-  const maxLoads = loadsFrom(sumBody, max.out);
+  // 2. exp(x - max[row]), stored: the only exp of the four kernels.
+  assert.deepEqual(program.kernels.map(exps), [0, 1, 0, 0]);
+  assert.equal(reductions(terms.expr).length, 0);
+  const maxLoads = loadsFrom(terms.expr, max.out);
   assert.equal(maxLoads.length, 1);
   assert.deepEqual([...linVars(maxLoads[0].index)].sort(), ["i0", "i1"]);
-  assert.deepEqual([...sum.reads].sort(), ["in_x", max.out].sort());
-  // 3. exp(x - max) / sum: no reduction, both per-row buffers read at the row.
+  assert.deepEqual([...terms.reads].sort(), ["in_x", max.out].sort());
+  // 3. Σ_s terms[row, s]: a row reduction of the stored exps.
+  assert.ok(isRowReduction(g, sum, "sum", 5), kind(sum));
+  assert.deepEqual(sum.reads, [terms.out]);
+  // 4. terms / sum: no reduction, the sum read at the row.
   assert.equal(reductions(out.expr).length, 0);
-  for (const buf of [max.out, sum.out]) {
-    const loads = loadsFrom(out.expr, buf);
-    assert.ok(loads.length >= 1, buf);
-    for (const l of loads) assert.deepEqual([...linVars(l.index)].sort(), ["i0", "i1"], buf);
+  for (const l of loadsFrom(out.expr, sum.out)) {
+    assert.deepEqual([...linVars(l.index)].sort(), ["i0", "i1"]);
   }
-  assert.deepEqual([...out.reads].sort(), ["in_x", max.out, sum.out].sort());
+  assert.deepEqual([...out.reads].sort(), [terms.out, sum.out].sort());
   assert.deepEqual(program.results, [out.out]);
-  for (const k of [max, sum]) assert.equal(program.buffers.get(k.out)?.kind, "intermediate");
+  for (const k of [max, terms, sum]) {
+    assert.equal(program.buffers.get(k.out)?.kind, "intermediate");
+  }
   assert.deepEqual(program.kernels.flatMap(recomputedReductions), []);
 });
 
@@ -299,7 +306,7 @@ Deno.test("fusion: a residual x + linear(y) is one kernel, the add an epilogue o
   assert.deepEqual([...k.reads].sort(), ["in_x", "in_y", "p_l_bias", "p_l_weight"]);
 });
 
-Deno.test("fusion: a timm encoder block (dim 32, 2 heads, 17 tokens) lowers to 18 kernels", () => {
+Deno.test("fusion: a timm encoder block (dim 32, 2 heads, 17 tokens) lowers to 19 kernels", () => {
   const g0 = vitEncoder({ tokens: 17, dim: 32, depth: 1, heads: 2 });
   const { g, program } = lower(g0, { embedded: [1, 17, 32] });
   const ks = program.kernels;
@@ -311,6 +318,7 @@ Deno.test("fusion: a timm encoder block (dim 32, 2 heads, 17 tokens) lowers to 1
     "1x17x96:sum32", // qkv Linear
     "1x2x17x17:sum16", // q @ kᵀ (q's scale inlined)
     "2x17:max17", // softmax: max per row
+    "2x17x17:ew", // softmax: exp(x - max), stored
     "2x17:sum17", // softmax: sum per row
     "1x2x17x17:ew", // softmax: normalize
     "1x2x17x16:sum17", // attn @ v
@@ -331,21 +339,21 @@ Deno.test("fusion: a timm encoder block (dim 32, 2 heads, 17 tokens) lowers to 1
       ? [at]
       : []
   );
-  assert.deepEqual(rowKernels, [0, 1, 5, 6, 10, 11, 15, 16]);
+  assert.deepEqual(rowKernels, [0, 1, 5, 7, 11, 12, 16, 17]);
   // A sum over the full width (dim 32 or hidden 128) in every Linear and the stats kernels.
   const fullWidth = ks.flatMap((k, at) =>
     reductions(k.expr).some((r) => r.op === "sum" && (r.extent === 32 || r.extent === 128))
       ? [at]
       : []
   );
-  assert.deepEqual(fullWidth, [0, 1, 3, 9, 10, 11, 13, 14, 15, 16]);
+  assert.deepEqual(fullWidth, [0, 1, 3, 10, 11, 12, 14, 15, 16, 17]);
   // The fused graph nodes: GELU with fc1, fc2 with the residuals, the residual x + proj
   // (add #0) recomputed in norm2's three kernels and fc2's epilogue (it reads two buffers).
   const linear = (n: number): string => nodeName(g, "linear", n);
   const [add0, add1] = [nodeName(g, "add", 0), nodeName(g, "add", 1)];
-  assert.deepEqual(ks[13].ops, [linear(2), nodeName(g, "gelu")]);
-  assert.deepEqual([...ks[14].ops].sort(), [linear(3), add0, add1].sort());
-  assert.deepEqual(ks.flatMap((k, at) => (k.ops.includes(add0) ? [at] : [])), [10, 11, 12, 14]);
+  assert.deepEqual(ks[14].ops, [linear(2), nodeName(g, "gelu")]);
+  assert.deepEqual([...ks[15].ops].sort(), [linear(3), add0, add1].sort());
+  assert.deepEqual(ks.flatMap((k, at) => (k.ops.includes(add0) ? [at] : [])), [11, 12, 13, 15]);
   // No reduction is recomputed inside another, or along an output axis.
   assert.deepEqual(ks.flatMap(recomputedReductions), []);
   // No nested reductions at all in this model, and at most one distinct reduction per kernel.
@@ -354,8 +362,8 @@ Deno.test("fusion: a timm encoder block (dim 32, 2 heads, 17 tokens) lowers to 1
     assert.ok(rs.every((r) => reductions(r.body).length === 0), k.out);
     assert.ok(new Set(rs.map(exprKey)).size <= 1, k.out);
   }
-  // No transcendental op inside a long reduction except softmax's exp(x - max) in its row sum:
-  // GELU, rsqrt and exp are never recomputed per output column of a GEMM.
+  // No transcendental op inside any reduction: softmax's exp(x - max) is stored once and its
+  // row sum reads it; GELU, rsqrt and exp are never recomputed per output column of a GEMM.
   for (const [at, k] of ks.entries()) {
     for (const r of reductions(k.expr)) {
       const unary = foldExpr(
@@ -363,23 +371,26 @@ Deno.test("fusion: a timm encoder block (dim 32, 2 heads, 17 tokens) lowers to 1
         [] as string[],
         (acc, n) => (n.k === "unary" ? [...acc, n.op] : acc),
       );
-      assert.deepEqual(unary, at === 6 ? ["exp"] : [], `${k.out}: ${exprKey(r)}`);
+      assert.deepEqual(unary, [], `${k.out} (kernel ${at}): ${exprKey(r)}`);
     }
   }
   // GEMM bodies are plain products of two loads, except q @ kᵀ, whose q is scaled by
   // headDim^-0.5 inside the sum (one extra multiply per multiply-add, redone for each of the 17
   // key columns; contraction.ts moves the constant out for the wasm micro-kernel).
-  const products = [3, 4, 8, 9, 13, 14].map((at) => {
+  const products = [3, 4, 9, 10, 14, 15].map((at) => {
     const body = reductions(ks[at].expr)[0].body;
     const plain = body.k === "binary" && body.op === "mul" && body.a.k === "load" &&
       body.b.k === "load";
     return [at, plain];
   });
-  assert.deepEqual(products, [[3, true], [4, false], [8, true], [9, true], [13, true], [14, true]]);
+  assert.deepEqual(products, [[3, true], [4, false], [9, true], [10, true], [14, true], [
+    15,
+    true,
+  ]]);
   const qk = reductions(ks[4].expr)[0].body;
   assert.equal(foldExpr(qk, 0, (n, e) => n + (e.k === "binary" ? 1 : 0)), 2);
   assert.equal(program.results.length, 1);
-  assert.equal(program.results[0], ks[17].out);
+  assert.equal(program.results[0], ks[18].out);
 });
 
 Deno.test("fusion: the encoder block's kernel sequence does not depend on the batch size", () => {
@@ -390,8 +401,8 @@ Deno.test("fusion: the encoder block's kernel sequence does not depend on the ba
   const one = lower(block, { x: [1, 17, 32] }).program.kernels;
   const two = lower(block, { x: [2, 17, 32] }).program.kernels;
   // The block alone: the encoder's kernels without the final norm.
-  assert.equal(one.length, 15);
-  assert.equal(two.length, 15);
+  assert.equal(one.length, 16);
+  assert.equal(two.length, 16);
   assert.deepEqual(one.map((k) => k.ops), two.map((k) => k.ops));
   assert.deepEqual(
     two.map(kind),
@@ -402,6 +413,7 @@ Deno.test("fusion: the encoder block's kernel sequence does not depend on the ba
       "2x17x96:sum32",
       "2x2x17x17:sum16",
       "2x2x17:max17",
+      "2x2x17x17:ew",
       "2x2x17:sum17",
       "2x2x17x17:ew",
       "2x2x17x16:sum17",
@@ -449,7 +461,7 @@ Deno.test("per-row kernels: fusion marks the reductions it pulls out, and only t
     "t_layer_norm_3_sum0",
     "t_layer_norm_3_sum1",
     "t_softmax_4_max0",
-    "t_softmax_4_sum1",
+    "t_softmax_4_sum2",
   ]);
   for (const k of program.kernels) {
     const r = rowReductionOf(k);

@@ -422,12 +422,12 @@ export function materializeReductions(kernel: KernelDraft): {
     .map((o) => o.name);
   const before: KernelDraft[] = [];
   const done = new Map<string, VExpr>();
-  const hoist = (r: VExpr & { k: "reduce" }, scope: Ranges): VExpr => {
+  const hoist = (r: VExpr, scope: Ranges, perRow = true): VExpr => {
     const dims = freeDims(r, scope, byAxisThenName);
     const key = `${exprKey(r)}@${dims.map((d) => `${d.name}:${d.lo}+${d.size}`).join(",")}`;
     const known = done.get(key);
     if (known) return known;
-    const out = `${kernel.out}_${r.op}${before.length}`;
+    const out = `${kernel.out}_${r.k === "reduce" ? r.op : "terms"}${before.length}`;
     // Rename through placeholders so no new i0, i1, ... captures an old one.
     const held = new Map(scope);
     let body: VExpr = r;
@@ -451,7 +451,7 @@ export function materializeReductions(kernel: KernelDraft): {
       ops: kernel.ops,
       expr: simplify(body, ranges),
       ranges,
-      perRow: true,
+      ...(perRow ? { perRow } : {}),
     });
     const load = v.load(out, denseIndex(dims));
     done.set(key, load);
@@ -461,7 +461,53 @@ export function materializeReductions(kernel: KernelDraft): {
   // variable in scope (an output axis, or an enclosing reduction's) does not occur in it: it
   // would be recomputed along that variable. A reduction over all of them (a conv's Σ_kx inside
   // Σ_ky inside Σ_c) is one multi-axis reduction and stays.
+  // A sum whose summand also occurs in the value at the output index (softmax's
+  // `exp(x - max)`, summed along the row and divided by the sum) gets its summand stored once,
+  // so each element's exp is computed once rather than in the sum and again in the value.
+  const summandAt = new Map<string, string>();
+  const outputRange = (t: string): number => {
+    const [lo, hi] = kernel.ranges.get(t) as readonly [number, number];
+    return lo === 0 ? hi + 1 : -1;
+  };
+  const values = foldExpr(kernel.expr, new Set<string>(), (acc, n) => acc.add(exprKey(n)));
+  foldExpr(kernel.expr, summandAt, (acc, n) => {
+    if (n.k !== "reduce" || n.op !== "sum" || !transcendental(n.body)) return acc;
+    const free = freeVars(n);
+    const t = outputs.find((o) => !free.has(o) && outputRange(o) === n.extent);
+    if (t === undefined) return acc;
+    const key = exprKey(substitute(n.body, n.v, variable(t), kernel.ranges));
+    return values.has(key) ? acc.set(key, t) : acc;
+  });
+  const stored = new Map<string, VExpr>();
+  const store = (e: VExpr, key: string): VExpr => {
+    const known = stored.get(key);
+    if (known) return known;
+    const inside = rebuild(mapChildren(e, (c) => walk(c, kernel.ranges, [])));
+    const load = hoist(inside, kernel.ranges, false);
+    stored.set(key, load);
+    return load;
+  };
   const walk = (e: VExpr, scope: Ranges, enclosing: readonly string[]): VExpr => {
+    if (
+      summandAt.size > 0 && enclosing.length === 0 &&
+      (e.k === "unary" || e.k === "binary" || e.k === "reduce")
+    ) {
+      const key = exprKey(e);
+      if (summandAt.has(key)) return store(e, key);
+      if (e.k === "reduce" && e.op === "sum") {
+        const t = outputs.find((o) =>
+          !freeVars(e).has(o) &&
+          summandAt.get(exprKey(substitute(e.body, e.v, variable(o), scope))) === o
+        );
+        if (t !== undefined) {
+          const x = substitute(e.body, e.v, variable(t), scope);
+          const inner = new Map(scope).set(e.v, [0, e.extent - 1] as const);
+          const body = substitute(store(x, exprKey(x)), t, variable(e.v), inner);
+          const r = { ...e, body };
+          return hoist(r, scope);
+        }
+      }
+    }
     if (e.k === "select") {
       return v.select(
         e.cond,
@@ -483,6 +529,14 @@ export function materializeReductions(kernel: KernelDraft): {
   };
   const expr = walk(kernel.expr, kernel.ranges, []);
   return { before, main: { ...kernel, expr } };
+}
+
+const TRANSCENDENTAL = new Set(["exp", "log", "tanh", "erf"]);
+
+// Whether `e` is an op over an exp, log, tanh or erf: worth storing rather than recomputing.
+function transcendental(e: VExpr): boolean {
+  return (e.k === "unary" || e.k === "binary") &&
+    foldExpr(e, false, (acc, n) => acc || (n.k === "unary" && TRANSCENDENTAL.has(n.op)));
 }
 
 /** A free variable of a materialized expression, with its range in scope. */
