@@ -399,9 +399,12 @@ export interface KernelDraft {
  * Fusion by expression: every reduction that does not depend on one of the kernel's output axes
  * or on the variable of a reduction around it (it would be recomputed along that variable: a
  * row's softmax sum read by each element of the row, a row's mean inside its variance) becomes a
- * kernel of its own over its free variables, and the expression reads it back. A reduction that occurs twice with the same
- * variables becomes one kernel. Softmax's max and sum and layer norm's mean and variance thus
- * become per-row kernels, run before `main` (in `before`, producers first).
+ * kernel of its own over its free variables, and the expression reads it back. A reduction
+ * that occurs twice with the same variables becomes one kernel. Softmax's max and sum and layer
+ * norm's mean and variance thus become per-row kernels, run before `main` (in `before`,
+ * producers first). A row sum of an exp, log, tanh or erf term that the value also reads at the
+ * output index (softmax's `exp(x - max)`) gets that term stored as a kernel of its own, read by
+ * the sum and the value.
  *
  * @example
  * ```ts
