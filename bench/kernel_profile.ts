@@ -20,6 +20,7 @@ import {
   type VitPresetName,
 } from "../mod.ts";
 import { KernelPool } from "../codegen/backends/js_threads.ts";
+import { vitBenchImage } from "./vit.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -40,11 +41,7 @@ const batch = Number(values.batch);
 const runs = Math.max(1, Number(values.runs));
 const preset = VIT_PRESETS[name];
 const g = vit(preset);
-const side = preset.image;
-const image = {
-  shape: [batch, 3, side, side],
-  data: Float32Array.from({ length: batch * 3 * side * side }, (_, i) => Math.sin(i * 0.37)),
-};
+const image = vitBenchImage(preset, batch);
 const model = await compile(g, {
   backend: values.backend as BackendName,
   weights: initParams(g, 0),

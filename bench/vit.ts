@@ -69,6 +69,28 @@ export function vitMacs(preset: (typeof VIT_PRESETS)[VitPresetName]): number {
   return embed + c.depth * block + d * c.classes;
 }
 
+/**
+ * The benchmarks' deterministic image batch for a preset: `[batch, 3, side, side]`, values
+ * `sin(0.37 i)`.
+ *
+ * @example
+ * ```ts
+ * import { vitBenchImage } from "./vit.ts";
+ * import { VIT_PRESETS } from "../mod.ts";
+ * vitBenchImage(VIT_PRESETS.vit_tiny_patch16_224, 2).shape; // [2, 3, 224, 224]
+ * ```
+ */
+export function vitBenchImage(
+  preset: (typeof VIT_PRESETS)[VitPresetName],
+  batch: number,
+): { shape: number[]; data: Float32Array } {
+  const side = preset.image;
+  return {
+    shape: [batch, 3, side, side],
+    data: Float32Array.from({ length: batch * 3 * side * side }, (_, i) => Math.sin(i * 0.37)),
+  };
+}
+
 /** The process's peak RSS in MB (`VmHWM` on Linux). */
 function peakRssMb(): number {
   try {
@@ -105,11 +127,7 @@ if (import.meta.main) {
   const runs = Math.max(5, Number(values.runs));
   const preset = VIT_PRESETS[name];
   const g = vit(preset);
-  const side = preset.image;
-  const image = {
-    shape: [batch, 3, side, side],
-    data: Float32Array.from({ length: batch * 3 * side * side }, (_, i) => Math.sin(i * 0.37)),
-  };
+  const image = vitBenchImage(preset, batch);
   const t0 = performance.now();
   const model = await compile(g, {
     backend,
