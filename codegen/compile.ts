@@ -23,6 +23,7 @@ import { wgslBackend } from "./backends/wgsl.ts";
 import { gemmTileProblem, type GpuGemmTile } from "./render/wgsl/gemm.ts";
 import { gpuJsBackend, type GpuJsMode } from "./backends/gpujs.ts";
 import type { AdapterProvider } from "./backends/webgpu_device.ts";
+import { runtimeFeatures } from "./backends/runtime_features.ts";
 
 /**
  * A caller's mistake in the arguments of `compile()` or `run()` (an option of the wrong type, an
@@ -338,18 +339,26 @@ async function chooseBackends(
       chain: cpus,
       reason: `auto: ${cpus[0].name}, the fastest CPU backend measured here (${
         skipped.join("; ")
-      })`,
+      })${how(cpus[0])}`,
       skipped,
     };
   }
   const first = await usable(requested);
   const cpus = (await cpuChain()).filter((b) => b.name !== requested);
-  if (first) return { chain: [first, ...cpus], reason: `requested ${requested}`, skipped };
+  if (first) {
+    return { chain: [first, ...cpus], reason: `requested ${requested}${how(first)}`, skipped };
+  }
   const reason = `requested ${requested}, unavailable (${skipped[0]}); fell back to ${
     cpus[0].name
   }`;
   warn(`tessera: ${reason}`);
-  return { chain: cpus, reason, skipped };
+  return { chain: cpus, reason: reason + how(cpus[0]), skipped };
+}
+
+// A backend's runtime-dependent setup for `reason` (the CPU backends' threads and why).
+function how(backend: Backend): string {
+  const words = backend.describe?.();
+  return words ? `; ${words}` : "";
 }
 
 function describeFailure(e: unknown): string {
@@ -750,7 +759,8 @@ function clampThreads(threads: unknown, warn: (m: string) => void): number | und
         `leave it out for one per core`,
     );
   }
-  const cores = Math.max(1, globalThis.navigator?.hardwareConcurrency ?? 1);
+  // Node 20 has no navigator; runtimeFeatures asks node:os there.
+  const cores = Math.max(1, runtimeFeatures().cores);
   if (threads <= cores) return threads;
   warn(
     `tessera: threads ${threads} is more than the ${cores} cores here; using ${cores} ` +

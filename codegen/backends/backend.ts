@@ -82,6 +82,12 @@ export interface Backend {
   readonly name: string;
   /** `null` when usable here; otherwise why not, with the fix if there is one. */
   unavailable(): Promise<string | null>;
+  /**
+   * How it would run here, when that depends on the runtime (the CPU backends: how many threads
+   * and why, e.g. "1 thread: no SharedArrayBuffer (page not cross-origin isolated)"); `compile()`
+   * adds it to the model's `reason`.
+   */
+  describe?(): string;
   /** Compiles `graph` (all shapes concrete) for the node ids in `want`. */
   prepare(graph: Graph, weights: Weights, want: readonly number[]): Promise<Executable>;
 }

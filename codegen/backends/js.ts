@@ -21,6 +21,13 @@ import { contractionNote, planWasm, wasmMissing } from "./wasm_plan.ts";
 import { loadBlas } from "./native_blas.ts";
 import { blasNote, planBlas } from "./blas_plan.ts";
 import { renderBlasEpilogue, renderBlasGemm } from "../render/js/blas_contraction.ts";
+import {
+  describeThreads,
+  floats,
+  inSharedMemory,
+  planThreads,
+  runtimeFeatures,
+} from "./runtime_features.ts";
 
 /** The `native` backend's one product buffer, shared by every BLAS step and its epilogue. */
 const BLAS_PRODUCT = "__blas_product";
@@ -43,7 +50,8 @@ function reductionSize(e: VExpr): number {
 }
 
 /**
- * Threads a CPU backend uses by default, the calling thread included: one per core, at most 4.
+ * Threads a CPU backend uses by default, the calling thread included: one per core, at most 4
+ * (where the runtime allows threads at all: see `planThreads`).
  *
  * @example
  * ```ts
@@ -52,11 +60,13 @@ function reductionSize(e: VExpr): number {
  * ```
  */
 export function defaultThreads(): number {
-  return Math.max(1, Math.min(4, navigator.hardwareConcurrency ?? 1));
+  return Math.max(1, Math.min(4, runtimeFeatures().cores));
 }
 
 /**
- * The `js` or `wasm` backend running on `threads` threads (the calling thread included).
+ * The `js` or `wasm` backend running on `threads` threads (the calling thread included), or on
+ * one where this runtime has no shared memory or workers (a page that is not cross-origin
+ * isolated); `describe()` says which and why.
  *
  * @example
  * ```ts
@@ -74,17 +84,29 @@ export function cpuCodegenBackend(
     const blas = loadBlas(options.threads ?? defaultThreads());
     return typeof blas === "string" ? blas : null;
   };
+  // Planned from features detected (once a process), never assumed: Deno and Node's main thread
+  // may block in Atomics.wait, a page's main thread may not, and a page without cross-origin
+  // isolation has no shared memory.
+  const threadPlan = () =>
+    planThreads(options.threads, runtimeFeatures(), { wasm: name === "wasm" });
   return {
     name,
     unavailable: () => Promise.resolve(unavailable()),
+    describe: () => describeThreads(threadPlan()),
     prepare(graph, weights, want): Promise<Executable> {
       const program = lowerProgram(graph, weights, want, { gpu: false });
-      const threads = options.threads ?? defaultThreads();
+      const plan = threadPlan();
+      const threads = plan.threads;
       const contractions = program.kernels.map((k) =>
         name === "js" ? undefined : findContraction(k, program, GEMM_TILE.nr)
       );
       const wasm = name === "wasm" && contractions.some((c) => c)
-        ? planWasm(program, contractions, threads)
+        ? planWasm(
+          program,
+          contractions,
+          threads,
+          plan.shared && runtimeFeatures().sharedWasmMemory,
+        )
         : undefined;
       const blas = name === "native" ? planBlas(program, contractions, threads) : undefined;
       const rendered = program.kernels.map((k, i) => {
@@ -119,15 +141,17 @@ export function cpuCodegenBackend(
         threads,
         wasm?.shared,
         blas,
+        name,
       );
       const checkKernel = rendered.length;
       const gemmKernel: (number | undefined)[] = [];
       let nextGemm = checkKernel + 1;
       for (const g of gemms) gemmKernel.push(g ? nextGemm++ : undefined);
-      const badInput = new Float32Array(new SharedArrayBuffer(4));
+      const badInput = floats(1, plan.shared);
       const inputNames = [...program.buffers.values()].filter((b) => b.kind === "input");
-      // Threads share memory: every buffer a kernel touches lives in a SharedArrayBuffer.
-      const shared = (n: number): Float32Array => new Float32Array(new SharedArrayBuffer(n * 4));
+      // Threads share memory: every buffer a kernel touches lives in a SharedArrayBuffer (in an
+      // ArrayBuffer where the runtime has none, and the pool then has one thread).
+      const shared = (n: number): Float32Array => floats(n, plan.shared);
       const slotSizes: number[] = [];
       for (const [buffer, slot] of program.slots) {
         const size = numel(program.buffers.get(buffer)?.shape ?? []);
@@ -175,12 +199,12 @@ export function cpuCodegenBackend(
             if (b.kind !== "input") continue;
             const data = inputs[b.source as string].data;
             // Inputs already in shared memory are read in place; others are copied in once.
-            if (data.buffer instanceof SharedArrayBuffer) direct.set(b.name, data);
+            if (inSharedMemory(data)) direct.set(b.name, data);
             else env.get(b.name)?.set(data);
           }
           program.results.forEach((result, i) => {
             const target = into?.[i];
-            if (target?.buffer instanceof SharedArrayBuffer) direct.set(result, target);
+            if (target && inSharedMemory(target)) direct.set(result, target);
           });
           const bufferOf = (buffer: string): Float32Array =>
             direct.get(buffer) ?? env.get(buffer) as Float32Array;
@@ -235,7 +259,7 @@ export function cpuCodegenBackend(
             how: (k, i) =>
               `launch ${k.size} outputs; backend ${name}; ${rendered[i].note} over ` +
               `${parts[i]} thread${parts[i] > 1 ? "s" : ""}`,
-            notes: memory,
+            notes: [...memory, describeThreads(plan)],
             sources,
           });
         },

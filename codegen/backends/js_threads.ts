@@ -1,13 +1,22 @@
 /**
- * A small worker pool for the `js` and `wasm` backends. Workers are created from a Blob URL, so
- * they need no `--allow-read`, and they build the same kernels as the main thread. Buffers are
- * `SharedArrayBuffer`-backed, so a kernel's output range is written in place by whichever
- * thread owns it. Idle pools shut down by themselves, so they never keep a program alive.
+ * A small worker pool for the `js` and `wasm` backends. Workers are created from a Blob URL (or,
+ * in Node, from source through `node:worker_threads`), so they need no `--allow-read`, and they
+ * build the same kernels as the main thread. Buffers are `SharedArrayBuffer`-backed, so a
+ * kernel's output range is written in place by whichever thread owns it. Where the runtime has
+ * no shared memory or no workers the pool runs everything on the calling thread. Idle pools shut
+ * down by themselves, so they never keep a program alive.
  * @module
  */
 
 import type { Sgemm } from "./native_blas.ts";
 import type { BlasKernelState } from "../render/js/blas_contraction.ts";
+import {
+  inSharedMemory,
+  nodeBuiltin,
+  planThreads,
+  runtimeFeatures,
+  type ThreadPlan,
+} from "./runtime_features.ts";
 
 /**
  * What a kernel factory gets on each thread: the thread's index (0 is the calling thread) and,
@@ -44,7 +53,7 @@ export interface BlasRuntime {
 export interface SharedModule {
   /** The compiled module; it imports `env.memory`. */
   readonly module: WebAssembly.Module;
-  /** Shared memory, so all threads see the same heap. */
+  /** Shared memory, so all threads see the same heap (unshared where threads are unavailable). */
   readonly memory: WebAssembly.Memory;
 }
 
@@ -88,15 +97,16 @@ const DONE = 0;
 const GO = 1;
 const STEP_TIMEOUT_MS = 60_000;
 
-// A worker gets one message per run with its slice of every step, then meets the main thread
-// at a barrier between steps (each step reads the previous one's output).
-const WORKER_SOURCE = `
+// A worker builds its kernels, says so, then gets one message per run with its slice of every
+// step and meets the main thread at a barrier between steps (each step reads the previous one's
+// output). Workers may always block in Atomics.wait; only the main thread of a page may not.
+const WORKER_BODY = `
 let kernels = [];
 const buildKernels = ${buildKernels.toString()};
-self.onmessage = (event) => {
-  const m = event.data;
+const handle = (m, reply) => {
   if (m.sources) {
     kernels = buildKernels(m.sources, m.thread, m.shared);
+    reply({ ready: true });
     return;
   }
   const c = m.control;
@@ -112,9 +122,78 @@ self.onmessage = (event) => {
   });
 };
 `;
+const WEB_WORKER = `${WORKER_BODY}
+self.onmessage = (event) => handle(event.data, (m) => self.postMessage(m));
+`;
+// Node runs an eval'd worker as CommonJS, so it has require (but no self or onmessage).
+const NODE_WORKER = `${WORKER_BODY}
+const { parentPort } = require("node:worker_threads");
+parentPort.on("message", (m) => handle(m, (r) => parentPort.postMessage(r)));
+`;
+
+/** The part of a `node:worker_threads` Worker the pool uses. */
+interface NodeWorker {
+  postMessage(message: unknown): void;
+  on(event: "message" | "error" | "exit", listener: (value: unknown) => void): void;
+  terminate(): unknown;
+}
+
+type NodeWorkerThreads = { Worker: new (source: string, options: { eval: true }) => NodeWorker };
+
+/** A started worker of either kind; events stop once the pool terminates it. */
+interface PoolWorker {
+  post(message: unknown): void;
+  terminate(): void;
+}
+
+/** Starts one worker from `url` (web) or the Node source; reports its messages and its death. */
+function startWorker(
+  kind: "web" | "node",
+  url: string | undefined,
+  onMessage: (message: unknown) => void,
+  onFailure: (why: string) => void,
+): PoolWorker {
+  let ended = false;
+  const message = (m: unknown): void => {
+    if (!ended) onMessage(m);
+  };
+  const failure = (why: string): void => {
+    if (!ended) onFailure(why);
+  };
+  if (kind === "web") {
+    const w = new Worker(url as string, { type: "module" });
+    w.onmessage = (e) => message(e.data);
+    w.onerror = (e) => {
+      e.preventDefault();
+      failure(e.message || "it failed to start");
+    };
+    return {
+      post: (m) => w.postMessage(m),
+      terminate: () => {
+        ended = true;
+        w.terminate();
+      },
+    };
+  }
+  const threads = nodeBuiltin<NodeWorkerThreads>("node:worker_threads") as NodeWorkerThreads;
+  const w = new threads.Worker(NODE_WORKER, { eval: true });
+  w.on("message", message);
+  w.on("error", (e) => failure(e instanceof Error ? e.message : String(e)));
+  w.on("exit", () => failure("it exited"));
+  return {
+    post: (m) => w.postMessage(m),
+    terminate: () => {
+      ended = true;
+      w.terminate();
+    },
+  };
+}
 
 /**
- * Runs kernels split across the main thread and `size - 1` workers.
+ * Runs kernels split across the main thread and `size - 1` workers, where this runtime allows
+ * (see `planThreads`): without shared memory or workers the pool has one thread. The calling
+ * thread waits at barriers with `Atomics.wait`, or with `Atomics.waitAsync` on a page's main
+ * thread, which may not block.
  *
  * @example
  * ```ts
@@ -130,19 +209,36 @@ export class KernelPool {
   readonly #shared: SharedModule | undefined;
   readonly #local: KernelFn[];
   readonly #size: number;
-  #workers: Worker[] = [];
-  readonly #control = new Int32Array(new SharedArrayBuffer(8));
+  readonly #plan: ThreadPlan;
+  readonly #backend: string;
+  #workers: PoolWorker[] = [];
+  // Settles once every worker started so far has built its kernels; undefined when they have.
+  #starting: Promise<void> | undefined;
+  // Rejects the start of workers still building their kernels (on close).
+  #abandon = new Set<(why: Error) => void>();
+  #control: Int32Array | undefined;
   #failed = false;
   #idle: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * `sources` are factory bodies: run as `function (rt) { ... }` with the thread's
-   * `ThreadRuntime`, each returns the kernel `(out, lo, hi, ...buffers) => void`.
+   * `ThreadRuntime`, each returns the kernel `(out, lo, hi, ...buffers) => void`. `backend`
+   * names the backend in errors.
    */
-  constructor(sources: readonly string[], size: number, shared?: SharedModule, blas?: BlasRuntime) {
+  constructor(
+    sources: readonly string[],
+    size: number,
+    shared?: SharedModule,
+    blas?: BlasRuntime,
+    backend = "js",
+  ) {
     this.#sources = sources;
     this.#shared = shared;
-    this.#size = Math.max(1, size);
+    this.#backend = backend;
+    this.#plan = planThreads(Math.max(1, size), runtimeFeatures(), { wasm: shared !== undefined });
+    // A WebAssembly memory that is not shared cannot be seen by workers.
+    const sharedHeap = !shared || inSharedMemory(new Float32Array(shared.memory.buffer, 0, 0));
+    this.#size = sharedHeap ? this.#plan.threads : 1;
     this.#local = buildKernels(sources, 0, shared, blas);
   }
 
@@ -154,7 +250,9 @@ export class KernelPool {
   /**
    * Runs `steps` in order. Each step's range is split among the threads it asks for; the
    * threads meet at a barrier between steps. One message per worker per run, then atomics.
-   * Once a step sets `stop[0]` (shared memory) to non-zero, the later steps are skipped.
+   * Once a step sets `stop[0]` (shared memory) to non-zero, the later steps are skipped. New
+   * workers are waited for (asynchronously) before the first barrier: a browser starts a worker
+   * only when its creator's event loop turns, which a blocked thread never does.
    */
   runPlan(steps: readonly Step[], stop?: Float32Array): Promise<void> {
     const stopped = (): boolean => stop !== undefined && stop[0] !== 0;
@@ -165,9 +263,31 @@ export class KernelPool {
       for (const s of steps) if (!stopped()) this.#local[s.kernel](s.out, 0, s.extent, ...s.args);
       return Promise.resolve();
     }
-    const workers = threads - 1;
-    this.#ensureWorkers(workers);
-    const control = this.#control;
+    const starting = this.#ensureWorkers(threads - 1);
+    if (!starting) return this.#runSplit(steps, threads - 1, stop);
+    return starting.then(
+      () => this.#runSplit(steps, threads - 1, stop),
+      (e) => {
+        this.close();
+        throw e;
+      },
+    );
+  }
+
+  /** Terminates the workers now. */
+  close(): void {
+    if (this.#idle !== undefined) clearTimeout(this.#idle);
+    this.#idle = undefined;
+    for (const w of this.#workers) w.terminate();
+    this.#workers = [];
+    const abandoned = [...this.#abandon];
+    this.#abandon.clear();
+    this.#starting = undefined;
+    for (const reject of abandoned) reject(new Error(`${this.#backend} backend: pool closed`));
+  }
+
+  #runSplit(steps: readonly Step[], workers: number, stop?: Float32Array): Promise<void> {
+    const control = this.#control ??= new Int32Array(new SharedArrayBuffer(8));
     Atomics.store(control, DONE, 0);
     Atomics.store(control, GO, 0);
     const slices = steps.map((s) => {
@@ -175,7 +295,7 @@ export class KernelPool {
       return Array.from({ length: parts + 1 }, (_, i) => Math.round((i * s.extent) / parts));
     });
     for (let w = 0; w < workers; w++) {
-      this.#workers[w].postMessage({
+      this.#workers[w].post({
         control,
         stop,
         steps: steps.map((s, i) => {
@@ -191,16 +311,16 @@ export class KernelPool {
         }),
       });
     }
+    if (this.#plan.wait === "async") return this.#barriersAsync(steps, slices, workers, stop);
     steps.forEach((s, i) => {
-      if (!stopped()) this.#local[s.kernel](s.out, slices[i][0], slices[i][1], ...s.args);
+      if (!(stop && stop[0] !== 0)) {
+        this.#local[s.kernel](s.out, slices[i][0], slices[i][1], ...s.args);
+      }
       const target = workers * (i + 1);
       const deadline = performance.now() + STEP_TIMEOUT_MS;
       for (let d = Atomics.load(control, DONE); d < target; d = Atomics.load(control, DONE)) {
         // A worker that died would never arrive: fail the run (compile() then falls back).
-        if (performance.now() > deadline || this.#failed) {
-          this.close();
-          throw new Error(`js backend: a worker stopped during kernel ${s.kernel}`);
-        }
+        if (performance.now() > deadline || this.#failed) this.#stalled(s.kernel);
         Atomics.wait(control, DONE, d, 100);
       }
       Atomics.store(control, GO, i + 1);
@@ -210,30 +330,93 @@ export class KernelPool {
     return Promise.resolve();
   }
 
-  /** Terminates the workers now. */
-  close(): void {
-    if (this.#idle !== undefined) clearTimeout(this.#idle);
-    this.#idle = undefined;
-    for (const w of this.#workers) w.terminate();
-    this.#workers = [];
+  // The same barriers for a thread that may not block (a page's main thread): each wait yields.
+  async #barriersAsync(
+    steps: readonly Step[],
+    slices: readonly number[][],
+    workers: number,
+    stop?: Float32Array,
+  ): Promise<void> {
+    const control = this.#control as Int32Array;
+    for (let i = 0; i < steps.length; i++) {
+      const s = steps[i];
+      if (!(stop && stop[0] !== 0)) {
+        this.#local[s.kernel](s.out, slices[i][0], slices[i][1], ...s.args);
+      }
+      const target = workers * (i + 1);
+      const deadline = performance.now() + STEP_TIMEOUT_MS;
+      for (let d = Atomics.load(control, DONE); d < target; d = Atomics.load(control, DONE)) {
+        if (performance.now() > deadline || this.#failed) this.#stalled(s.kernel);
+        const waited = Atomics.waitAsync(control, DONE, d, 100);
+        if (waited.async) await waited.value;
+      }
+      Atomics.store(control, GO, i + 1);
+      Atomics.notify(control, GO);
+    }
+    this.#scheduleIdle();
   }
 
-  #ensureWorkers(count: number): void {
+  #stalled(kernel: number): never {
+    this.close();
+    throw new Error(`${this.#backend} backend: a worker stopped during kernel ${kernel}`);
+  }
+
+  // Starts workers up to `count`; returns what to wait for while some are still starting.
+  #ensureWorkers(count: number): Promise<void> | undefined {
     if (this.#idle !== undefined) clearTimeout(this.#idle);
     this.#idle = undefined;
-    if (this.#workers.length >= count) return;
-    const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
-    while (this.#workers.length < count) {
-      const w = new Worker(url, { type: "module" });
-      w.onerror = (e) => {
-        e.preventDefault();
-        this.#failed = true;
-      };
-      const thread = this.#workers.length + 1;
-      w.postMessage({ sources: this.#sources, thread, shared: this.#shared });
-      this.#workers.push(w);
+    if (this.#workers.length >= count) return this.#starting;
+    const kind = this.#plan.workers === "node" ? "node" : "web";
+    const url = kind === "web"
+      ? URL.createObjectURL(new Blob([WEB_WORKER], { type: "text/javascript" }))
+      : undefined;
+    const started: Promise<void>[] = [];
+    for (let thread = this.#workers.length + 1; thread <= count; thread++) {
+      started.push(this.#startWorker(kind, url, thread));
     }
-    URL.revokeObjectURL(url);
+    if (url) URL.revokeObjectURL(url);
+    const all: Promise<void> = Promise.all([this.#starting, ...started]).then(() => {
+      if (this.#starting === all) this.#starting = undefined;
+    });
+    this.#starting = all;
+    return all;
+  }
+
+  // One worker: sends it the kernel sources; resolves when it has built them.
+  #startWorker(kind: "web" | "node", url: string | undefined, thread: number): Promise<void> {
+    // Not Promise.withResolvers: Node 20 lacks it.
+    let resolve = (): void => {};
+    let reject = (_: Error): void => {};
+    const promise = new Promise<void>((yes, no) => {
+      resolve = yes;
+      reject = no;
+    });
+    const settle = (e?: Error): void => {
+      clearTimeout(timer);
+      this.#abandon.delete(settle);
+      if (e) reject(e);
+      else resolve();
+    };
+    // Also after the start: a worker that dies makes the next barrier fail instead of hang.
+    const fail = (why: string): void => {
+      this.#failed = true;
+      settle(new Error(`${this.#backend} backend: worker ${thread} failed: ${why}`));
+    };
+    const timer = setTimeout(
+      () => fail(`it did not start within ${STEP_TIMEOUT_MS / 1000} s`),
+      STEP_TIMEOUT_MS,
+    );
+    this.#abandon.add(settle);
+    try {
+      const worker = startWorker(kind, url, (m) => {
+        if ((m as { ready?: boolean } | null)?.ready) settle();
+      }, fail);
+      worker.post({ sources: this.#sources, thread, shared: this.#shared });
+      this.#workers.push(worker);
+    } catch (e) {
+      fail(e instanceof Error ? e.message : String(e));
+    }
+    return promise;
   }
 
   // Live workers keep a Deno program running, so an idle pool closes itself.

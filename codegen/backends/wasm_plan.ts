@@ -22,8 +22,8 @@ import { GEMM_TILE, gemmModule } from "../render/wasm/gemm_kernel.ts";
 const PROBE = { n: 8, runs: 1, runLength: 16, runStride: 1 };
 
 /**
- * Why this engine cannot run the `wasm` backend (no WebAssembly, shared memory or SIMD), or null
- * when it can.
+ * Why this engine cannot run the `wasm` backend (no WebAssembly or no SIMD), or null when it can.
+ * Shared memory is not needed: without it the backend runs on one thread.
  *
  * @example
  * ```ts
@@ -33,15 +33,60 @@ const PROBE = { n: 8, runs: 1, runLength: 16, runStride: 1 };
  */
 export function wasmMissing(): string | null {
   if (typeof WebAssembly !== "object") return "this runtime has no WebAssembly";
-  try {
-    new WebAssembly.Memory({ initial: 1, maximum: 1, shared: true });
-  } catch {
-    return "this runtime has no shared WebAssembly memory (threads)";
-  }
-  if (!WebAssembly.validate(gemmModule([{ ...PROBE, fma: false }], 1))) {
+  if (!WebAssembly.validate(withMemory(gemmModule([{ ...PROBE, fma: false }], 1), false))) {
     return "this runtime has no WebAssembly SIMD";
   }
   return null;
+}
+
+// Reads an unsigned LEB128 at `at`: its value and the offset after it.
+function leb(bytes: Uint8Array, at: number): [number, number] {
+  let value = 0;
+  let shift = 0;
+  for (;;) {
+    const b = bytes[at++];
+    value += (b & 0x7f) * 2 ** shift;
+    shift += 7;
+    if (!(b & 0x80)) return [value, at];
+  }
+}
+
+/**
+ * `module` (from `gemmModule`, which imports one shared memory) as it must be for a memory that
+ * is `shared` or not: a non-shared memory needs the import's limits flag 3 (shared, maximum)
+ * turned into 1 (maximum), or instantiation fails; every other byte stays.
+ *
+ * @example
+ * ```ts
+ * import { withMemory } from "./wasm_plan.ts";
+ * import { gemmModule } from "../render/wasm/gemm_kernel.ts";
+ * const bytes = withMemory(gemmModule([{ n: 8, runs: 1, runLength: 16, runStride: 1, fma: false }], 1), false);
+ * WebAssembly.validate(bytes); // true
+ * ```
+ */
+export function withMemory(
+  module: Uint8Array<ArrayBuffer>,
+  shared: boolean,
+): Uint8Array<ArrayBuffer> {
+  if (shared) return module;
+  const out = module.slice();
+  // Sections after the 8-byte header: an id byte, then the size; the import section is id 2.
+  for (let at = 8; at < out.length;) {
+    const [size, body] = leb(out, at + 1);
+    if (out[at] !== 2) {
+      at = body + size;
+      continue;
+    }
+    // The encoder's one import is its memory: module name, field name, kind 2, limits flag.
+    const [count, entry] = leb(out, body);
+    const [moduleName, afterModule] = leb(out, entry);
+    const [field, afterField] = leb(out, afterModule + moduleName);
+    const kind = afterField + field;
+    if (count !== 1 || out[kind] !== 0x02) break;
+    if (out[kind + 1] === 0x03) out[kind + 1] = 0x01;
+    return out;
+  }
+  throw new Error("wasm backend: the micro-kernel module has no memory import to unshare");
 }
 
 const PAGE = 65536;
@@ -61,7 +106,7 @@ const align = (n: number, to: number): number => Math.ceil(n / to) * to;
  * ```
  */
 export interface WasmPlan {
-  /** The module and its shared memory, for every thread. */
+  /** The module and its memory (shared unless the runtime has no shared memory). */
   readonly shared: SharedModule;
   /** Per kernel: where its contraction lives, or undefined for loop-nest kernels. */
   readonly layouts: readonly (ContractionLayout | undefined)[];
@@ -75,7 +120,8 @@ export interface WasmPlan {
  * Lays out WebAssembly memory for the contractions (packed weights, offset tables, per-thread
  * staging windows and product tiles), writes the constant parts, and compiles one micro-kernel
  * per contraction. A contraction whose rows all fall outside its activation is dropped (its
- * layout is undefined) and stays a loop nest.
+ * layout is undefined) and stays a loop nest. The memory is shared (for workers) unless
+ * `shared` is false, for runtimes without shared memory.
  *
  * @example
  * ```ts
@@ -87,10 +133,11 @@ export function planWasm(
   program: Program,
   candidates: readonly (Contraction | undefined)[],
   threads: number,
+  shared = true,
 ): WasmPlan {
   const { mr } = GEMM_TILE;
   // Engines without relaxed SIMD get a separate multiply and add.
-  const fma = WebAssembly.validate(gemmModule([{ ...PROBE, fma: true }], 1));
+  const fma = WebAssembly.validate(withMemory(gemmModule([{ ...PROBE, fma: true }], 1), shared));
   const tileOuter = candidates.map((c) => (c ? tileOuterFor(c, mr) : 0));
   const tables = candidates.map((c, i) => {
     const activation = c && program.buffers.get(c.operand.buffer);
@@ -129,11 +176,11 @@ export function planWasm(
       true,
     );
   }
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
   const heap = new Float32Array(memory.buffer);
   const ints = new Int32Array(memory.buffer);
   const found = contractions.filter((c): c is Contraction => c !== undefined);
-  const module = new WebAssembly.Module(
+  const module = new WebAssembly.Module(withMemory(
     gemmModule(
       found.map((c) => ({
         n: c.nPadded,
@@ -145,7 +192,8 @@ export function planWasm(
       })),
       pages,
     ),
-  );
+    shared,
+  ));
   const layouts = contractions.map((c, i): ContractionLayout | undefined => {
     const at = placed[i];
     const t = tables[i];
