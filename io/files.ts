@@ -3,6 +3,10 @@
  * errors (naming the Deno flag that fixes a permission problem), regular-file checks, and atomic
  * writes of files and folders.
  *
+ * Reading works in Deno and in Node 20+ (through `node:fs/promises`, imported only when Node is
+ * detected at run time, so a browser bundle never loads it); in a browser, reading a path is a
+ * one-line error saying to pass a URL or a `Response` instead. Writing needs Deno.
+ *
  * Every temporary lies beside its target and has `.tessera-tmp-` in its name
  * (`.<name>.tessera-tmp-<random>` for a file, `<dir>/.tessera-tmp-<random>/` for a folder's
  * contents). It is removed on error and on SIGINT/SIGTERM; only a hard kill (SIGKILL, power
@@ -11,6 +15,17 @@
  */
 
 import { basename, dirname, join } from "node:path";
+
+/** Deno's namespace when running in Deno; never touch the bare `Deno` global elsewhere. */
+function denoRuntime(): typeof Deno | undefined {
+  return (globalThis as { Deno?: typeof Deno }).Deno;
+}
+
+/** Whether this is Node (or a runtime with Node's built-ins) without Deno. */
+function nodeRuntime(): boolean {
+  const proc = (globalThis as { process?: { versions?: { node?: unknown } } }).process;
+  return denoRuntime() === undefined && typeof proc?.versions?.node === "string";
+}
 
 /**
  * Hints that make a message specific to the kind of file.
@@ -28,6 +43,39 @@ export interface FileHints {
   readonly kind: string;
 }
 
+type ErrorKind =
+  | "NotCapable"
+  | "PermissionDenied"
+  | "NotFound"
+  | "IsADirectory"
+  | "AlreadyExists"
+  | "NotADirectory";
+
+/** Node's error codes for the kinds Deno has classes for. */
+const NODE_CODES: Readonly<Record<string, ErrorKind>> = {
+  EACCES: "PermissionDenied",
+  EPERM: "PermissionDenied",
+  ENOENT: "NotFound",
+  EISDIR: "IsADirectory",
+  EEXIST: "AlreadyExists",
+  ENOTDIR: "NotADirectory",
+};
+
+/** Which kind of file-system error `err` is: Deno's classes in Deno, Node's codes elsewhere. */
+function errorKind(err: unknown): ErrorKind | undefined {
+  const errors = denoRuntime()?.errors;
+  if (errors !== undefined) {
+    if (err instanceof errors.NotCapable) return "NotCapable";
+    if (err instanceof errors.PermissionDenied) return "PermissionDenied";
+    if (err instanceof errors.NotFound) return "NotFound";
+    if (err instanceof errors.IsADirectory) return "IsADirectory";
+    if (err instanceof errors.AlreadyExists) return "AlreadyExists";
+    if (err instanceof errors.NotADirectory) return "NotADirectory";
+  }
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && Object.hasOwn(NODE_CODES, code) ? NODE_CODES[code] : undefined;
+}
+
 /**
  * The one-line reason for a file-system error on `op`, with the fix.
  *
@@ -40,28 +88,32 @@ export interface FileHints {
  */
 export function fileErrorReason(err: unknown, op: "read" | "write", hints: FileHints): string {
   const flag = op === "read" ? "--allow-read" : "--allow-write";
-  if (err instanceof Deno.errors.NotCapable) {
+  const kind = errorKind(err);
+  if (kind === "NotCapable") {
     const where = op === "write"
       ? " (it writes a temp file beside the target, so allow the directory)"
       : "";
     return `${op} access denied; run deno with ${flag}${where}`;
   }
-  if (err instanceof Deno.errors.PermissionDenied) {
-    return `the operating system denied ${op} access (check the file and directory permissions; ` +
-      `if Deno's sandbox is the cause, run with ${flag})`;
+  if (kind === "PermissionDenied") {
+    const sandbox = denoRuntime() !== undefined
+      ? `; if Deno's sandbox is the cause, run with ${flag}`
+      : "";
+    return `the operating system denied ${op} access (check the file and directory ` +
+      `permissions${sandbox})`;
   }
-  if (err instanceof Deno.errors.NotFound) {
+  if (kind === "NotFound") {
     return op === "read"
       ? `no such file (check the ${hints.pathFlag} path)`
       : "cannot save: the directory does not exist (create it first)";
   }
-  if (err instanceof Deno.errors.IsADirectory) {
+  if (kind === "IsADirectory") {
     return `is a directory, not a file (point at a ${hints.kind})`;
   }
-  if (err instanceof Deno.errors.AlreadyExists) {
+  if (kind === "AlreadyExists") {
     return "it exists and is not a directory (remove it or choose another path)";
   }
-  if (err instanceof Deno.errors.NotADirectory) {
+  if (kind === "NotADirectory") {
     return "a parent of the path is a file, not a directory (fix the path)";
   }
   const code = (err as { code?: unknown } | null)?.code;
@@ -71,6 +123,30 @@ export function fileErrorReason(err: unknown, op: "read" | "write", hints: FileH
   if (code === "EROFS") return "the file system is read-only (save to a writable disk)";
   const why = err instanceof Error ? err.message : String(err);
   return `cannot ${op} the file: ${why.replace(/\s+/g, " ")}`;
+}
+
+/**
+ * What kind of entry a path names, as `Deno.FileInfo` has it (Node's `Stats` are mapped to it).
+ *
+ * @example
+ * ```ts
+ * import type { FileKind } from "./files.ts";
+ * const fifo: FileKind = { isFile: false, isDirectory: false, isFifo: true };
+ * ```
+ */
+export interface FileKind {
+  /** A regular file. */
+  readonly isFile: boolean;
+  /** A directory. */
+  readonly isDirectory: boolean;
+  /** A FIFO (named pipe); null or absent when unknown. */
+  readonly isFifo?: boolean | null;
+  /** A character device such as `/dev/zero`. */
+  readonly isCharDevice?: boolean | null;
+  /** A block device. */
+  readonly isBlockDevice?: boolean | null;
+  /** A Unix socket. */
+  readonly isSocket?: boolean | null;
 }
 
 /**
@@ -86,7 +162,7 @@ export function fileErrorReason(err: unknown, op: "read" | "write", hints: FileH
  * // "is a character device, not a regular file (point --weights at a .safetensors file)"
  * ```
  */
-export function notRegularReason(info: Deno.FileInfo, hints: FileHints): string | undefined {
+export function notRegularReason(info: FileKind, hints: FileHints): string | undefined {
   if (info.isFile) return undefined;
   if (info.isDirectory) return `is a directory, not a file (point at a ${hints.kind})`;
   const what = info.isFifo
@@ -102,20 +178,71 @@ export function notRegularReason(info: Deno.FileInfo, hints: FileHints): string 
 }
 
 /**
- * Opens `path` for reading only if it is a regular file: it is stat-ed first (`Deno.stat` never
+ * A regular file open for reading, the same in Deno and in Node.
+ *
+ * @example
+ * ```ts
+ * import { openRegularFile, type RegularFile } from "./files.ts";
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeFile(path, new Uint8Array([1, 2, 3]));
+ * const f: RegularFile = await openRegularFile(path, { pathFlag: "x", kind: "file" }, Error);
+ * const into = new Uint8Array(2);
+ * await f.read(into, 1); // 2: into is [2, 3]
+ * f.close();
+ * ```
+ */
+export interface RegularFile {
+  /** The size when it was opened, in bytes. */
+  readonly size: number;
+  /**
+   * Reads up to `into.length` bytes starting at byte `position`; resolves how many were read,
+   * 0 at the end of the file.
+   */
+  read(into: Uint8Array, position: number): Promise<number>;
+  /** Closes the file; reads after this fail. */
+  close(): void;
+}
+
+/** How a path-reading function is told that this runtime has no file system to read from. */
+const NO_FILE_SYSTEM = "reading a file path needs Deno or Node; in a browser, pass a URL " +
+  "(it is fetched) or a fetch() Response instead";
+
+/** Node's `Stats` as a {@linkcode FileKind}. */
+function nodeKind(st: {
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isFIFO(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+  isSocket(): boolean;
+}): FileKind {
+  return {
+    isFile: st.isFile(),
+    isDirectory: st.isDirectory(),
+    isFifo: st.isFIFO(),
+    isCharDevice: st.isCharacterDevice(),
+    isBlockDevice: st.isBlockDevice(),
+    isSocket: st.isSocket(),
+  };
+}
+
+/**
+ * Opens `path` for reading only if it is a regular file: it is stat-ed first (a stat never
  * opens it, so a FIFO cannot block and `/dev/zero` is never read), and the opened file is checked
- * again, since the path may have been replaced in between. A refusal throws `refuse(reason)`;
- * file-system errors are rethrown as they are. Close the returned file when done.
+ * again, since the path may have been replaced in between. Works in Deno (`Deno.open`) and in
+ * Node (`node:fs/promises`, imported only then). A refusal, and a runtime with neither (a
+ * browser), throw `refuse(reason)`; file-system errors are rethrown as they are (see
+ * {@linkcode fileErrorReason}). Close the returned file when done.
  *
  * @example
  * ```ts
  * import { openRegularFile } from "./files.ts";
- * const { file, info } = await openRegularFile(
+ * const file = await openRegularFile(
  *   await Deno.makeTempFile(),
  *   { pathFlag: "--weights", kind: ".safetensors file" },
  *   (why) => new Error(why),
  * );
- * info.size; // 0
+ * file.size; // 0
  * file.close();
  * ```
  */
@@ -123,19 +250,76 @@ export async function openRegularFile(
   path: string | URL,
   hints: FileHints,
   refuse: (reason: string) => Error,
-): Promise<{ file: Deno.FsFile; info: Deno.FileInfo }> {
-  const before = notRegularReason(await Deno.stat(path), hints);
+): Promise<RegularFile> {
+  const deno = denoRuntime();
+  if (deno !== undefined) return await openDeno(deno, path, hints, refuse);
+  if (nodeRuntime()) return await openNode(path, hints, refuse);
+  throw refuse(NO_FILE_SYSTEM);
+}
+
+async function openDeno(
+  deno: typeof Deno,
+  path: string | URL,
+  hints: FileHints,
+  refuse: (reason: string) => Error,
+): Promise<RegularFile> {
+  const before = notRegularReason(await deno.stat(path), hints);
   if (before !== undefined) throw refuse(before);
-  const file = await Deno.open(path, { read: true });
+  const file = await deno.open(path, { read: true });
+  let size: number;
   try {
     const info = await file.stat();
     const after = notRegularReason(info, hints);
     if (after !== undefined) throw refuse(after);
-    return { file, info };
+    size = info.size;
   } catch (err) {
     file.close();
     throw err;
   }
+  // Reads share the file position: callers run them one at a time.
+  return {
+    size,
+    async read(into: Uint8Array, position: number): Promise<number> {
+      await file.seek(position, deno.SeekMode.Start);
+      return (await file.read(into)) ?? 0;
+    },
+    close(): void {
+      file.close();
+    },
+  };
+}
+
+async function openNode(
+  path: string | URL,
+  hints: FileHints,
+  refuse: (reason: string) => Error,
+): Promise<RegularFile> {
+  // Imported here, not at the top: a browser bundle of this module must never load node:fs.
+  const fs = await import("node:fs/promises");
+  const before = notRegularReason(nodeKind(await fs.stat(path)), hints);
+  if (before !== undefined) throw refuse(before);
+  const handle = await fs.open(path, "r");
+  let size: number;
+  try {
+    const info = await handle.stat();
+    const after = notRegularReason(nodeKind(info), hints);
+    if (after !== undefined) throw refuse(after);
+    size = info.size;
+  } catch (err) {
+    await handle.close().catch(() => {});
+    throw err;
+  }
+  return {
+    size,
+    async read(into: Uint8Array, position: number): Promise<number> {
+      const { bytesRead } = await handle.read(into, 0, into.length, position);
+      return bytesRead;
+    },
+    close(): void {
+      // Nothing to report: the bytes were read, or the read already failed.
+      handle.close().catch(() => {});
+    },
+  };
 }
 
 function randomSuffix(): string {
@@ -235,6 +419,16 @@ async function existingMode(file: string): Promise<number | undefined> {
   }
 }
 
+/** Writers use Deno's file API: elsewhere, fail in one line rather than on a bare `Deno`. */
+function requireDenoToWrite(): void {
+  if (denoRuntime() === undefined) {
+    throw new Error(
+      "writing files needs Deno; in Node or a browser, encode the bytes (encodeSafetensors, " +
+        "encodePng) and write them with the platform's own API",
+    );
+  }
+}
+
 async function writeAll(out: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   for (let done = 0; done < bytes.length;) done += await out.write(bytes.subarray(done));
 }
@@ -255,6 +449,7 @@ export async function writeFileAtomic(
   file: string,
   data: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
 ): Promise<void> {
+  requireDenoToWrite();
   const mode = await existingMode(file);
   const tmp = tempSibling(file);
   const release = removeOnSignal(tmp);
@@ -319,6 +514,7 @@ export async function writeDirAtomic(
   dir: string,
   fill: (tmp: string) => Promise<void>,
 ): Promise<string[]> {
+  requireDenoToWrite();
   const created = await makeDirs(dir);
   const tmp = join(dir, `${TEMP_MARKER}${randomSuffix()}`);
   const release = removeOnSignal(created ?? tmp);

@@ -31,11 +31,22 @@
  * with a warning, one over twice that is refused before anything is allocated or inflated;
  * {@linkcode loadImage} reads only regular files of at most {@linkcode MAX_IMAGE_FILE_BYTES}.
  *
+ * Sources: {@linkcode loadImage} reads a path (Deno, or Node through `node:fs`), a `URL`
+ * (fetched) or a `Response`; {@linkcode imageFromRgba} takes RGBA pixels already decoded (a
+ * canvas's `ImageData`), and `io/pixels.ts` takes a page's canvases, bitmaps and images.
+ *
  * @module
  */
 
 import { crc32, inflateSync } from "node:zlib";
-import { fileErrorReason, openRegularFile, writeFileAtomic } from "./files.ts";
+import { fileErrorReason, openRegularFile, type RegularFile, writeFileAtomic } from "./files.ts";
+import {
+  isResponse,
+  looksLikeUrl,
+  openBody,
+  type ProgressCallback,
+  readBody,
+} from "./fetch_bytes.ts";
 import { encode as encodePngCodec } from "npm:fast-png@8.0.0";
 import { decode as decodeJpegCodec } from "npm:jpeg-js@0.4.4";
 
@@ -67,6 +78,9 @@ export const MAX_IMAGE_FILE_BYTES = 256 * 1024 * 1024;
 const JPEG_BYTES_PER_PIXEL = 24;
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+// Re-exported so this module's public signatures reference a public type.
+export type { ProgressCallback } from "./fetch_bytes.ts";
 
 /**
  * An 8-bit image in HWC layout (row-major, channels interleaved).
@@ -127,10 +141,61 @@ export interface DecodeImageOptions {
 export interface LoadImageOptions extends DecodeImageOptions {
   /**
    * Refuse files larger than this many bytes, before reading them (default
-   * {@linkcode MAX_IMAGE_FILE_BYTES}, 256 MiB).
+   * {@linkcode MAX_IMAGE_FILE_BYTES}, 256 MiB). A download is refused from its
+   * `Content-Length`, or without one at the first byte over the limit.
    */
   maxFileBytes?: number;
+  /**
+   * Called as bytes arrive (for a file, as they are read), with the total when known (the
+   * `Content-Length`, or the file's size); see {@linkcode ProgressCallback}.
+   */
+  onProgress?: ProgressCallback;
+  /** Aborts a download (ignored for files); the abort reason is rethrown as it is. */
+  signal?: AbortSignal;
 }
+
+/**
+ * Where {@linkcode loadImage} reads from: a file path (Deno, or Node through
+ * `node:fs/promises`), a `URL` (`file:` URLs are paths, others are fetched with `fetch`), or a
+ * `Response` (from your own `fetch`).
+ *
+ * @example
+ * ```ts
+ * import type { ImageSource } from "./image.ts";
+ * const sources: ImageSource[] = ["cat.png", new URL("https://example.com/cat.jpg")];
+ * ```
+ */
+export type ImageSource = string | URL | Response;
+
+/**
+ * 8-bit RGBA pixels, row-major, 4 bytes a pixel: the shape of a canvas's `ImageData` (whose
+ * `data` is a `Uint8ClampedArray`); a `Uint8Array` is taken too.
+ *
+ * @example
+ * ```ts
+ * import type { RgbaPixels } from "./image.ts";
+ * const red: RgbaPixels = { width: 1, height: 1, data: new Uint8ClampedArray([255, 0, 0, 255]) };
+ * ```
+ */
+export interface RgbaPixels {
+  /** Width in pixels. */
+  readonly width: number;
+  /** Height in pixels. */
+  readonly height: number;
+  /** `width * height * 4` bytes: R, G, B, A for each pixel. */
+  readonly data: Uint8ClampedArray | Uint8Array;
+}
+
+/**
+ * Options for {@linkcode imageFromRgba}: the output channels and a name for errors.
+ *
+ * @example
+ * ```ts
+ * import type { RgbaImageOptions } from "./image.ts";
+ * const opts: RgbaImageOptions = { channels: 1, source: "canvas" };
+ * ```
+ */
+export type RgbaImageOptions = Pick<DecodeImageOptions, "channels" | "source">;
 
 /**
  * An 8-bit image to encode: HWC bytes with 1 (gray), 3 (RGB) or 4 (RGBA) channels.
@@ -293,11 +358,30 @@ function luma(r: number, g: number, b: number): number {
   return (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16;
 }
 
-/** RGB bytes -> the requested channel count (3: as is; 1: PIL luma). */
-function fromRgb(rgb: Uint8Array, pixels: number, channels: 1 | 3): Uint8Array {
-  if (channels === 3) return rgb;
-  const out = new Uint8Array(pixels);
-  for (let p = 0, i = 0; p < pixels; p++, i += 3) out[p] = luma(rgb[i], rgb[i + 1], rgb[i + 2]);
+/**
+ * RGB bytes -> the requested channel count (3: as is; 1: PIL luma). With `stride` 4 the source
+ * is RGBA, whose alpha is dropped, never composited: PIL's `rgba2rgb`, and its `rgb2l` (luma
+ * of R, G, B) that `Convert.c` also applies to RGBA.
+ */
+function fromRgb(
+  rgb: Uint8Array | Uint8ClampedArray,
+  pixels: number,
+  channels: 1 | 3,
+  stride: 3 | 4 = 3,
+): Uint8Array {
+  if (channels === 3 && stride === 3 && rgb instanceof Uint8Array) return rgb;
+  const out = new Uint8Array(pixels * channels);
+  if (channels === 3) {
+    for (let p = 0, i = 0, o = 0; p < pixels; p++, i += stride, o += 3) {
+      out[o] = rgb[i];
+      out[o + 1] = rgb[i + 1];
+      out[o + 2] = rgb[i + 2];
+    }
+    return out;
+  }
+  for (let p = 0, i = 0; p < pixels; p++, i += stride) {
+    out[p] = luma(rgb[i], rgb[i + 1], rgb[i + 2]);
+  }
   return out;
 }
 
@@ -945,11 +1029,15 @@ function ioError(err: unknown, file: string, op: "read" | "write"): ImageError {
   });
 }
 
-/** Read at most `limit` bytes of an open regular file of `size` bytes; undefined if longer. */
+/**
+ * Read at most `limit` bytes of an open regular file of `size` bytes; undefined if longer.
+ * `onRead` receives the bytes read so far.
+ */
 async function readBounded(
-  f: Deno.FsFile,
+  f: RegularFile,
   size: number,
   limit: number,
+  onRead?: (loaded: number) => void,
 ): Promise<Uint8Array | undefined> {
   // One byte of room past the stat size (or the limit) shows a file that grew while read.
   let buf = new Uint8Array(Math.min(size, limit) + 1);
@@ -961,56 +1049,98 @@ async function readBounded(
       bigger.set(buf);
       buf = bigger;
     }
-    const got = await f.read(buf.subarray(n));
-    if (got === null) return buf.subarray(0, n);
+    const got = await f.read(buf.subarray(n), n);
+    if (got === 0) return buf.subarray(0, n);
     n += got;
+    onRead?.(n);
   }
 }
 
 /**
- * Read and decode a PNG or JPEG file (see {@linkcode decodeImage}). Only regular files are read:
- * the path is stat-ed first, so a FIFO cannot block and a device such as `/dev/zero` is refused
- * unread; files over `maxFileBytes` (default {@linkcode MAX_IMAGE_FILE_BYTES}, 256 MiB) are
- * refused before reading.
+ * Read and decode a PNG or JPEG image (see {@linkcode decodeImage}) from a path, a URL or a
+ * `Response`. At most `maxFileBytes` (default {@linkcode MAX_IMAGE_FILE_BYTES}, 256 MiB) are
+ * read, whatever the source.
  *
- * @param path File path or `file:` URL.
- * @param options As for {@linkcode decodeImage}, plus `maxFileBytes`; `source` defaults to the
- *   path.
+ * - A path (or `file:` URL) is read in Deno or in Node (through `node:fs/promises`). Only
+ *   regular files are read: the path is stat-ed first, so a FIFO cannot block and a device such
+ *   as `/dev/zero` is refused unread; a file over `maxFileBytes` is refused before reading.
+ * - A `URL` is fetched and its body streamed (into one buffer of the `Content-Length` when
+ *   there is one); a `Response` is streamed as it is. A non-2xx status is one line, `loadImage:
+ *   GET <url> answered 404 Not Found ...`.
+ *
+ * In a page, for an image already on screen (a canvas, an `ImageBitmap`, an `<img>`), use
+ * `imageFromPixels` (io/pixels.ts) instead.
+ *
+ * @param source A path, a `URL` or a `Response`.
+ * @param options As for {@linkcode decodeImage}, plus `maxFileBytes`, `onProgress` and `signal`;
+ *   `source` defaults to the path or the URL.
  * @returns 8-bit HWC pixels with `source` set.
  * @throws {ImageError} When the file is missing, unreadable (needs `--allow-read`), not a regular
- *   file, too large, or invalid.
+ *   file, too large, or invalid; when a fetch fails, answers a non-2xx status or is cut short.
  *
  * @example
  * ```ts ignore
  * import { loadImage } from "./image.ts";
  * const img = await loadImage("cat.png", { maxPixels: 200_000_000 });
- * console.log(img.width, img.height, img.channels);
+ * const remote = await loadImage(new URL("https://example.com/cat.jpg"), {
+ *   onProgress: (loaded, total) => console.log(loaded, total),
+ * });
+ * console.log(img.width, img.height, img.channels, remote.source);
  * ```
  */
 export async function loadImage(
-  path: string | URL,
+  source: ImageSource,
   options: LoadImageOptions = {},
 ): Promise<DecodedImage> {
-  const file = options.source ?? displayPath(path);
+  const fetched = isResponse(source) || (source instanceof URL && source.protocol !== "file:");
+  const name = isResponse(source)
+    ? source.url || "Response"
+    : source instanceof URL && fetched
+    ? source.href
+    : displayPath(source);
+  const file = options.source ?? name;
   const limit = options.maxFileBytes ?? MAX_IMAGE_FILE_BYTES;
   if (!(limit >= 0)) {
     throw new ImageError(`maxFileBytes must be a non-negative number, got ${limit}`, { file });
   }
-  const hints = { pathFlag: "the path", kind: ".png or .jpg file" };
   const tooBig = (size: string): ImageError =>
     new ImageError(
       `the file is ${size} bytes, over the limit of ${limit} (maxFileBytes); ` +
         "if it really is an image you trust, raise maxFileBytes",
       { file },
     );
+  const bytes = fetched
+    ? await downloadImage(source, limit, tooBig, options)
+    : await readImageFile(source, file, limit, tooBig, options.onProgress);
+  return decodeImage(bytes, { ...options, source: file });
+}
+
+async function readImageFile(
+  path: string | URL,
+  file: string,
+  limit: number,
+  tooBig: (size: string) => ImageError,
+  onProgress: ProgressCallback | undefined,
+): Promise<Uint8Array> {
+  if (typeof path === "string" && looksLikeUrl(path)) {
+    throw new ImageError(
+      `a string is read as a file path; to download it, pass a URL: ` +
+        `loadImage(new URL(${JSON.stringify(path)}))`,
+      { file },
+    );
+  }
+  const hints = { pathFlag: "the path", kind: ".png or .jpg file" };
   let bytes: Uint8Array | undefined;
+  let size = 0;
   try {
     const refuse = (why: string) => new ImageError(why, { file });
-    const { file: f, info } = await openRegularFile(path, hints, refuse);
+    const f = await openRegularFile(path, hints, refuse);
     try {
+      size = f.size;
       // Opening a regular file reads nothing: the size is checked before any byte is.
-      if (info.size > limit) throw tooBig(String(info.size));
-      bytes = await readBounded(f, info.size, limit);
+      if (size > limit) throw tooBig(String(size));
+      onProgress?.(0, size);
+      bytes = await readBounded(f, size, limit, onProgress && ((n) => onProgress(n, size)));
     } finally {
       f.close();
     }
@@ -1019,7 +1149,85 @@ export async function loadImage(
     throw ioError(err, file, "read");
   }
   if (bytes === undefined) throw tooBig(`more than ${limit}`);
-  return decodeImage(bytes, { ...options, source: file });
+  // The file changed size while read: the last call still ends at the total.
+  if (bytes.length !== size) onProgress?.(bytes.length, bytes.length);
+  return bytes;
+}
+
+async function downloadImage(
+  source: URL | Response,
+  limit: number,
+  tooBig: (size: string) => ImageError,
+  options: LoadImageOptions,
+): Promise<Uint8Array> {
+  const body = await openBody(source, {
+    caller: "loadImage",
+    error: (line, url, cause) => {
+      const err = new ImageError(line, { cause });
+      err.file = options.source ?? url;
+      return err;
+    },
+    onProgress: options.onProgress,
+    signal: options.signal,
+  });
+  return await readBody(body, limit, tooBig);
+}
+
+/**
+ * Turn 8-bit RGBA pixels (a canvas's `ImageData`) into the image {@linkcode decodeImage} returns,
+ * by PIL's rules for an RGBA image: `convert("RGB")` drops alpha, never composites it (a
+ * transparent pixel keeps its colour), and `convert("L")` (`channels: 1`) is the luma of R, G, B.
+ * The pixels are copied.
+ *
+ * @param pixels Width, height and `width * height * 4` bytes of RGBA.
+ * @param options Output channels (default 3) and a name for errors and `source`.
+ * @returns 8-bit HWC pixels.
+ * @throws {ImageError} When the size is not positive integers or the data length does not match.
+ *
+ * @example
+ * ```ts
+ * import { imageFromRgba } from "./image.ts";
+ * const img = imageFromRgba({ width: 1, height: 1, data: new Uint8ClampedArray([10, 20, 30, 0]) });
+ * console.log(img.channels, img.data); // 3 Uint8Array [10, 20, 30]
+ * ```
+ */
+export function imageFromRgba(pixels: RgbaPixels, options: RgbaImageOptions = {}): DecodedImage {
+  const file = options.source;
+  const channels = options.channels ?? 3;
+  if (channels !== 1 && channels !== 3) {
+    throw new ImageError(`channels must be 1 or 3, got ${String(channels)}`, { file });
+  }
+  const { width, height, data } = pixels;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
+    throw new ImageError(
+      `pixels are ${width}x${height}; width and height must be positive integers ` +
+        "(draw the image before reading it)",
+      { file },
+    );
+  }
+  const isBytes = data instanceof Uint8ClampedArray || data instanceof Uint8Array;
+  if (!isBytes || data.length !== width * height * 4) {
+    const got = isBytes ? `${data.length} bytes` : `a ${describeValue(data)}`;
+    throw new ImageError(
+      `RGBA pixel data has ${got}, expected ${width}x${height}x4 = ${width * height * 4} ` +
+        "(pass ImageData, or a Uint8ClampedArray of 4 bytes a pixel)",
+      { file },
+    );
+  }
+  const image: DecodedImage = {
+    width,
+    height,
+    channels,
+    data: fromRgb(data, width * height, channels, 4),
+  };
+  if (file !== undefined) image.source = file;
+  return image;
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  return (value as { constructor?: { name?: string } }).constructor?.name ?? "object";
 }
 
 function checkRaw(image: RawImage, file?: string): void {

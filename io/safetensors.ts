@@ -7,14 +7,19 @@
  * name to `{dtype, shape, data_offsets: [start, end]}` (offsets relative to the data start) and
  * may hold a `__metadata__` object of string values.
  *
+ * {@linkcode loadSafetensors} reads a path (in Deno, or in Node through `node:fs`), a `URL`
+ * (fetched, streamed straight into the tensors' arrays) or a `Response`.
+ *
  * @module
  */
 
-import { fileErrorReason, openRegularFile, writeFileAtomic } from "./files.ts";
+import { fileErrorReason, openRegularFile, type RegularFile, writeFileAtomic } from "./files.ts";
+import { isResponse, looksLikeUrl, openBody, type ProgressCallback } from "./fetch_bytes.ts";
 import { numel, type TensorData } from "../graph/tensor_data.ts";
 
 // Re-exported so this module's public signatures reference a public type.
 export type { TensorData } from "../graph/tensor_data.ts";
+export type { ProgressCallback } from "./fetch_bytes.ts";
 
 /** Headers beyond this are treated as corruption rather than allocated. */
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
@@ -621,18 +626,24 @@ export interface SafetensorsReader {
   close(): void;
 }
 
+/** Bytes per read, so that progress is reported while a big tensor is read. */
+const READ_CHUNK = 16 * 1024 * 1024;
+
 /** Fills `into` from the file at `offset`; a short file means it changed since it was opened. */
 async function readAt(
-  f: Deno.FsFile,
+  f: RegularFile,
   offset: number,
   into: Uint8Array,
   file: string,
+  onRead?: (bytes: number) => void,
 ): Promise<void> {
   try {
-    await f.seek(offset, Deno.SeekMode.Start);
     for (let done = 0; done < into.length;) {
-      const got = await f.read(into.subarray(done));
-      if (got === null) {
+      const got = await f.read(
+        into.subarray(done, Math.min(into.length, done + READ_CHUNK)),
+        offset + done,
+      );
+      if (got === 0) {
         throw new WeightsError(
           `the file ended at byte ${offset + done} while reading up to byte ` +
             `${offset + into.length}: it changed on disk while being read (read it again)`,
@@ -640,6 +651,7 @@ async function readAt(
         );
       }
       done += got;
+      onRead?.(got);
     }
   } catch (err) {
     throw err instanceof WeightsError ? err : ioError(err, file, "read");
@@ -653,9 +665,10 @@ async function readAt(
  * path that is not a regular file (a directory, a FIFO, `/dev/zero`) is refused before it is
  * opened. Close the reader when done.
  *
- * @param path File path or `file:` URL.
+ * @param path File path or `file:` URL, read in Deno or in Node (`node:fs/promises`).
  * @returns A reader holding the file open.
- * @throws {WeightsError} When the file is missing, unreadable, not a regular file or invalid.
+ * @throws {WeightsError} When the file is missing, unreadable, not a regular file or invalid,
+ *   and in a browser (fetch it with {@linkcode loadSafetensors} and a URL instead).
  *
  * @example
  * ```ts
@@ -676,15 +689,26 @@ async function readAt(
  * ```
  */
 export async function openSafetensors(path: string | URL): Promise<SafetensorsReader> {
+  return (await openReader(path)).reader;
+}
+
+/** A reader, and a way to read everything reporting progress, for {@linkcode loadSafetensors}. */
+interface OpenedReader {
+  reader: SafetensorsReader;
+  readAll(onProgress: ProgressCallback | undefined): Promise<SafetensorsFile>;
+}
+
+async function openReader(path: string | URL): Promise<OpenedReader> {
   const file = displayPath(path);
-  let f: Deno.FsFile, size: number;
+  if (typeof path === "string" && looksLikeUrl(path)) throw urlAsPathError(path);
+  let f: RegularFile;
   try {
-    const refuse = (why: string) => new WeightsError(why, { file });
-    ({ file: f, info: { size } } = await openRegularFile(path, READ_HINTS, refuse));
+    f = await openRegularFile(path, READ_HINTS, (why) => new WeightsError(why, { file }));
   } catch (err) {
     throw err instanceof WeightsError ? err : ioError(err, file, "read");
   }
   try {
+    const { size } = f;
     const prefix = new Uint8Array(Math.min(8, size));
     await readAt(f, 0, prefix, file);
     const json = new Uint8Array(headerLength(prefix, size, file));
@@ -696,7 +720,15 @@ export async function openSafetensors(path: string | URL): Promise<SafetensorsRe
   }
 }
 
-function makeReader(f: Deno.FsFile, file: string, size: number, header: Header): SafetensorsReader {
+function urlAsPathError(path: string): WeightsError {
+  return new WeightsError(
+    `a string is read as a file path; to download it, pass a URL: ` +
+      `loadSafetensors(new URL(${q(path)}))`,
+    { file: path },
+  );
+}
+
+function makeReader(f: RegularFile, file: string, size: number, header: Header): OpenedReader {
   const byName = new Map(header.entries.map((e) => [e.name, e]));
   const tensors = new Map<string, SafetensorsTensorInfo>();
   for (const e of header.entries) {
@@ -706,33 +738,50 @@ function makeReader(f: Deno.FsFile, file: string, size: number, header: Header):
   // Reads share the file position: run them one at a time.
   let queue: Promise<unknown> = Promise.resolve();
 
-  async function readNow(names: Iterable<string> | undefined): Promise<SafetensorsFile> {
+  async function readNow(
+    names: Iterable<string> | undefined,
+    onProgress?: ProgressCallback,
+  ): Promise<SafetensorsFile> {
     if (closed) throw new Error(`${file}: read() after close()`);
     const wanted = names === undefined ? header.entries : [...new Set(names)].map((name) => {
       const e = byName.get(name);
       if (e === undefined) throw notFoundError([...byName.keys()], name, file);
       return e;
     });
+    // The header was read on opening: progress reports it at once.
+    let loaded = header.dataStart;
+    const onRead = onProgress && ((n: number): void => onProgress(loaded += n, size));
+    onProgress?.(0, size);
+    onProgress?.(loaded, size);
     const out = new Map<string, TensorData>();
     for (const e of wanted) {
       const { data, raw } = allocate(e);
       // Straight into the tensor's own buffer, widened there: no second copy of the data.
-      await readAt(f, header.dataStart + e.start, raw, file);
+      await readAt(f, header.dataStart + e.start, raw, file, onRead);
       finish(data, e.dtype);
       out.set(e.name, { shape: [...e.shape], data });
     }
+    // Done: bytes the tensors do not cover (alignment, trailing bytes) count as read too.
+    if (loaded < size) onProgress?.(size, size);
     return { tensors: out, metadata: { ...header.metadata }, source: file };
   }
 
-  return {
+  function queued(
+    names: Iterable<string> | undefined,
+    onProgress?: ProgressCallback,
+  ): Promise<SafetensorsFile> {
+    const run = queue.then(() => readNow(names, onProgress));
+    queue = run.catch(() => {});
+    return run;
+  }
+
+  const reader: SafetensorsReader = {
     source: file,
     metadata: header.metadata,
     tensors,
     size,
     read(names?: Iterable<string>): Promise<SafetensorsFile> {
-      const run = queue.then(() => readNow(names));
-      queue = run.catch(() => {});
-      return run;
+      return queued(names);
     },
     close(): void {
       if (closed) return;
@@ -740,28 +789,216 @@ function makeReader(f: Deno.FsFile, file: string, size: number, header: Header):
       f.close();
     },
   };
+  return { reader, readAll: (onProgress) => queued(undefined, onProgress) };
 }
 
 /**
- * Read a safetensors file of F32, F16 or BF16 tensors: the header first, then every tensor's
- * bytes straight into its own float32 array, widened there (the file is never held whole in
- * memory). To read only some tensors, use {@linkcode openSafetensors}.
+ * Builds a {@linkcode SafetensorsFile} from a body as it arrives, checking as it goes: the 8-byte
+ * header length as soon as it is in (against the declared size, when there is one), the header
+ * as soon as it is in (its tensors must fit in the declared size, and a declared size past them
+ * is refused before any data is read), then each byte lands straight in its tensor's array,
+ * allocated when its first byte arrives. A byte past the last tensor is refused at once.
+ */
+class StreamParser {
+  private readonly prefix = new Uint8Array(8);
+  private json: Uint8Array | undefined;
+  private header: Header | undefined;
+  /** Tensors with data, by start; `next` is the first not yet complete. */
+  private pending: Entry[] = [];
+  private next = 0;
+  private readonly arrays = new Map<Entry, { data: Float32Array; raw: Uint8Array }>();
+  /** The body's size once the header is in: 8 + header + the end of the last tensor. */
+  private expected = Infinity;
+  private loaded = 0;
+
+  constructor(private readonly file: string, private readonly size: number | undefined) {}
+
+  push(chunk: Uint8Array): void {
+    const base = this.loaded;
+    this.loaded += chunk.length;
+    for (let at = 0; at < chunk.length;) {
+      const pos = base + at;
+      const left = chunk.length - at;
+      if (pos < 8) {
+        const take = Math.min(8 - pos, left);
+        this.prefix.set(chunk.subarray(at, at + take), pos);
+        at += take;
+        if (pos + take === 8) {
+          this.json = new Uint8Array(headerLength(this.prefix, this.size ?? Infinity, this.file));
+          if (this.json.length === 0) this.parse();
+        }
+        continue;
+      }
+      const json = this.json as Uint8Array;
+      if (this.header === undefined) {
+        const off = pos - 8;
+        const take = Math.min(json.length - off, left);
+        json.set(chunk.subarray(at, at + take), off);
+        at += take;
+        if (off + take === json.length) this.parse();
+        continue;
+      }
+      if (pos >= this.expected) throw this.tooLong(`at least ${base + chunk.length}`);
+      const d = pos - this.header.dataStart;
+      const e = this.pending[this.next];
+      if (d < e.start) {
+        // A gap the header leaves between tensors: skipped.
+        at += Math.min(e.start - d, left);
+        continue;
+      }
+      let target = this.arrays.get(e);
+      if (target === undefined) {
+        target = allocate(e);
+        this.arrays.set(e, target);
+      }
+      const take = Math.min(e.end - d, left);
+      target.raw.set(chunk.subarray(at, at + take), d - e.start);
+      at += take;
+      if (d + take === e.end) {
+        finish(target.data, e.dtype);
+        this.next++;
+      }
+    }
+  }
+
+  private parse(): void {
+    const header = parseHeader(this.json as Uint8Array, this.size ?? Infinity, this.file);
+    this.header = header;
+    this.pending = header.entries.filter((e) => e.end > e.start).sort((a, b) => a.start - b.start);
+    const last = this.pending[this.pending.length - 1];
+    this.expected = header.dataStart + (last?.end ?? 0);
+    if (this.size !== undefined && this.size > this.expected) throw this.tooLong(`${this.size}`);
+  }
+
+  private tooLong(got: string): WeightsError {
+    const dataStart = this.header?.dataStart ?? 0;
+    return new WeightsError(
+      `the body is ${got} bytes, past the ${this.expected} its header describes (8 + ` +
+        `${dataStart - 8} bytes of header, ${this.expected - dataStart} of tensors): it is not ` +
+        "one safetensors file as written (check the URL; re-export or re-upload the file)",
+      { file: this.file },
+    );
+  }
+
+  end(): SafetensorsFile {
+    const { loaded, file } = this;
+    // Each check below throws the message reading a file of `loaded` bytes would.
+    if (this.header === undefined) {
+      headerLength(this.prefix.subarray(0, Math.min(8, loaded)), loaded, file);
+      throw new WeightsError("the header ended early (re-download the file)", { file });
+    }
+    if (loaded < this.expected) {
+      parseHeader(this.json as Uint8Array, loaded, file);
+      throw new WeightsError("the body ended early (re-download the file)", { file });
+    }
+    const tensors = new Map<string, TensorData>();
+    for (const e of this.header.entries) {
+      // Empty tensors got no bytes, so no array yet.
+      const { data } = this.arrays.get(e) ?? allocate(e);
+      tensors.set(e.name, { shape: e.shape, data });
+    }
+    return { tensors, metadata: this.header.metadata, source: file };
+  }
+}
+
+/** {@linkcode loadSafetensors} on a URL (not `file:`) or a Response. */
+async function loadFromBody(
+  source: URL | Response,
+  options: LoadSafetensorsOptions,
+): Promise<SafetensorsFile> {
+  const body = await openBody(source, {
+    caller: "loadSafetensors",
+    error: (line, url, cause) => {
+      const err = new WeightsError(line, { cause });
+      err.file = url;
+      return err;
+    },
+    onProgress: options.onProgress,
+    signal: options.signal,
+  });
+  const parser = new StreamParser(body.url, body.length);
+  // A throw inside the loop (a refused byte) cancels the rest of the download.
+  for await (const chunk of body.chunks) parser.push(chunk);
+  return parser.end();
+}
+
+/**
+ * Where {@linkcode loadSafetensors} reads from: a file path (Deno, or Node through
+ * `node:fs/promises`), a `URL` (`file:` URLs are paths, others are fetched with `fetch`), or a
+ * `Response` (from your own `fetch`, e.g. one with an `Authorization` header).
  *
- * @param path File path or `file:` URL.
- * @returns The tensors and metadata; `source` is set to the path for later error messages.
- * @throws {WeightsError} When the file is missing, unreadable, not a regular file or invalid.
+ * @example
+ * ```ts
+ * import type { SafetensorsSource } from "./safetensors.ts";
+ * const sources: SafetensorsSource[] = [
+ *   "weights/model.safetensors",
+ *   new URL("https://example.com/model.safetensors"),
+ * ];
+ * ```
+ */
+export type SafetensorsSource = string | URL | Response;
+
+/**
+ * Options for {@linkcode loadSafetensors}.
+ *
+ * @example
+ * ```ts
+ * import type { LoadSafetensorsOptions } from "./safetensors.ts";
+ * const options: LoadSafetensorsOptions = {
+ *   onProgress: (loaded, total) => console.log(`${loaded} of ${total ?? "?"} bytes`),
+ *   signal: AbortSignal.timeout(60_000),
+ * };
+ * ```
+ */
+export interface LoadSafetensorsOptions {
+  /**
+   * Called as bytes arrive (for a file, as they are read), with the total when known (the
+   * `Content-Length`, or the file's size); see {@linkcode ProgressCallback}.
+   */
+  onProgress?: ProgressCallback;
+  /** Aborts a download (ignored for files); the abort reason is rethrown as it is. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Read a safetensors file of F32, F16 or BF16 tensors, from a path, a URL or a `Response`. Every
+ * tensor's bytes go straight into its own float32 array, widened there, so the file is never
+ * held whole in memory: the peak is about the size of the tensors read.
+ *
+ * - A path (or `file:` URL) is read in Deno or in Node (through `node:fs/promises`); only
+ *   regular files are read (a FIFO or `/dev/zero` is refused before it is opened). To read only
+ *   some tensors, use {@linkcode openSafetensors}.
+ * - A `URL` is fetched and its body streamed; a `Response` is streamed as it is. The header is
+ *   checked as soon as it arrives, against the `Content-Length` when there is one; a body longer
+ *   than the header describes is refused at the first byte too many, one shorter at its end.
+ *
+ * @param source A path, a `URL` or a `Response`.
+ * @param options A progress callback, and an abort signal for downloads.
+ * @returns The tensors and metadata; `source` is the path or the URL, for later error messages.
+ * @throws {WeightsError} When the file is missing, unreadable, not a regular file or invalid; a
+ *   fetch failed or answered a non-2xx status (`loadSafetensors: GET <url> answered 404 Not
+ *   Found ...`); a body is cut short or runs long.
  *
  * @example
  * ```ts ignore
  * import { loadSafetensors } from "./safetensors.ts";
  * const weights = await loadSafetensors("weights.safetensors");
- * console.log([...weights.tensors.keys()], weights.metadata);
+ * const remote = await loadSafetensors(new URL("https://example.com/vit.safetensors"), {
+ *   onProgress: (loaded, total) => console.log(loaded, total),
+ * });
+ * console.log([...weights.tensors.keys()], remote.metadata);
  * ```
  */
-export async function loadSafetensors(path: string | URL): Promise<SafetensorsFile> {
-  const reader = await openSafetensors(path);
+export async function loadSafetensors(
+  source: SafetensorsSource,
+  options: LoadSafetensorsOptions = {},
+): Promise<SafetensorsFile> {
+  if (isResponse(source) || (source instanceof URL && source.protocol !== "file:")) {
+    return await loadFromBody(source, options);
+  }
+  const { reader, readAll } = await openReader(source);
   try {
-    return await reader.read();
+    return await readAll(options.onProgress);
   } finally {
     reader.close();
   }
