@@ -3,7 +3,8 @@
  * plotted versions), the figures of a whole ViT run (attention maps, attention rollout, top-k),
  * the graph diagram, and the two reports (`saveReport` for the seed pipeline, `saveVitReport`
  * for a ViT). Kept out of the root `mod.ts` on purpose: it loads Vega, Graphviz and resvg,
- * which a program that only runs models never needs.
+ * which a program that only runs models never needs. Import it as `@tessera/tessera/viz` from
+ * JSR, or as `viz/mod.ts` next to the root `mod.ts` by URL.
  *
  * @example
  * ```ts

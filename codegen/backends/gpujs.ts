@@ -4,10 +4,13 @@
  * per fused kernel, weights and folded constants baked in once as kernel constants, and the
  * kernels chained with `gpu.createPipeline`, so one run uploads the input once, keeps the
  * intermediates on the device and reads the results back once.
+ *
+ * gpu.js itself is imported on demand, the first time one of these backends prepares a graph:
+ * it depends on `webgpu` (Dawn binaries) and the native `gl` addon, which a program that runs
+ * on the other backends should never have to download.
  * @module
  */
 
-import { GPU } from "npm:gpu.js@2.24.1";
 import type { Graph } from "../../graph/ir.ts";
 import type { TensorData } from "../../graph/tensor_data.ts";
 import {
@@ -67,6 +70,21 @@ interface GpuInstance {
   ): GpuPipeline;
   destroy(): void;
 }
+type GpuConstructor = new (settings: { mode: GpuJsMode }) => GpuInstance;
+
+let gpuJs: Promise<GpuConstructor> | undefined;
+
+// A literal specifier, so that `deno bundle` still inlines gpu.js into its one file.
+function loadGpuJs(): Promise<GpuConstructor> {
+  gpuJs ??= import("npm:gpu.js@2.24.1").then(
+    (module: { GPU: unknown }) => module.GPU as GpuConstructor,
+    (err: unknown) => {
+      gpuJs = undefined; // a failed download or load is retried by the next prepare()
+      throw err;
+    },
+  );
+  return gpuJs;
+}
 
 /**
  * A gpu.js backend for `mode`.
@@ -106,7 +124,7 @@ export function gpuJsBackend(mode: GpuJsMode, options: GpuJsOptions = {}): Backe
       const program = lowerProgram(graph, weights, want, { gpu: true });
       const limit = await bufferLimit(mode, options, adapter);
       checkProgram(mode, program, limit);
-      return buildExecutable(mode, graph, program);
+      return buildExecutable(mode, graph, program, await loadGpuJs());
     },
   };
 }
@@ -137,8 +155,13 @@ function checkProgram(mode: GpuJsMode, program: Program, limit: number): void {
   }
 }
 
-function buildExecutable(mode: GpuJsMode, graph: Graph, program: Program): Executable {
-  const gpu = new GPU({ mode }) as unknown as GpuInstance;
+function buildExecutable(
+  mode: GpuJsMode,
+  graph: Graph,
+  program: Program,
+  GPU: GpuConstructor,
+): Executable {
+  const gpu = new GPU({ mode });
   const rendered: RenderedKernel[] = [];
   const kernels: GpuKernel[] = [];
   for (const kernel of program.kernels) {
