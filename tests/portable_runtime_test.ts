@@ -14,44 +14,16 @@ import {
 import { withMemory } from "../codegen/backends/wasm_plan.ts";
 import { gemmModule } from "../codegen/render/wasm/gemm_kernel.ts";
 import { PROBE_SIDE, probeImage, type ProbeResult } from "./portable_probe.ts";
+import {
+  bundleForBrowser,
+  CHROMIUM,
+  CHROMIUM_FLAGS,
+  HAVE_CHROMIUM,
+  NODE_VERSION as NODE,
+} from "./browser_env.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const ROOT = new URL("..", import.meta.url).pathname;
 const BACKENDS: readonly BackendName[] = ["auto", "wasm", "js", "cpu", "reference"];
 const TOLERANCE = 1e-4;
-
-// The same flags as report_browser_test.ts: without the networking ones Chromium keeps dialling
-// Google's hosts, which this closed network refuses.
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
-}
-
-async function nodeVersion(): Promise<string | undefined> {
-  try {
-    const out = await new Deno.Command("node", { args: ["--version"], stdout: "piped" }).output();
-    return out.success ? new TextDecoder().decode(out.stdout).trim() : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const HAVE_CHROMIUM = await exists(CHROMIUM);
-const NODE = await nodeVersion();
 
 // What a page, a worker or Node sends back.
 interface ContextReport {
@@ -84,18 +56,9 @@ process.stdout.write(JSON.stringify({ cores: os.availableParallelism(), results 
 
 /** Bundles mod.ts and the probe into `dir` (in parallel), with the page, worker and Node glue. */
 async function build(dir: string): Promise<void> {
-  const bundle = async (entry: string, out: string): Promise<void> => {
-    const result = await new Deno.Command(Deno.execPath(), {
-      args: ["bundle", "--platform", "browser", "-o", `${dir}/${out}`, entry],
-      cwd: ROOT,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert(result.success, `deno bundle ${entry}: ${new TextDecoder().decode(result.stderr)}`);
-  };
   await Promise.all([
-    bundle("mod.ts", "tessera.js"),
-    bundle("tests/portable_probe.ts", "probe.js"),
+    bundleForBrowser("mod.ts", `${dir}/tessera.js`),
+    bundleForBrowser("tests/portable_probe.ts", `${dir}/probe.js`),
   ]);
   await Deno.writeTextFile(`${dir}/index.html`, INDEX_HTML);
   await Deno.writeTextFile(`${dir}/worker.js`, WORKER_JS);
@@ -331,7 +294,7 @@ Deno.test({
     const context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: FLAGS,
+      args: [...CHROMIUM_FLAGS],
     });
     try {
       const origin = (s: Deno.HttpServer<Deno.NetAddr>) => `http://127.0.0.1:${s.addr.port}`;

@@ -6,21 +6,7 @@ import { type BrowserContext, chromium } from "npm:playwright-core@1.65.1";
 import { compile, initParams, seedTokenizer, type TensorData, vit } from "../mod.ts";
 import { writeFigures, writeReport } from "../viz/report.ts";
 import { saveVitReport } from "../viz/vit_report.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-
-// Without the networking flags Chromium keeps dialling Google's hosts, which this closed
-// network refuses; a fresh profile keeps runs independent.
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+import { CHROMIUM, CHROMIUM_FLAGS, HAVE_CHROMIUM } from "./browser_env.ts";
 
 /** A [1, 3, H, W] test card: colour gradients with a dark diagonal, values in 0..1. */
 function generatedImage(height: number, width: number): TensorData {
@@ -92,14 +78,6 @@ async function load(
   return { images, errors };
 }
 
-async function chromiumInstalled(): Promise<boolean> {
-  try {
-    return (await Deno.stat(CHROMIUM)).isFile;
-  } catch {
-    return false;
-  }
-}
-
 Deno.test({
   name: "the seed and ViT report.html load every image in headless Chromium, no console error",
   // Playwright keeps pipes to the browser open until its process is reaped.
@@ -107,7 +85,7 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     assert(
-      await chromiumInstalled(),
+      HAVE_CHROMIUM,
       `${CHROMIUM} is missing: .ci/run installs it (apt-get install -y chromium); ` +
         `install it the same way to run this test`,
     );
@@ -152,7 +130,7 @@ Deno.test({
       const context = await chromium.launchPersistentContext(profile, {
         executablePath: CHROMIUM,
         headless: true,
-        args: FLAGS,
+        args: [...CHROMIUM_FLAGS],
       });
       try {
         // The seed report: seven figures, the graph once (its SVG is linked, not shown).

@@ -313,18 +313,12 @@ export class KernelPool {
     }
     if (this.#plan.wait === "async") return this.#barriersAsync(steps, slices, workers, stop);
     steps.forEach((s, i) => {
-      if (!(stop && stop[0] !== 0)) {
-        this.#local[s.kernel](s.out, slices[i][0], slices[i][1], ...s.args);
-      }
-      const target = workers * (i + 1);
+      this.#ownShare(s, slices[i], stop);
       const deadline = performance.now() + STEP_TIMEOUT_MS;
-      for (let d = Atomics.load(control, DONE); d < target; d = Atomics.load(control, DONE)) {
-        // A worker that died would never arrive: fail the run (compile() then falls back).
-        if (performance.now() > deadline || this.#failed) this.#stalled(s.kernel);
+      for (let d; (d = this.#waiting(control, workers * (i + 1), deadline, s.kernel)) >= 0;) {
         Atomics.wait(control, DONE, d, 100);
       }
-      Atomics.store(control, GO, i + 1);
-      Atomics.notify(control, GO);
+      this.#release(control, i);
     });
     this.#scheduleIdle();
     return Promise.resolve();
@@ -340,20 +334,35 @@ export class KernelPool {
     const control = this.#control as Int32Array;
     for (let i = 0; i < steps.length; i++) {
       const s = steps[i];
-      if (!(stop && stop[0] !== 0)) {
-        this.#local[s.kernel](s.out, slices[i][0], slices[i][1], ...s.args);
-      }
-      const target = workers * (i + 1);
+      this.#ownShare(s, slices[i], stop);
       const deadline = performance.now() + STEP_TIMEOUT_MS;
-      for (let d = Atomics.load(control, DONE); d < target; d = Atomics.load(control, DONE)) {
-        if (performance.now() > deadline || this.#failed) this.#stalled(s.kernel);
+      for (let d; (d = this.#waiting(control, workers * (i + 1), deadline, s.kernel)) >= 0;) {
         const waited = Atomics.waitAsync(control, DONE, d, 100);
         if (waited.async) await waited.value;
       }
-      Atomics.store(control, GO, i + 1);
-      Atomics.notify(control, GO);
+      this.#release(control, i);
     }
     this.#scheduleIdle();
+  }
+
+  // The calling thread's part of a step, skipped once a step has set `stop`.
+  #ownShare(s: Step, slice: readonly number[], stop?: Float32Array): void {
+    if (!(stop && stop[0] !== 0)) this.#local[s.kernel](s.out, slice[0], slice[1], ...s.args);
+  }
+
+  // The arrival count to wait on while fewer than `target` workers are done, else -1. A worker
+  // that died would never arrive: past the deadline the run fails (compile() then falls back).
+  #waiting(control: Int32Array, target: number, deadline: number, kernel: number): number {
+    const done = Atomics.load(control, DONE);
+    if (done >= target) return -1;
+    if (performance.now() > deadline || this.#failed) this.#stalled(kernel);
+    return done;
+  }
+
+  // Lets the workers into step `i + 1`.
+  #release(control: Int32Array, i: number): void {
+    Atomics.store(control, GO, i + 1);
+    Atomics.notify(control, GO);
   }
 
   #stalled(kernel: number): never {
