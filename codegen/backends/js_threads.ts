@@ -313,12 +313,18 @@ export class KernelPool {
     }
     if (this.#plan.wait === "async") return this.#barriersAsync(steps, slices, workers, stop);
     steps.forEach((s, i) => {
-      this.#ownShare(s, slices[i], stop);
+      if (!(stop && stop[0] !== 0)) {
+        this.#local[s.kernel](s.out, slices[i][0], slices[i][1], ...s.args);
+      }
+      const target = workers * (i + 1);
       const deadline = performance.now() + STEP_TIMEOUT_MS;
-      for (let d; (d = this.#waiting(control, workers * (i + 1), deadline, s.kernel)) >= 0;) {
+      for (let d = Atomics.load(control, DONE); d < target; d = Atomics.load(control, DONE)) {
+        // A worker that died would never arrive: fail the run (compile() then falls back).
+        if (performance.now() > deadline || this.#failed) this.#stalled(s.kernel);
         Atomics.wait(control, DONE, d, 100);
       }
-      this.#release(control, i);
+      Atomics.store(control, GO, i + 1);
+      Atomics.notify(control, GO);
     });
     this.#scheduleIdle();
     return Promise.resolve();
@@ -334,35 +340,20 @@ export class KernelPool {
     const control = this.#control as Int32Array;
     for (let i = 0; i < steps.length; i++) {
       const s = steps[i];
-      this.#ownShare(s, slices[i], stop);
+      if (!(stop && stop[0] !== 0)) {
+        this.#local[s.kernel](s.out, slices[i][0], slices[i][1], ...s.args);
+      }
+      const target = workers * (i + 1);
       const deadline = performance.now() + STEP_TIMEOUT_MS;
-      for (let d; (d = this.#waiting(control, workers * (i + 1), deadline, s.kernel)) >= 0;) {
+      for (let d = Atomics.load(control, DONE); d < target; d = Atomics.load(control, DONE)) {
+        if (performance.now() > deadline || this.#failed) this.#stalled(s.kernel);
         const waited = Atomics.waitAsync(control, DONE, d, 100);
         if (waited.async) await waited.value;
       }
-      this.#release(control, i);
+      Atomics.store(control, GO, i + 1);
+      Atomics.notify(control, GO);
     }
     this.#scheduleIdle();
-  }
-
-  // The calling thread's part of a step, skipped once a step has set `stop`.
-  #ownShare(s: Step, slice: readonly number[], stop?: Float32Array): void {
-    if (!(stop && stop[0] !== 0)) this.#local[s.kernel](s.out, slice[0], slice[1], ...s.args);
-  }
-
-  // The arrival count to wait on while fewer than `target` workers are done, else -1. A worker
-  // that died would never arrive: past the deadline the run fails (compile() then falls back).
-  #waiting(control: Int32Array, target: number, deadline: number, kernel: number): number {
-    const done = Atomics.load(control, DONE);
-    if (done >= target) return -1;
-    if (performance.now() > deadline || this.#failed) this.#stalled(kernel);
-    return done;
-  }
-
-  // Lets the workers into step `i + 1`.
-  #release(control: Int32Array, i: number): void {
-    Atomics.store(control, GO, i + 1);
-    Atomics.notify(control, GO);
   }
 
   #stalled(kernel: number): never {
