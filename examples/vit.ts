@@ -51,7 +51,7 @@ import {
   type VitPresetName,
   type Weights,
   WeightsError,
-} from "../mod.ts";
+} from "../api.ts";
 import {
   asTimmVit,
   isTimmVit,
@@ -150,6 +150,15 @@ interface Shapes {
 /** A usage mistake: reported as one line, like every other error. */
 class UsageError extends Error {
   override name = "UsageError";
+}
+
+/**
+ * A module of `viz/`, imported on demand by a specifier Deno's module graph cannot see: the
+ * figures pull in Vega, Graphviz and resvg, which a run without --out or --report must not
+ * even download. (Reading it needs --allow-read, which those flags need anyway.)
+ */
+function importViz<T>(path: string): Promise<T> {
+  return import(new URL(path, import.meta.url).href) as Promise<T>;
 }
 
 function parseOptions(args: readonly string[]): Options {
@@ -794,7 +803,9 @@ async function reportFigures(
   provenance: ReportProvenance,
 ): Promise<void> {
   // Loaded on demand: the figures pull in Vega, Graphviz and resvg, which the other modes skip.
-  const { REPORT_FILES, saveReport } = await import("../viz/report.ts");
+  const { REPORT_FILES, saveReport } = await importViz<typeof import("../viz/report.ts")>(
+    "../viz/report.ts",
+  );
   const pos = weights.get(POS_NAME) as TensorData; // compile() checked every parameter
   const { resized: image, patches, tokens, embeddings } = result.stages;
   const drawn = { image, patches, tokens, embeddings, pos, patch, graph };
@@ -925,7 +936,9 @@ async function saveVitFigures(
   files: Inputs,
   depth: number,
 ): Promise<void> {
-  const { saveVitReport, vitReportFiles } = await import("../viz/vit_report.ts");
+  const { saveVitReport, vitReportFiles } = await importViz<
+    typeof import("../viz/vit_report.ts")
+  >("../viz/vit_report.ts");
   await writeReportDir(dir, vitReportFiles(depth), files, () => saveVitReport(dir, inputs));
 }
 

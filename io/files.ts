@@ -14,11 +14,43 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
-
 /** Deno's namespace when running in Deno; never touch the bare `Deno` global elsewhere. */
 function denoRuntime(): typeof Deno | undefined {
   return (globalThis as { Deno?: typeof Deno }).Deno;
+}
+
+// Path pieces for the writers, as node:path's, written here so that a browser bundle imports
+// nothing it cannot load. A backslash separates only on Windows, where a drive root is "C:\".
+function isSeparator(c: string): boolean {
+  return c === "/" || (c === "\\" && denoRuntime()?.build.os === "windows");
+}
+
+function trimSeparators(path: string): string {
+  let end = path.length;
+  while (end > 1 && isSeparator(path[end - 1])) end--;
+  return path.slice(0, end);
+}
+
+function dirname(path: string): string {
+  const p = trimSeparators(path);
+  if (/^[A-Za-z]:$/.test(p)) return `${p}\\`;
+  let i = p.length - 1;
+  while (i >= 0 && !isSeparator(p[i])) i--;
+  if (i < 0) return ".";
+  const dir = trimSeparators(p.slice(0, i + 1));
+  return /^[A-Za-z]:$/.test(dir) ? `${dir}\\` : dir;
+}
+
+function basename(path: string): string {
+  const p = trimSeparators(path);
+  let i = p.length - 1;
+  while (i >= 0 && !isSeparator(p[i])) i--;
+  return p.slice(i + 1);
+}
+
+function join(dir: string, name: string): string {
+  if (dir === ".") return name;
+  return isSeparator(dir[dir.length - 1]) ? dir + name : `${dir}/${name}`;
 }
 
 /** Whether this is Node (or a runtime with Node's built-ins) without Deno. */

@@ -1,7 +1,7 @@
 /**
  * Decoding PNG and JPEG files into 8-bit pixels the way PIL's `Image.open(f).convert("RGB")`
  * does (the seed's torchvision pipeline), and encoding 8-bit PNGs. PNG decoding is this module's
- * own (chunks, CRC, bounded `node:zlib` inflate, unfiltering, Adam7); JPEG entropy decoding and
+ * own (chunks, CRC, bounded inflate through fflate (`io/zlib.ts`), unfiltering, Adam7); JPEG entropy decoding and
  * IDCT come from `jpeg-js`, chroma upsampling and YCbCr -> RGB are this module's, after libjpeg;
  * PNG encoding is `fast-png`.
  *
@@ -38,7 +38,6 @@
  * @module
  */
 
-import { crc32, inflateSync } from "node:zlib";
 import { fileErrorReason, openRegularFile, type RegularFile, writeFileAtomic } from "./files.ts";
 import {
   isResponse,
@@ -48,6 +47,7 @@ import {
   readBody,
 } from "./fetch_bytes.ts";
 import { encode as encodePngCodec } from "npm:fast-png@8.0.0";
+import { crc32, inflateBounded, InflateOverflow } from "./zlib.ts";
 import { decode as decodeJpegCodec } from "npm:jpeg-js@0.4.4";
 
 /**
@@ -570,9 +570,9 @@ function inflatePng(
   if (compressed.length === 0) throw fail("no image data (IDAT)");
   let raw: Uint8Array;
   try {
-    raw = inflateSync(compressed, { maxOutputLength: expected });
+    raw = inflateBounded(compressed, expected);
   } catch (err) {
-    if ((err as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE") {
+    if (err instanceof InflateOverflow) {
       throw fail(
         `image data inflates past the ${expected} bytes its header's size needs ` +
           "(a lying header or a decompression bomb)",

@@ -1,42 +1,15 @@
 // The page side of tests/io_sources_test.ts's Chromium test: the HTML that loads the browser
-// bundle (its `node:` imports mapped to stubs by an import map, since no browser can load them
-// and the page never calls them), and the script run in it.
+// bundle, and the script run in it.
 
-/**
- * The browser bundle's top-level `node:` imports (node:path for io/files.ts's writers, node:zlib
- * for PNG inflate) as stub modules whose functions throw. The dynamic `import("node:fs/promises")`
- * of io/files.ts is not stubbed: a page never takes the Node path, and must not.
- */
-export function nodeStubs(bundle: string): Map<string, string> {
-  const stubs = new Map<string, string>();
-  for (const m of bundle.matchAll(/^import \{([^}]*)\} from "(node:[a-z_/]+)";$/gm)) {
-    const names = m[1].split(",").map((n) => n.trim().split(/\s+as\s+/)[0]).filter((n) => n);
-    const body = names.map((n) =>
-      `export const ${n} = () => { throw new Error("${m[2]} is not in browsers"); };`
-    );
-    stubs.set(m[2], [stubs.get(m[2]) ?? "", ...body].join("\n"));
-  }
-  return stubs;
-}
-
-/** The page: an import map sending each stubbed `node:` specifier to its stub. */
-export function indexHtml(stubs: ReadonlyMap<string, string>): string {
-  const imports = Object.fromEntries([...stubs.keys()].map((s) => [s, stubPath(s)]));
-  return `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
-<script type="importmap">${JSON.stringify({ imports })}</script>
+/** The page: nothing but a title; the script imports /tessera.js itself. */
+export const INDEX_HTML = `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
 <title>tessera io sources</title>`;
-}
-
-/** Where the stub of `specifier` is served. */
-export function stubPath(specifier: string): string {
-  return `/stub/${specifier.replace(/[:/]/g, "_")}.js`;
-}
 
 /**
  * Run in the page (as a string, so this Deno-typed file needs no DOM types): draws /img.png onto
  * a canvas and reads it back through imageFromPixels from every kind of source; loads the weights
- * by URL; collects the one-line errors of a path and a 404. (loadImage is not run: decoding a PNG
- * needs node:zlib's inflate, which no browser has; the page maps it to a stub.)
+ * and the PNG by URL (decoded in the page: its inflate is fflate, not node:zlib); collects the
+ * one-line errors of a path and a 404.
  */
 export const PAGE_SCRIPT = `(async () => {
   const t = await import("/tessera.js");
@@ -65,6 +38,7 @@ export const PAGE_SCRIPT = `(async () => {
     out[name] = pixels(await t.imageFromPixels(source));
   }
   out.gray = pixels(await t.imageFromPixels(canvas, { channels: 1 }));
+  out.loaded = pixels(await t.loadImage(new URL("/img.png", location.href)));
   const progress = [];
   const weights = await t.loadSafetensors(new URL("/chunked/w.safetensors", location.href), {
     onProgress: (loaded, total) => progress.push([loaded, total ?? null]),

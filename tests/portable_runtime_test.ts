@@ -67,40 +67,17 @@ async function build(dir: string): Promise<void> {
   await Deno.writeTextFile(`${dir}/package.json`, `{ "type": "module" }`);
 }
 
-// Top-level imports of Node built-ins that the bundle still holds (io/files.ts's paths and
-// io/image.ts's PNG inflate; compile() and run() never call them). A browser cannot fetch a
-// `node:` URL, so the served copy points them at stubs that throw if called. Any other
-// built-in import fails the test: it would break the bundle in every browser.
-const KNOWN_NODE_IMPORTS = ["node:path", "node:zlib"];
-
-/** The bundle as served to Chromium, and the stub modules its known `node:` imports now name. */
-function browserCopy(bundle: string): { code: string; stubs: Map<string, string> } {
-  const stubs = new Map<string, string>();
-  const code = bundle.replace(
-    /^import \{([^}]*)\} from "(node:[a-z_]+)";$/gm,
-    (_, names: string, specifier: string) => {
-      assert(
-        KNOWN_NODE_IMPORTS.includes(specifier),
-        `the browser bundle imports ${specifier}, which no browser can load`,
-      );
-      const file = `${specifier.replace(":", "_")}.js`;
-      const exports = names.split(",").map((n) => n.trim().split(/\s+as\s+/)[0]).filter((n) => n);
-      stubs.set(
-        file,
-        exports.map((n) =>
-          `export const ${n} = () => { throw new Error("${specifier} is not in browsers"); };`
-        ).join("\n"),
-      );
-      return `import {${names}} from "/${file}";`;
-    },
-  );
-  assert(!/from "node:/.test(code), "every node: import of the bundle is top-level and known");
-  return { code, stubs };
+/** The bundle, checked to import no Node built-in at the top level (no browser can load one). */
+async function browserBundle(dir: string): Promise<string> {
+  const code = await Deno.readTextFile(`${dir}/tessera.js`);
+  const imports = [...code.matchAll(/^import [^;]*? from "(node:[^"]+)";$/gm)].map((m) => m[1]);
+  assert.deepEqual(imports, [], "the browser bundle imports Node built-ins at the top level");
+  return code;
 }
 
 /** Serves `dir` on 127.0.0.1; `isolated` adds COOP same-origin and COEP require-corp. */
 async function serve(dir: string, isolated: boolean): Promise<Deno.HttpServer<Deno.NetAddr>> {
-  const { code, stubs } = browserCopy(await Deno.readTextFile(`${dir}/tessera.js`));
+  const code = await browserBundle(dir);
   const types: Record<string, string> = { js: "text/javascript", html: "text/html" };
   return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
     const name = new URL(request.url).pathname.slice(1) || "index.html";
@@ -110,8 +87,6 @@ async function serve(dir: string, isolated: boolean): Promise<Deno.HttpServer<De
       headers.set("cross-origin-embedder-policy", "require-corp");
     }
     if (name === "tessera.js") return new Response(code, { headers });
-    const stub = stubs.get(name);
-    if (stub !== undefined) return new Response(stub, { headers });
     if (!/^[a-z_]+\.(js|html)$/.test(name)) return new Response("not found", { status: 404 });
     try {
       return new Response(await Deno.readFile(`${dir}/${name}`), { headers });

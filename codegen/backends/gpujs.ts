@@ -74,10 +74,40 @@ type GpuConstructor = new (settings: { mode: GpuJsMode }) => GpuInstance;
 
 let gpuJs: Promise<GpuConstructor> | undefined;
 
-// A literal specifier, so that `deno bundle` still inlines gpu.js into its one file.
+/**
+ * How gpu.js's module is loaded: `import()` of it, by whichever specifier suits the caller.
+ *
+ * @example
+ * ```ts
+ * import type { GpuJsImport } from "./gpujs.ts";
+ * const load: GpuJsImport = () => import("npm:gpu.js@2.24.1");
+ * ```
+ */
+export type GpuJsImport = () => Promise<{ GPU: unknown }>;
+
+// Not a literal, so Deno's module graph does not see gpu.js and a program that never picks a
+// gpu.js backend never downloads it; mod.ts provides the literal import that bundlers need.
+const GPU_JS: string = "npm:gpu.js@2.24.1";
+let importGpuJs: GpuJsImport = () => import(GPU_JS);
+
+/**
+ * Sets how gpu.js is imported. `mod.ts` passes `() => import("npm:gpu.js@2.24.1")`, a literal,
+ * so that `deno bundle mod.ts` inlines gpu.js; a page loading that one file then needs nothing
+ * else.
+ *
+ * @example
+ * ```ts
+ * import { provideGpuJs } from "./gpujs.ts";
+ * provideGpuJs(() => import("npm:gpu.js@2.24.1"));
+ * ```
+ */
+export function provideGpuJs(load: GpuJsImport): void {
+  importGpuJs = load;
+}
+
 function loadGpuJs(): Promise<GpuConstructor> {
-  gpuJs ??= import("npm:gpu.js@2.24.1").then(
-    (module: { GPU: unknown }) => module.GPU as GpuConstructor,
+  gpuJs ??= importGpuJs().then(
+    (module) => module.GPU as GpuConstructor,
     (err: unknown) => {
       gpuJs = undefined; // a failed download or load is retried by the next prepare()
       throw err;
