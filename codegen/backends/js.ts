@@ -17,7 +17,8 @@ import { lowerProgram } from "../passes/pipeline.ts";
 import { renderContraction } from "../render/js/contraction.ts";
 import { chooseSplitAxis, renderJsKernel } from "../render/js/loop_nest.ts";
 import { GEMM_TILE } from "../render/wasm/gemm_kernel.ts";
-import { contractionNote, planWasm, wasmMissing } from "./wasm_plan.ts";
+import { contractionNote, planWasm, wasmMissing, withMemory } from "./wasm_plan.ts";
+import { vectorMathModule as vectorMathBytes } from "../render/wasm/vector_math.ts";
 import { loadBlas } from "./native_blas.ts";
 import { blasNote, planBlas } from "./blas_plan.ts";
 import { renderBlasEpilogue, renderBlasGemm } from "../render/js/blas_contraction.ts";
@@ -28,6 +29,17 @@ import {
   planThreads,
   runtimeFeatures,
 } from "./runtime_features.ts";
+
+let vectorMath: WebAssembly.Module | null | undefined;
+
+/** The compiled vector-math module (one per process), or undefined without WebAssembly SIMD. */
+function vectorMathModule(): WebAssembly.Module | undefined {
+  if (vectorMath === undefined) {
+    const bytes = typeof WebAssembly === "object" ? withMemory(vectorMathBytes(), false) : null;
+    vectorMath = bytes && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  }
+  return vectorMath ?? undefined;
+}
 
 /** The `native` backend's one product buffer, shared by every BLAS step and its epilogue. */
 const BLAS_PRODUCT = "__blas_product";
@@ -109,18 +121,22 @@ export function cpuCodegenBackend(
         )
         : undefined;
       const blas = name === "native" ? planBlas(program, contractions, threads) : undefined;
+      // exp and GELU outputs mapped by WebAssembly SIMD; `js` stays plain JavaScript.
+      const vmath = name === "js" ? undefined : vectorMathModule();
       const rendered = program.kernels.map((k, i) => {
         const c = contractions[i];
         const layout = wasm?.layouts[i];
         if (c && layout && wasm) {
-          const r = renderContraction(c, layout);
+          const r = renderContraction(c, layout, { vectorMath: vmath !== undefined });
           return { ...r, extent: c.outer, note: contractionNote(c, layout, wasm.fma) };
         }
         if (c && blas?.states[i]) {
-          const r = renderBlasEpilogue(c, BLAS_PRODUCT);
+          const r = renderBlasEpilogue(c, BLAS_PRODUCT, { vectorMath: vmath !== undefined });
           return { ...r, extent: c.outer, note: blasNote(c, blas) };
         }
-        const r = renderJsKernel(k, chooseSplitAxis(k.shape, threads));
+        const r = renderJsKernel(k, chooseSplitAxis(k.shape, threads), [], {
+          vectorMath: vmath !== undefined,
+        });
         const params = ["out", "lo", "hi", ...r.args.map((_, j) => `buf${j}`)].join(", ");
         return {
           args: r.args,
@@ -142,6 +158,7 @@ export function cpuCodegenBackend(
         wasm?.shared,
         blas,
         name,
+        vmath,
       );
       const checkKernel = rendered.length;
       const gemmKernel: (number | undefined)[] = [];

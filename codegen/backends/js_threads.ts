@@ -31,6 +31,13 @@ export interface ThreadRuntime {
   readonly heap?: Float32Array;
   /** The `native` backend's BLAS and its kernels' state: on the calling thread only. */
   readonly blas?: BlasRuntime;
+  /**
+   * In-place SIMD maps `(out, start, end)` over `out[start..end)` (`codegen/render/wasm/
+   * vector_math.ts`), on every thread, where the pool was given the module.
+   */
+  readonly vmath?: Readonly<
+    Record<"exp" | "gelu", (out: Float32Array, s: number, e: number) => void>
+  >;
 }
 
 /**
@@ -59,21 +66,46 @@ export interface SharedModule {
 
 type KernelFn = (out: Float32Array, lo: number, hi: number, ...a: Float32Array[]) => void;
 
-/** Instantiates `shared` (if any) and runs each factory source with the thread's runtime. */
+/**
+ * Instantiates `shared` (if any) and `vectorMath` (if any, over this thread's own memory) and
+ * runs each factory source with the thread's runtime. Self-contained: workers get its source.
+ */
 function buildKernels(
   sources: readonly string[],
   thread: number,
   shared?: SharedModule,
   blas?: BlasRuntime,
+  vectorMath?: WebAssembly.Module,
 ): KernelFn[] {
+  let vmath: ThreadRuntime["vmath"];
+  if (vectorMath) {
+    // 2 pages: VECTOR_PAGES of vector_math.ts; a piece of 16384 floats (VECTOR_CHUNK) at a time.
+    const memory = new WebAssembly.Memory({ initial: 2, maximum: 2 });
+    const fns = new WebAssembly.Instance(vectorMath, { env: { memory } }).exports as Record<
+      "exp" | "gelu",
+      (ptr: number, n: number) => void
+    >;
+    const scratch = new Float32Array(memory.buffer);
+    const inPlace =
+      (f: (ptr: number, n: number) => void) => (out: Float32Array, s: number, e: number) => {
+        for (let a = s; a < e; a += 16384) {
+          const n = Math.min(e - a, 16384);
+          scratch.set(out.subarray(a, a + n));
+          f(0, n);
+          out.set(scratch.subarray(0, n), a);
+        }
+      };
+    vmath = { exp: inPlace(fns.exp), gelu: inPlace(fns.gelu) };
+  }
   const rt: ThreadRuntime = shared
     ? {
       thread,
       exports: new WebAssembly.Instance(shared.module, { env: { memory: shared.memory } }).exports,
       heap: new Float32Array(shared.memory.buffer),
       blas,
+      vmath,
     }
-    : { thread, blas };
+    : { thread, blas, vmath };
   // Generated kernel code, compiled once per thread: this is the backend's JIT step.
   return sources.map((s) => new Function("rt", s)(rt) as KernelFn);
 }
@@ -105,7 +137,7 @@ let kernels = [];
 const buildKernels = ${buildKernels.toString()};
 const handle = (m, reply) => {
   if (m.sources) {
-    kernels = buildKernels(m.sources, m.thread, m.shared);
+    kernels = buildKernels(m.sources, m.thread, m.shared, undefined, m.vectorMath);
     reply({ ready: true });
     return;
   }
@@ -207,6 +239,7 @@ function startWorker(
 export class KernelPool {
   readonly #sources: readonly string[];
   readonly #shared: SharedModule | undefined;
+  readonly #vectorMath: WebAssembly.Module | undefined;
   readonly #local: KernelFn[];
   readonly #size: number;
   readonly #plan: ThreadPlan;
@@ -223,7 +256,8 @@ export class KernelPool {
   /**
    * `sources` are factory bodies: run as `function (rt) { ... }` with the thread's
    * `ThreadRuntime`, each returns the kernel `(out, lo, hi, ...buffers) => void`. `backend`
-   * names the backend in errors.
+   * names the backend in errors; `vectorMath` (the module of `vectorMathModule()`, with an
+   * unshared memory import) gives every thread `rt.vmath`.
    */
   constructor(
     sources: readonly string[],
@@ -231,15 +265,17 @@ export class KernelPool {
     shared?: SharedModule,
     blas?: BlasRuntime,
     backend = "js",
+    vectorMath?: WebAssembly.Module,
   ) {
     this.#sources = sources;
     this.#shared = shared;
+    this.#vectorMath = vectorMath;
     this.#backend = backend;
     this.#plan = planThreads(Math.max(1, size), runtimeFeatures(), { wasm: shared !== undefined });
     // A WebAssembly memory that is not shared cannot be seen by workers.
     const sharedHeap = !shared || inSharedMemory(new Float32Array(shared.memory.buffer, 0, 0));
     this.#size = sharedHeap ? this.#plan.threads : 1;
-    this.#local = buildKernels(sources, 0, shared, blas);
+    this.#local = buildKernels(sources, 0, shared, blas, vectorMath);
   }
 
   /** Threads a run uses, the main thread included. */
@@ -411,7 +447,12 @@ export class KernelPool {
       const worker = startWorker(kind, url, (m) => {
         if ((m as { ready?: boolean } | null)?.ready) settle();
       }, fail);
-      worker.post({ sources: this.#sources, thread, shared: this.#shared });
+      worker.post({
+        sources: this.#sources,
+        thread,
+        shared: this.#shared,
+        vectorMath: this.#vectorMath,
+      });
       this.#workers.push(worker);
     } catch (e) {
       fail(e instanceof Error ? e.message : String(e));

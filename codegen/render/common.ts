@@ -763,3 +763,35 @@ export function hasLongSum(e: VExpr): boolean {
   if (e.k === "select") return hasLongSum(e.a) || hasLongSum(e.b);
   return childrenOf(e).some(hasLongSum);
 }
+
+/**
+ * A kernel value that a SIMD map can finish in place: `exp(arg)`, or the exact GELU
+ * `0.5 arg (1 + erf(arg / sqrt 2))` as ops/gelu.ts lowers it. The kernel then stores `arg`
+ * and the map (`codegen/render/wasm/vector_math.ts`) turns it into the value.
+ *
+ * @example
+ * ```ts
+ * import { vectorMapRoot } from "./common.ts";
+ * const x = { k: "load", buf: "x", index: { c: 0, terms: [] } } as const;
+ * vectorMapRoot({ k: "unary", op: "exp", a: x })?.fn; // "exp"
+ * ```
+ */
+export function vectorMapRoot(e: VExpr): { fn: "exp" | "gelu"; arg: VExpr } | undefined {
+  if (e.k === "unary" && e.op === "exp") return { fn: "exp", arg: e.a };
+  if (e.k !== "binary" || e.op !== "mul") return undefined;
+  const isConst = (x: VExpr, v: number): boolean =>
+    x.k === "const" && Math.abs(x.v - v) <= 1e-7 * Math.abs(v);
+  // The other operand of a commutative `op` node one of whose operands is the constant `v`.
+  const withConst = (x: VExpr, op: "mul" | "add", v: number): VExpr | undefined => {
+    if (x.k !== "binary" || x.op !== op) return undefined;
+    return isConst(x.a, v) ? x.b : isConst(x.b, v) ? x.a : undefined;
+  };
+  for (const [half, rest] of [[e.a, e.b], [e.b, e.a]]) {
+    const arg = withConst(half, "mul", 0.5);
+    const erfOf = withConst(rest, "add", 1);
+    if (!arg || !erfOf || erfOf.k !== "unary" || erfOf.op !== "erf") continue;
+    const scaled = withConst(erfOf.a, "mul", Math.SQRT1_2);
+    if (scaled && exprKey(scaled) === exprKey(arg)) return { fn: "gelu", arg };
+  }
+  return undefined;
+}

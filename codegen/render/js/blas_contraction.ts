@@ -185,8 +185,9 @@ export function renderBlasGemm(
 export function renderBlasEpilogue(
   c: Contraction,
   product: string,
+  options: { readonly vectorMath?: boolean } = {},
 ): { source: string; args: string[] } {
-  const epilogue = renderJsKernel(c.epilogue, 0, [TILE_VAR]);
+  const epilogue = renderJsKernel(c.epilogue, 0, [TILE_VAR], options);
   const others = epilogue.args.filter((a) => a !== PRODUCT_BUFFER);
   const args = [product, ...others];
   const param = new Map(args.map((a, i) => [a, `buf${i}`]));

@@ -189,8 +189,9 @@ export function productRows(c: Pick<Contraction, "inner">, tileOuter: number, mr
 export function renderContraction(
   c: Contraction,
   layout: ContractionLayout,
+  options: { readonly vectorMath?: boolean } = {},
 ): { source: string; args: string[] } {
-  const epilogue = renderJsKernel(c.epilogue, 0, [TILE_VAR]);
+  const epilogue = renderJsKernel(c.epilogue, 0, [TILE_VAR], options);
   const args = contractionArgs(c, epilogue.args);
   const param = new Map(args.map((a, i) => [a, `buf${i}`]));
   const epilogueArgs = epilogue.args.map((a) => param.get(a) ?? "product");

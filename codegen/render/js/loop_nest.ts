@@ -30,6 +30,7 @@ import {
   reductionSpelling,
   REPEATS_ARGUMENT,
   UNROLL,
+  vectorMapRoot,
 } from "../common.ts";
 
 /**
@@ -158,7 +159,9 @@ function print(block: Block, indent: string): string[] {
 
 /**
  * Renders one kernel as a JavaScript loop nest. `scalars` are extra numeric parameters (after the
- * buffers) that index expressions may use, bound outside every loop.
+ * buffers) that index expressions may use, bound outside every loop. With `vectorMath`, a
+ * kernel whose value is `exp(a)` or the exact GELU of `a` stores `a` and then maps each range
+ * it wrote in place through `rt.vmath` (WebAssembly SIMD; see `ThreadRuntime`).
  *
  * @example
  * ```ts
@@ -170,8 +173,12 @@ export function renderJsKernel(
   kernel: Kernel,
   splitAxis = 0,
   scalars: readonly string[] = [],
+  options: { readonly vectorMath?: boolean } = {},
 ): JsKernelSource {
   const args = [...kernel.reads].sort();
+  const mapped = options.vectorMath && kernel.shape.length > 0
+    ? vectorMapRoot(kernel.expr)
+    : undefined;
   // Buffers are `buf<i>`; loop variables never start with "buf".
   const safe = new Map(args.map((a, i) => [a, `buf${i}`]));
   let temps = 0;
@@ -395,6 +402,15 @@ export function renderJsKernel(
       block: loop,
       close: "}",
     });
+    if (mapped && axis === splitAxis) {
+      // The split loop's iterations wrote one contiguous range, from lo's offset up to `o`.
+      let start = axis === 0 ? "lo" : "i0";
+      for (let a = 1; a <= axis; a++) {
+        start = `(${start}) * ${kernel.shape[a]} + ${a === axis ? "lo" : `i${a}`}`;
+      }
+      const inner = kernel.shape.slice(axis + 1).reduce((p, d) => p * d, 1);
+      block.body.push(`rt.vmath.${mapped.fn}(out, (${start}) * ${inner}, o);`);
+    }
   };
   const root: Block = {
     bound: scalars,
@@ -403,6 +419,6 @@ export function renderJsKernel(
     body: [],
     reductions: new Map(),
   };
-  emitAxes(kernel.expr, 0, root);
+  emitAxes(mapped?.arg ?? kernel.expr, 0, root);
   return { args, body: ["let o = 0;", ...print(root, "")].join("\n"), splitAxis };
 }

@@ -180,6 +180,52 @@ export class Code {
   }
 
   /** `f32x4.relaxed_madd` (a * b + c, fused where the CPU has FMA). */
+  /**
+   * Any SIMD instruction without immediates, by its opcode after the 0xfd prefix (f32x4.min is
+   * 0xe8, v128.bitselect 0x52, i32x4.shl 0xab, ...), for the kernels with no named method.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).simd(0xe8).bytes; // [0xfd, 0xe8, 0x01]
+   * ```
+   */
+  simd(code: number): this {
+    return this.#simd(code);
+  }
+
+  /**
+   * `v128.const` of one f32 in all four lanes.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).f32x4Const(1).bytes.length; // 18
+   * ```
+   */
+  f32x4Const(value: number): this {
+    const lane = new Uint8Array(new Float32Array([value]).buffer);
+    this.#simd(0x0c);
+    for (let i = 0; i < 4; i++) this.bytes.push(...lane);
+    return this;
+  }
+
+  /**
+   * `v128.const` of one i32 in all four lanes.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).i32x4Const(127).bytes.length; // 18
+   * ```
+   */
+  i32x4Const(value: number): this {
+    const lane = new Uint8Array(new Int32Array([value]).buffer);
+    this.#simd(0x0c);
+    for (let i = 0; i < 4; i++) this.bytes.push(...lane);
+    return this;
+  }
+
   f32x4RelaxedMadd(): this {
     return this.#simd(0x105);
   }
