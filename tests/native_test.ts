@@ -1,11 +1,17 @@
 // The `native` backend: the js backend with its matrix multiplies on a system BLAS. Checked
 // against the reference on the products it takes (a Linear, a conv's patches, attention's
-// activation-by-activation products, float32 overflow), its fallback without --allow-ffi, and
-// the panel unpacking. CI installs OpenBLAS and sets TESSERA_REQUIRE_NATIVE, so nothing skips there.
+// activation-by-activation products, float32 overflow), its fallback without --allow-ffi, the
+// panel unpacking, and which attention operands sgemm reads in place. CI installs OpenBLAS and sets TESSERA_REQUIRE_NATIVE, so nothing skips there.
 import assert from "node:assert/strict";
 import { compile, graph, initParams, type TensorData } from "../mod.ts";
 import { unpackPanels } from "../codegen/render/js/blas_contraction.ts";
 import { loadBlas } from "../codegen/backends/native_blas.ts";
+import { strideView } from "../codegen/backends/blas_plan.ts";
+import { findContraction } from "../codegen/passes/contraction.ts";
+import { lowerProgram } from "../codegen/passes/pipeline.ts";
+import { GEMM_TILE } from "../codegen/render/wasm/gemm_kernel.ts";
+import { specialize } from "../graph/specialize.ts";
+import { encoderBlock } from "../models/vit_encoder.ts";
 import { lcgValues, NATIVE_AVAILABLE, scaledError } from "./helpers.ts";
 
 const REQUIRED = Deno.env.get("TESSERA_REQUIRE_NATIVE") === "1";
@@ -121,4 +127,36 @@ m.dispose();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("native: timm attention's q·kᵀ and p·v read k and v in place from the qkv activation", () => {
+  // Width 128, 2 heads of 64, 17 tokens, batch 2: qkv is [2, 17, 384], k at columns 128 + 64h.
+  const g0 = graph("block", (b) => {
+    const x = b.input("x", ["B", 17, 128]);
+    return encoderBlock(b, x, { heads: 2, name: "blocks.0" });
+  });
+  const g = specialize(g0, { x: [2, 17, 128] }).graph;
+  const program = lowerProgram(g, initParams(g0, 0), [g.output], { gpu: false });
+  const views = program.kernels.flatMap((k) => {
+    const c = findContraction(k, program, GEMM_TILE.nr);
+    return c?.runtimeWeights ? [{ c, view: strideView(c, GEMM_TILE.nr) }] : [];
+  });
+  assert.equal(views.length, 2, "two products of activations: q·kᵀ and p·v");
+  const [scores, mixed] = views;
+  // Batch index = sample * 2 + head; each head's k (v) starts 64 columns after the last one.
+  const bases = (offset: number): number[] =>
+    Array.from({ length: 4 }, (_, b) => Math.floor(b / 2) * 17 * 384 + offset + (b % 2) * 64);
+  assert.deepEqual(scores.view && { ...scores.view, bases: [...scores.view.bases] }, {
+    buffer: scores.view?.buffer,
+    bases: bases(128),
+    ldb: 384,
+    trans: true,
+  });
+  assert.deepEqual(mixed.view && { ...mixed.view, bases: [...mixed.view.bases] }, {
+    buffer: mixed.view?.buffer,
+    bases: bases(256),
+    ldb: 384,
+    trans: false,
+  });
+  assert.equal(scores.view?.buffer, mixed.view?.buffer, "both from the qkv activation");
 });

@@ -12,8 +12,11 @@ import { operandTables, packWeights } from "../render/js/contraction.ts";
 import {
   BLAS_CHUNK_ROWS,
   type BlasKernelState,
+  type BlasStrideView,
   unpackPanels,
 } from "../render/js/blas_contraction.ts";
+import { type Atom, evalLin } from "../ir/expr.ts";
+import { BATCH_VAR } from "../passes/contraction.ts";
 import { GEMM_TILE } from "../render/wasm/gemm_kernel.ts";
 import type { BlasRuntime } from "./js_threads.ts";
 import { BackendRejection } from "./backend.ts";
@@ -65,16 +68,32 @@ export function planBlas(
     const rows = Int32Array.from(tables.rowOffsets.subarray(0, c.m), (b) => b / 4);
     const kOffsets = Int32Array.from(tables.kOffsets, (b) => b / 4);
     const { runLength, runStride } = c.operand;
+    // A in place: each row one run of k, the rows evenly spaced (a Linear's, a head's q).
+    const lda = c.m > 1 ? rows[1] - rows[0] : c.k;
     let dense = kOffsets.length === 1 && kOffsets[0] === 0 && runStride === 1 &&
-      runLength === c.k;
-    for (let r = 1; dense && r < c.m; r++) dense = rows[r] === rows[0] + r * c.k;
-    return { c, rows, kOffsets, dense };
+      runLength === c.k && lda >= c.k;
+    for (let r = 1; dense && r < c.m; r++) dense = rows[r] === rows[0] + r * lda;
+    return { c, rows, kOffsets, dense, lda: dense ? lda : c.k };
   });
   const gather = Math.max(0, ...layouts.map((l) => (l && !l.dense ? chunkRows(l.c) * l.c.k : 0)));
   const a = new Float32Array(gather);
   const states = layouts.map((l): BlasKernelState | undefined => {
     if (!l) return undefined;
     const { c } = l;
+    const view = c.runtimeWeights ? strideView(c, nr) : undefined;
+    if (view) {
+      const none = new Float32Array(0);
+      return {
+        rows: l.rows,
+        kOffsets: l.kOffsets,
+        dense: l.dense,
+        lda: l.lda,
+        b: none,
+        packed: none,
+        a,
+        view,
+      };
+    }
     const packed = new Float32Array(c.k * c.nPadded);
     if (!c.runtimeWeights) packWeights(c, program, packed, 0);
     const b = c.runtimeWeights
@@ -84,12 +103,67 @@ export function planBlas(
       rows: l.rows,
       kOffsets: l.kOffsets,
       dense: l.dense,
+      lda: l.lda,
       b,
       packed: c.runtimeWeights ? packed : new Float32Array(0),
       a,
     };
   });
   return { sgemm: blas.sgemm, states, library: blas.library, threads: blas.threads };
+}
+
+/**
+ * Where an activation B (attention's k or v) already lies as a strided matrix, so `sgemm` reads
+ * it in place instead of it being packed and unpacked per batch index: B[kk, col] is
+ * `buffer[bases[batch] + kk * sk + col * sn]` with sn = 1 (row-major, `ldb` = sk) or sk = 1
+ * (transposed, `ldb` = sn). Undefined unless the packing kernel is exactly such a load (one
+ * reduction axis, no other arithmetic), which is decided from its index, not by sampling.
+ *
+ * @example
+ * ```ts
+ * import { strideView } from "./blas_plan.ts";
+ * typeof strideView; // "function"
+ * ```
+ */
+export function strideView(c: Contraction, nr: number): BlasStrideView | undefined {
+  const w = c.weights;
+  if (w.shape.length !== 3) return undefined; // [panels, k, nr]: one reduction axis
+  let e = w.expr;
+  // The padding columns' select (col < n, else 0) is the only one allowed.
+  if (e.k === "select") {
+    const { cond } = e;
+    const col = cond.k === "lt" && cond.c === c.n && cond.x.c === 0 && cond.x.terms.length === 2 &&
+      cond.x.terms.every((t) =>
+        t.atom.k === "var" &&
+        ((t.atom.name === "i0" && t.coeff === nr) || (t.atom.name === "i2" && t.coeff === 1))
+      );
+    if (!col || e.b.k !== "const" || e.b.v !== 0) return undefined;
+    e = e.a;
+  }
+  if (e.k !== "load") return undefined;
+  const coeff = new Map<string, number>();
+  for (const t of e.index.terms) {
+    const vars = atomVars(t.atom);
+    if (t.atom.k === "var" && t.atom.name !== BATCH_VAR) coeff.set(t.atom.name, t.coeff);
+    else if (vars.size !== 1 || !vars.has(BATCH_VAR)) return undefined;
+  }
+  const sk = coeff.get("i1") ?? 0;
+  const sn = coeff.get("i2") ?? 0;
+  // col = i0 * nr + lane: the panel and the lane enter only as the column.
+  if ((coeff.get("i0") ?? 0) !== sn * nr || coeff.size > 3) return undefined;
+  const trans = sk === 1 && sn >= c.k;
+  if (!(sn === 1 && sk >= c.n) && !trans) return undefined;
+  const bases = Int32Array.from(
+    { length: c.batches },
+    (_, batch) => evalLin(e.index, new Map([["i0", 0], ["i1", 0], ["i2", 0], [BATCH_VAR, batch]])),
+  );
+  return { buffer: e.buf, bases, ldb: trans ? sn : sk, trans };
+}
+
+function atomVars(a: Atom, into = new Set<string>()): Set<string> {
+  if (a.k === "var") into.add(a.name);
+  else for (const t of a.x.terms) atomVars(t.atom, into);
+  return into;
 }
 
 /**
@@ -105,6 +179,8 @@ export function blasNote(c: Contraction, plan: BlasPlan): string {
   const batched = c.runtimeWeights
     ? `, ${c.batches} batch${c.batches === 1 ? "" : "es"} of B from ${c.weights.reads.join(", ")}`
     : "";
+  const state = plan.states[c.kernel.index];
+  const inPlace = state?.view ? `, B read in place${state.view.trans ? " transposed" : ""}` : "";
   return `matrix multiply ${c.m}x${c.k} by ${c.k}x${c.n} on ${plan.library} sgemm ` +
-    `(${plan.threads} BLAS threads${batched})`;
+    `(${plan.threads} BLAS threads${batched}${inPlace})`;
 }

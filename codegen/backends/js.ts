@@ -149,7 +149,9 @@ export function cpuCodegenBackend(
       // into one shared product buffer its epilogue then reads on every thread.
       const gemms = program.kernels.map((_, i) => {
         const c = contractions[i];
-        return c && blas?.states[i] ? renderBlasGemm(c, i, GEMM_TILE.nr) : undefined;
+        return c && blas?.states[i]
+          ? renderBlasGemm(c, i, GEMM_TILE.nr, blas.states[i]?.view)
+          : undefined;
       });
       const gemmSources = gemms.filter((g) => g !== undefined).map((g) => g.source);
       const pool = new KernelPool(

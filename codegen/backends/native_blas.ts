@@ -6,7 +6,10 @@
  * @module
  */
 
-/** `C = A x B` (row-major, no transposes) on float32 matrices: m x k times k x n. */
+/**
+ * `C = A x B` (row-major) on float32 matrices: m x k times k x n; with `transB`, `b` holds Bᵀ
+ * (n x k, row stride `ldb`).
+ */
 export type Sgemm = (
   m: number,
   n: number,
@@ -17,6 +20,7 @@ export type Sgemm = (
   ldb: number,
   c: Float32Array,
   ldc: number,
+  transB?: boolean,
 ) => void;
 
 /**
@@ -43,6 +47,7 @@ export interface Blas {
 const CANDIDATES = ["libopenblas.so.0", "libopenblas.so", "libopenblas.dylib", "libopenblas.dll"];
 const ROW_MAJOR = 101;
 const NO_TRANS = 111;
+const TRANS = 112;
 
 const SYMBOLS = {
   cblas_sgemm: {
@@ -100,8 +105,8 @@ export function loadBlas(threads: number): Blas | string {
     }
     lib.symbols.openblas_set_num_threads(threads);
     const gemm = lib.symbols.cblas_sgemm;
-    const sgemm: Sgemm = (m, n, k, a, lda, b, ldb, c, ldc) =>
-      gemm(ROW_MAJOR, NO_TRANS, NO_TRANS, m, n, k, 1, a, lda, b, ldb, 0, c, ldc);
+    const sgemm: Sgemm = (m, n, k, a, lda, b, ldb, c, ldc, transB = false) =>
+      gemm(ROW_MAJOR, NO_TRANS, transB ? TRANS : NO_TRANS, m, n, k, 1, a, lda, b, ldb, 0, c, ldc);
     return loaded = { sgemm, library, threads };
   }
   return loaded = `no OpenBLAS library found (tried ${names.join(", ")}; on Debian/Ubuntu: ` +

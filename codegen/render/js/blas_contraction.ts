@@ -33,14 +33,39 @@ export interface BlasKernelState {
   readonly rows: Int32Array;
   /** Element offset of each reduction run within a row. */
   readonly kOffsets: Int32Array;
-  /** Whether every row is the `k` elements after the previous one: A is read in place. */
+  /** Whether the rows are `lda` apart, each `k` consecutive elements: A is read in place. */
   readonly dense: boolean;
+  /** Row stride of A in place (`k` when it is gathered). */
+  readonly lda: number;
+  /** Where a runtime B lies in its activation, read in place; else it is packed per batch. */
+  readonly view?: BlasStrideView;
   /** B, row-major `k x nPadded` (for a runtime B, refilled per batch index). */
   readonly b: Float32Array;
   /** Panel-packed scratch for a runtime B (unused for weights). */
   readonly packed: Float32Array;
   /** Gather scratch for A (`BLAS_CHUNK_ROWS x k` at least). */
   readonly a: Float32Array;
+}
+
+/**
+ * A runtime B read in place by `sgemm`: batch `b`'s matrix starts at `bases[b]` in `buffer`,
+ * row-major with row stride `ldb`, or transposed (`B = Mᵀ`, M row-major with stride `ldb`).
+ *
+ * @example
+ * ```ts
+ * import type { BlasStrideView } from "./blas_contraction.ts";
+ * const kT: BlasStrideView = { buffer: "t_qkv", bases: Int32Array.of(192), ldb: 576, trans: true };
+ * ```
+ */
+export interface BlasStrideView {
+  /** The activation B is read from. */
+  readonly buffer: string;
+  /** Element offset of each batch index's B. */
+  readonly bases: Int32Array;
+  /** Row stride of B (or of M when transposed). */
+  readonly ldb: number;
+  /** Whether B is the transpose of a row-major M. */
+  readonly trans: boolean;
 }
 
 /**
@@ -87,21 +112,34 @@ export function renderBlasGemm(
   c: Contraction,
   index: number,
   nr: number,
+  view?: BlasStrideView,
 ): { source: string; args: string[] } {
   const args = contractionArgs(c, []);
   const param = new Map(args.map((a, i) => [a, `buf${i}`]));
   const x = param.get(c.operand.buffer) as string;
   const perBatch = c.outer / c.batches;
   const chunkOuter = Math.max(1, Math.floor(BLAS_CHUNK_ROWS / c.inner));
-  const pack = c.runtimeWeights ? renderJsKernel(c.weights, 0, [BATCH_VAR]) : undefined;
+  const pack = c.runtimeWeights && !view ? renderJsKernel(c.weights, 0, [BATCH_VAR]) : undefined;
   const packArgs = pack?.args.map((a) => param.get(a) as string) ?? [];
   const { k, nPadded } = c;
   const { runLength, runStride } = c.operand;
   const runs = c.operand.kOffsets.length;
+  const batched = c.runtimeWeights;
+  // B in place: batch b's matrix at bases[b] of its activation; else st.b, row-major.
+  const src = view ? (param.get(view.buffer) as string) : "st.b";
+  const bAt = (l: string, col: string): string =>
+    !view
+      ? `st.b[${l} * ${nPadded} + ${col}]`
+      : view.trans
+      ? `${src}[bOff + ${col} * ${view.ldb} + ${l}]`
+      : `${src}[bOff + ${l} * ${view.ldb} + ${col}]`;
+  const bSpelled = view
+    ? `${view.trans ? "transposed, " : ""}in place in ${view.buffer} (ldb ${view.ldb})`
+    : `from ${c.weights.reads.join(", ")} per batch index`;
   const source = [
     `// sgemm (system BLAS): C[rows, ${nPadded}] = A[rows, ${k}] x B[${k}, ${nPadded}], A read as ` +
     `${runs} runs of ${runLength} (stride ${runStride}) from ${c.operand.buffer}` +
-    (c.runtimeWeights ? `, B from ${c.weights.reads.join(", ")} per batch index` : ""),
+    (batched ? `, B ${bSpelled}` : ""),
     `const blas = rt.blas;`,
     // Workers compile every kernel too; this one only ever runs on the calling thread.
     `if (!blas) return function () { throw new Error("native: sgemm runs on the calling thread"); };`,
@@ -119,22 +157,29 @@ export function renderBlasGemm(
     `return function (product, lo, hi, ${args.map((a) => param.get(a)).join(", ")}) {`,
     `  let packedBatch = -1;`,
     `  for (let ${TILE_VAR} = lo; ${TILE_VAR} < hi;) {`,
-    ...(pack
+    ...(batched
       ? [
         `    const ${BATCH_VAR} = Math.floor(${TILE_VAR} / ${perBatch});`,
         `    const t = Math.min(${chunkOuter}, hi - ${TILE_VAR}, (${BATCH_VAR} + 1) * ${perBatch} - ${TILE_VAR});`,
+      ]
+      : [`    const t = Math.min(${chunkOuter}, hi - ${TILE_VAR});`]),
+    ...(pack
+      ? [
         `    if (${BATCH_VAR} !== packedBatch) {`,
         `      pack(st.packed, 0, ${c.weights.shape[0]}, ${[...packArgs, BATCH_VAR].join(", ")});`,
         `      unpack(st.packed, ${k}, ${nPadded}, ${nr}, st.b);`,
         `      packedBatch = ${BATCH_VAR};`,
         `    }`,
       ]
-      : [`    const t = Math.min(${chunkOuter}, hi - ${TILE_VAR});`]),
+      : []),
+    ...(view ? [`    const bOff = st.view.bases[${BATCH_VAR}];`] : []),
     `    const r0 = ${TILE_VAR} * ${c.inner};`,
     `    const rows = t * ${c.inner};`,
     `    let a;`,
+    `    let lda = ${k};`,
     `    if (st.dense) {`,
-    `      a = ${x}.subarray(st.rows[r0], st.rows[r0] + rows * ${k});`,
+    `      lda = st.lda;`,
+    `      a = ${x}.subarray(st.rows[r0], st.rows[r0] + (rows - 1) * lda + ${k});`,
     `    } else {`,
     `      a = st.a;`,
     `      for (let r = 0; r < rows; r++) {`,
@@ -149,7 +194,10 @@ export function renderBlasGemm(
     `      }`,
     `    }`,
     `    const c = product.subarray(r0 * ${nPadded}, (r0 + rows) * ${nPadded});`,
-    `    sgemm(rows, ${nPadded}, ${k}, a, ${k}, st.b, ${nPadded}, c, ${nPadded});`,
+    view
+      // Only the n real columns: past them the activation holds other data, not zeros.
+      ? `    sgemm(rows, ${c.n}, ${k}, a, lda, ${src}.subarray(bOff), ${view.ldb}, c, ${nPadded}, ${view.trans});`
+      : `    sgemm(rows, ${nPadded}, ${k}, a, lda, st.b, ${nPadded}, c, ${nPadded});`,
     // Float32 sums can overflow where the exact sum does not (`3e38 * 4 + 3e38 * -4` is 0):
     // such products are summed again in float64, as the other CPU backends do.
     // One branch-free pass finds whether any value needs it.
@@ -159,7 +207,7 @@ export function renderBlasGemm(
     `          const v = c[r * ${nPadded} + col];`,
     `          if (v - v === 0) continue;`,
     `          let acc = 0;`,
-    `          for (let l = 0; l < ${k}; l++) acc += a[r * ${k} + l] * st.b[l * ${nPadded} + col];`,
+    `          for (let l = 0; l < ${k}; l++) acc += a[r * lda + l] * ${bAt("l", "col")};`,
     `          c[r * ${nPadded} + col] = acc;`,
     `        }`,
     `      }`,
