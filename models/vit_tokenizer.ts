@@ -143,6 +143,13 @@ export type SeedChannelCheck<C extends SeedTokenizerConfig> = C extends { genera
   >;
 
 function checkSizes(op: string, cfg: PatchEmbeddingConfig): void {
+  // JavaScript callers can leave the config out; say what is missing, not "cannot destructure".
+  if (typeof cfg !== "object" || cfg === null) {
+    throw new TypeError(
+      `${op}: pass the sizes, e.g. { height: 224, width: 224, patch: 16, embedding: 768 } ` +
+        `(got ${cfg === null ? "null" : typeof cfg})`,
+    );
+  }
   const { height, width, patch, embedding } = cfg;
   const channels = cfg.channels ?? 3;
   const fail = (why: string): never => {

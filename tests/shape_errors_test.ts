@@ -289,6 +289,9 @@ Deno.test("seedTokenizer / patchEmbedding: divisibility, sizes, the seed's 3 cha
     shapes: [["B", 3, 225, 224]],
     reason: /image height 225 is not divisible by patch size 16 \(strict_img_size\)/,
   });
+  // A JavaScript caller that leaves the sizes out gets one line saying what to pass.
+  assert.throws(() => seed(), /^TypeError: seedTokenizer: pass the sizes, e\.g\. \{ height: 224/);
+  assert.throws(() => timm(null), /patchEmbedding: pass the sizes, .* \(got null\)$/);
   throwsShape(() => timm({ height: 224, width: 225, patch: 16, embedding: 768, batch: 2 }), {
     op: "patchEmbedding",
     shapes: [[2, 3, 224, 225]],
