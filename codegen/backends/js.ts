@@ -13,6 +13,7 @@ import { type Backend, type Executable, formatExplain, NonFiniteInput } from "./
 import { findContraction } from "../passes/contraction.ts";
 import { children, type VExpr } from "../ir/expr.ts";
 import { KernelPool } from "./js_threads.ts";
+import { allocateArena } from "./arena.ts";
 import { lowerProgram } from "../passes/pipeline.ts";
 import { renderContraction } from "../render/js/contraction.ts";
 import { chooseSplitAxis, renderJsKernel } from "../render/js/loop_nest.ts";
@@ -168,38 +169,45 @@ export function cpuCodegenBackend(
       for (const g of gemms) gemmKernel.push(g ? nextGemm++ : undefined);
       const badInput = floats(1, plan.shared);
       const inputNames = [...program.buffers.values()].filter((b) => b.kind === "input");
-      // Threads share memory: every buffer a kernel touches lives in a SharedArrayBuffer (in an
-      // ArrayBuffer where the runtime has none, and the pool then has one thread).
-      const shared = (n: number): Float32Array => floats(n, plan.shared);
+      // Every buffer a kernel touches, sized first and allocated together: in one WebAssembly
+      // memory on the wasm and native backends (so WebAssembly kernels reach them by offset),
+      // else each in its own SharedArrayBuffer (an ArrayBuffer where the runtime has none, and
+      // the pool then has one thread).
+      const sizes: number[] = [];
+      const request = (n: number): number => sizes.push(n) - 1;
       const slotSizes: number[] = [];
       for (const [buffer, slot] of program.slots) {
         const size = numel(program.buffers.get(buffer)?.shape ?? []);
         slotSizes[slot] = Math.max(slotSizes[slot] ?? 0, size);
       }
-      const slots = slotSizes.map(shared);
-      const env = new Map<string, Float32Array>();
+      const slotAt = slotSizes.map(request);
       // Weights only a micro-kernel reads live packed in WebAssembly memory instead.
       const read = new Set([...rendered, ...gemms].flatMap((r) => r?.args ?? []));
+      const bufferAt = new Map<string, number>();
       for (const b of program.buffers.values()) {
         if (b.data && !read.has(b.name)) continue;
-        if (b.data) {
-          const copy = shared(b.data.length);
-          copy.set(b.data);
-          env.set(b.name, copy);
-        } else if (b.kind === "input") {
-          env.set(b.name, shared(numel(b.shape)));
-        } else if (program.slots.has(b.name)) {
-          env.set(b.name, slots[program.slots.get(b.name) as number].subarray(0, numel(b.shape)));
-        }
+        if (b.data) bufferAt.set(b.name, request(b.data.length));
+        else if (b.kind === "input") bufferAt.set(b.name, request(numel(b.shape)));
       }
-      // Results are computed into warm shared buffers, then copied out: fresh memory would
-      // page-fault inside the kernels, and workers can only write shared memory.
+      // Results are computed into warm buffers, then copied out: fresh memory would page-fault
+      // inside the kernels, and workers can only write shared memory.
       for (const result of new Set(program.results)) {
-        env.set(result, shared(numel(program.buffers.get(result)?.shape ?? [])));
+        bufferAt.set(result, request(numel(program.buffers.get(result)?.shape ?? [])));
       }
       if (blas) {
         const rows = contractions.map((c, i) => (c && blas.states[i] ? c.m * c.nPadded : 0));
-        env.set(BLAS_PRODUCT, shared(Math.max(0, ...rows)));
+        bufferAt.set(BLAS_PRODUCT, request(Math.max(0, ...rows)));
+      }
+      const arena = name === "js" ? undefined : allocateArena(sizes, plan.shared);
+      const views = arena?.views ?? sizes.map((n) => floats(n, plan.shared));
+      const env = new Map<string, Float32Array>();
+      for (const [buffer, at] of bufferAt) env.set(buffer, views[at]);
+      for (const b of program.buffers.values()) {
+        if (b.data && bufferAt.has(b.name)) env.get(b.name)?.set(b.data);
+        const slot = program.slots.get(b.name);
+        if (slot !== undefined && !bufferAt.has(b.name)) {
+          env.set(b.name, views[slotAt[slot]].subarray(0, numel(b.shape)));
+        }
       }
       const work = program.kernels.map((k) => k.size * reductionSize(k.expr));
       // Small kernels are not worth splitting; a split never has more parts than iterations.
@@ -212,18 +220,19 @@ export function cpuCodegenBackend(
           inputs: Readonly<Record<string, TensorData>>,
           into?: readonly (Float32Array | undefined)[],
         ): Promise<TensorData[]> {
-          // Caller buffers in shared memory are used in place by every thread: no copies.
+          // Caller buffers in shared memory are used in place by every thread: no copies (but
+          // WebAssembly kernels see only their own memory, so with it everything is copied).
+          const inPlace = (data: Float32Array): boolean => !arena && inSharedMemory(data);
           const direct = new Map<string, Float32Array>();
           for (const b of program.buffers.values()) {
             if (b.kind !== "input") continue;
             const data = inputs[b.source as string].data;
-            // Inputs already in shared memory are read in place; others are copied in once.
-            if (inSharedMemory(data)) direct.set(b.name, data);
+            if (inPlace(data)) direct.set(b.name, data);
             else env.get(b.name)?.set(data);
           }
           program.results.forEach((result, i) => {
             const target = into?.[i];
-            if (target && inSharedMemory(target)) direct.set(result, target);
+            if (target && inPlace(target)) direct.set(result, target);
           });
           const bufferOf = (buffer: string): Float32Array =>
             direct.get(buffer) ?? env.get(buffer) as Float32Array;
@@ -259,11 +268,19 @@ export function cpuCodegenBackend(
           });
         },
         explain(options = {}) {
-          const memory = wasm
-            ? [`wasm memory: ${wasm.bytes} bytes (packed weights, per-thread tiles)`]
-            : blas
-            ? [`blas: ${blas.library}, ${blas.threads} threads`]
-            : [];
+          const memory = [
+            ...(wasm
+              ? [`wasm memory: ${wasm.bytes} bytes (packed weights, per-thread tiles)`]
+              : []),
+            ...(blas ? [`blas: ${blas.library}, ${blas.threads} threads`] : []),
+            ...(arena
+              ? [
+                `buffers: ${arena.bytes} bytes in one WebAssembly memory${
+                  plan.shared ? " (shared)" : ""
+                }`,
+              ]
+              : []),
+          ];
           const sources = options.source
             ? rendered.map((r, i) =>
               `--- kernel ${i} source ---\n// factory (rt) -> (out, lo, hi, ${
