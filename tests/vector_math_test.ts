@@ -124,7 +124,7 @@ async function runPooled(
   const r = renderJsKernel(kernel, splitAxis, [], { vectorMath: vector });
   const params = ["out", "lo", "hi", ...r.args.map((_, j) => `buf${j}`)].join(", ");
   const source = `return function (${params}) {\n${r.body}\n};`;
-  const pool = new KernelPool([source], threads, undefined, undefined, "wasm", MODULE);
+  const pool = new KernelPool([source], threads, { backend: "wasm", vectorMath: MODULE });
   const shared = (n: number): Float32Array => new Float32Array(new SharedArrayBuffer(4 * n));
   const out = shared(kernel.size);
   const args = r.args.map((a) => {
@@ -162,7 +162,14 @@ Deno.test("renderJsKernel with vectorMath: softmax terms and GELU match plain Ja
     [37, 64],
     gelu(v.load("g", lin.add(lin.scale(variable("i0"), 64), variable("i1")))),
   );
-  for (const [kernel, split, buffers] of [[terms, 1, { s, m }], [gk, 0, { g }]] as const) {
+  // Past MAP_PIECE (4096) floats a thread maps what it wrote so far, then goes on.
+  const long = new Float32Array(97 * 130).map((_, i) => Math.cos(i * 0.013) * 5);
+  const lk = kernelOf(
+    [97, 130],
+    gelu(v.load("l", lin.add(lin.scale(variable("i0"), 130), variable("i1")))),
+  );
+  const cases = [[terms, 1, { s, m }], [gk, 0, { g }], [lk, 0, { l: long }]] as const;
+  for (const [kernel, split, buffers] of cases) {
     const plain = await runPooled(kernel, split, 1, false, buffers);
     assert.doesNotMatch(plain.body, /rt\.vmath/);
     for (const threads of [1, 2]) {

@@ -18,7 +18,8 @@ import {
 import { type Atom, evalLin } from "../ir/expr.ts";
 import { BATCH_VAR } from "../passes/contraction.ts";
 import { GEMM_TILE } from "../render/wasm/gemm_kernel.ts";
-import type { BlasRuntime } from "./js_threads.ts";
+import type { BlasRuntime, BlasShare } from "./js_threads.ts";
+import { floats } from "./runtime_features.ts";
 import { BackendRejection } from "./backend.ts";
 import { loadBlas } from "./native_blas.ts";
 
@@ -36,13 +37,18 @@ import { loadBlas } from "./native_blas.ts";
 export interface BlasPlan extends BlasRuntime {
   /** The library file. */
   readonly library: string;
-  /** Threads the library runs. */
+  /** Threads the library runs (1: the kernel pool's threads split the products instead). */
   readonly threads: number;
+  /** The states as the pool's workers get them. */
+  readonly share: BlasShare;
 }
 
 /**
  * Loads the BLAS and lays out every contraction for it. A contraction whose rows all fall
- * outside its activation gets no state and stays a loop nest.
+ * outside its activation gets no state and stays a loop nest. The library runs one thread: the
+ * kernel pool splits each product's rows among its own threads, each calling `sgemm` on its
+ * part (OpenBLAS's own threads scale poorly on these sizes and spin on the cores the pool's
+ * kernels need). Constant B lives in shared memory when `shared`, for the workers.
  *
  * @example
  * ```ts
@@ -53,9 +59,9 @@ export interface BlasPlan extends BlasRuntime {
 export function planBlas(
   program: Program,
   contractions: readonly (Contraction | undefined)[],
-  threads: number,
+  shared = false,
 ): BlasPlan {
-  const blas = loadBlas(threads);
+  const blas = loadBlas(1);
   if (typeof blas === "string") throw new BackendRejection("native", blas, true);
   const nr = GEMM_TILE.nr;
   const chunkRows = (c: Contraction): number =>
@@ -98,7 +104,7 @@ export function planBlas(
     if (!c.runtimeWeights) packWeights(c, program, packed, 0);
     const b = c.runtimeWeights
       ? new Float32Array(c.k * c.nPadded)
-      : unpackPanels(packed, c.k, c.nPadded, nr);
+      : unpackPanels(packed, c.k, c.nPadded, nr, floats(c.k * c.nPadded, shared));
     return {
       rows: l.rows,
       kOffsets: l.kOffsets,
@@ -109,7 +115,23 @@ export function planBlas(
       a,
     };
   });
-  return { sgemm: blas.sgemm, states, library: blas.library, threads: blas.threads };
+  const share: BlasShare = {
+    library: blas.library,
+    states: states.map((st, i) =>
+      st && {
+        rows: st.rows,
+        kOffsets: st.kOffsets,
+        dense: st.dense,
+        lda: st.lda,
+        view: st.view,
+        b: contractions[i]?.runtimeWeights ? undefined : st.b,
+        bSize: st.b.length,
+        aSize: st.a.length,
+        packedSize: st.packed.length,
+      }
+    ),
+  };
+  return { sgemm: blas.sgemm, states, library: blas.library, threads: blas.threads, share };
 }
 
 /**

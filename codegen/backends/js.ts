@@ -94,7 +94,7 @@ export function cpuCodegenBackend(
   const unavailable = (): string | null => {
     if (name === "wasm") return wasmMissing();
     if (name !== "native") return null;
-    const blas = loadBlas(options.threads ?? defaultThreads());
+    const blas = loadBlas(1);
     return typeof blas === "string" ? blas : null;
   };
   // Planned from features detected (once a process), never assumed: Deno and Node's main thread
@@ -121,7 +121,7 @@ export function cpuCodegenBackend(
           plan.shared && runtimeFeatures().sharedWasmMemory,
         )
         : undefined;
-      const blas = name === "native" ? planBlas(program, contractions, threads) : undefined;
+      const blas = name === "native" ? planBlas(program, contractions, plan.shared) : undefined;
       // exp and GELU outputs mapped by WebAssembly SIMD; `js` stays plain JavaScript.
       const vmath = name === "js" ? undefined : vectorMathModule();
       const rendered = program.kernels.map((k, i) => {
@@ -146,8 +146,9 @@ export function cpuCodegenBackend(
           note: `split axis ${r.splitAxis}`,
         };
       });
-      // A BLAS product runs first, on the calling thread (the library's own threads split it),
-      // into one shared product buffer its epilogue then reads on every thread.
+      // A BLAS product runs first, its rows split among the pool's threads (each calls the
+      // single-threaded library on its part), into one shared product buffer that the epilogue
+      // then reads.
       const gemms = program.kernels.map((_, i) => {
         const c = contractions[i];
         return c && blas?.states[i]
@@ -158,10 +159,7 @@ export function cpuCodegenBackend(
       const pool = new KernelPool(
         [...rendered.map((r) => r.source), FINITE_CHECK, ...gemmSources],
         threads,
-        wasm?.shared,
-        blas,
-        name,
-        vmath,
+        { shared: wasm?.shared, blas, blasShare: blas?.share, backend: name, vectorMath: vmath },
       );
       const checkKernel = rendered.length;
       const gemmKernel: (number | undefined)[] = [];
@@ -255,7 +253,7 @@ export function cpuCodegenBackend(
             if (!gemm || at === undefined) return [step];
             const product = bufferOf(BLAS_PRODUCT);
             const args = gemm.args.map(bufferOf);
-            return [{ kernel: at, extent: step.extent, parts: 1, out: product, args }, step];
+            return [{ ...step, kernel: at, out: product, args }, step];
           });
           // A bad value stops the run before any kernel writes a result.
           await pool.runPlan([...checks, ...kernels], badInput);

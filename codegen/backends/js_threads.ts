@@ -38,6 +38,71 @@ export interface ThreadRuntime {
   readonly vmath?: Readonly<
     Record<"exp" | "gelu", (out: Float32Array, s: number, e: number) => void>
   >;
+  /** This thread's instance of the program's WebAssembly kernels, over the buffers' memory. */
+  readonly kernels?: WebAssembly.Exports;
+}
+
+/**
+ * What a pool's threads build their kernels with, besides the sources.
+ *
+ * @example
+ * ```ts
+ * import type { PoolOptions } from "./js_threads.ts";
+ * const options: PoolOptions = { backend: "wasm" };
+ * ```
+ */
+export interface PoolOptions {
+  /** The `wasm` backend's micro-kernel module and its memory. */
+  readonly shared?: SharedModule;
+  /** The `native` backend's BLAS (calling thread only). */
+  readonly blas?: BlasRuntime;
+  /** Names the backend in errors (default "js"). */
+  readonly backend?: string;
+  /** The module of `vectorMathModule()` (unshared memory import): gives every thread `rt.vmath`. */
+  readonly vectorMath?: WebAssembly.Module;
+  /** The program's WebAssembly kernels over the buffers' memory: gives every thread `rt.kernels`. */
+  readonly kernels?: SharedModule;
+  /** The `native` backend's products on the workers too (Deno only: they open the library). */
+  readonly blasShare?: BlasShare;
+}
+
+/**
+ * What a worker needs to run the `native` backend's products too: the library to open (the
+ * same one the calling thread opened, so the same copy in the process) and each kernel's state
+ * with its scratch left out (every thread allocates its own gather and pack buffers, and B too
+ * where B is refilled per batch; constant weights are shared, in shared memory).
+ *
+ * @example
+ * ```ts
+ * import type { BlasShare } from "./js_threads.ts";
+ * const none: BlasShare = { library: "libopenblas.so.0", states: [] };
+ * ```
+ */
+export interface BlasShare {
+  /** The library file. */
+  readonly library: string;
+  /** Per kernel: its state (with `b` only when shared), or undefined. */
+  readonly states: readonly (SharedBlasState | undefined)[];
+}
+
+/**
+ * A BLAS kernel's state as sent to a worker.
+ *
+ * @example
+ * ```ts
+ * import type { SharedBlasState } from "./js_threads.ts";
+ * function scratch(s: SharedBlasState): number {
+ *   return s.aSize + s.packedSize;
+ * }
+ * ```
+ */
+export interface SharedBlasState extends Omit<BlasKernelState, "a" | "packed" | "b"> {
+  /** B when it is constant weights (in shared memory), else undefined: the worker makes one. */
+  readonly b?: Float32Array;
+  /** Floats of B, of the gather scratch and of the pack scratch. */
+  readonly bSize: number;
+  readonly aSize: number;
+  readonly packedSize: number;
 }
 
 /**
@@ -76,7 +141,37 @@ function buildKernels(
   shared?: SharedModule,
   blas?: BlasRuntime,
   vectorMath?: WebAssembly.Module,
+  wasmKernels?: SharedModule,
+  blasShare?: BlasShare,
 ): KernelFn[] {
+  if (!blas && blasShare) {
+    // A worker of the native backend: the library again (dlopen returns the process's copy),
+    // cblas_sgemm row-major, and this thread's own scratch.
+    const deno = (globalThis as { Deno?: typeof Deno }).Deno as typeof Deno;
+    const f32 = "f32" as const;
+    const [i32, ptr] = ["i32", "buffer"] as const;
+    const lib = deno.dlopen(blasShare.library, {
+      cblas_sgemm: {
+        parameters: [i32, i32, i32, i32, i32, i32, f32, ptr, i32, ptr, i32, f32, ptr, i32],
+        result: "void",
+      },
+    });
+    const gemm = lib.symbols.cblas_sgemm;
+    blas = {
+      sgemm: (m, n, k, a, lda, b, ldb, c, ldc, transB = false) =>
+        gemm(101, 111, transB ? 112 : 111, m, n, k, 1, a, lda, b, ldb, 0, c, ldc),
+      states: blasShare.states.map((s) =>
+        s && {
+          ...s,
+          b: s.b ?? new Float32Array(s.bSize),
+          a: new Float32Array(s.aSize),
+          packed: new Float32Array(s.packedSize),
+        }
+      ),
+    };
+  }
+  const kernels = wasmKernels &&
+    new WebAssembly.Instance(wasmKernels.module, { env: { memory: wasmKernels.memory } }).exports;
   let vmath: ThreadRuntime["vmath"];
   if (vectorMath) {
     // 2 pages: VECTOR_PAGES of vector_math.ts; a piece of 16384 floats (VECTOR_CHUNK) at a time.
@@ -104,8 +199,9 @@ function buildKernels(
       heap: new Float32Array(shared.memory.buffer),
       blas,
       vmath,
+      kernels,
     }
-    : { thread, blas, vmath };
+    : { thread, blas, vmath, kernels };
   // Generated kernel code, compiled once per thread: this is the backend's JIT step.
   return sources.map((s) => new Function("rt", s)(rt) as KernelFn);
 }
@@ -137,7 +233,9 @@ let kernels = [];
 const buildKernels = ${buildKernels.toString()};
 const handle = (m, reply) => {
   if (m.sources) {
-    kernels = buildKernels(m.sources, m.thread, m.shared, undefined, m.vectorMath);
+    kernels = buildKernels(
+      m.sources, m.thread, m.shared, undefined, m.vectorMath, m.kernels, m.blasShare,
+    );
     reply({ ready: true });
     return;
   }
@@ -240,6 +338,8 @@ export class KernelPool {
   readonly #sources: readonly string[];
   readonly #shared: SharedModule | undefined;
   readonly #vectorMath: WebAssembly.Module | undefined;
+  readonly #kernels: SharedModule | undefined;
+  readonly #blasShare: BlasShare | undefined;
   readonly #local: KernelFn[];
   readonly #size: number;
   readonly #plan: ThreadPlan;
@@ -255,27 +355,21 @@ export class KernelPool {
 
   /**
    * `sources` are factory bodies: run as `function (rt) { ... }` with the thread's
-   * `ThreadRuntime`, each returns the kernel `(out, lo, hi, ...buffers) => void`. `backend`
-   * names the backend in errors; `vectorMath` (the module of `vectorMathModule()`, with an
-   * unshared memory import) gives every thread `rt.vmath`.
+   * `ThreadRuntime`, each returns the kernel `(out, lo, hi, ...buffers) => void`.
    */
-  constructor(
-    sources: readonly string[],
-    size: number,
-    shared?: SharedModule,
-    blas?: BlasRuntime,
-    backend = "js",
-    vectorMath?: WebAssembly.Module,
-  ) {
+  constructor(sources: readonly string[], size: number, options: PoolOptions = {}) {
+    const { shared, blas, backend = "js", vectorMath, kernels, blasShare } = options;
+    this.#blasShare = blasShare;
     this.#sources = sources;
     this.#shared = shared;
     this.#vectorMath = vectorMath;
+    this.#kernels = kernels;
     this.#backend = backend;
     this.#plan = planThreads(Math.max(1, size), runtimeFeatures(), { wasm: shared !== undefined });
     // A WebAssembly memory that is not shared cannot be seen by workers.
     const sharedHeap = !shared || inSharedMemory(new Float32Array(shared.memory.buffer, 0, 0));
     this.#size = sharedHeap ? this.#plan.threads : 1;
-    this.#local = buildKernels(sources, 0, shared, blas, vectorMath);
+    this.#local = buildKernels(sources, 0, shared, blas, vectorMath, kernels);
   }
 
   /** Threads a run uses, the main thread included. */
@@ -452,6 +546,8 @@ export class KernelPool {
         thread,
         shared: this.#shared,
         vectorMath: this.#vectorMath,
+        kernels: this.#kernels,
+        blasShare: this.#blasShare,
       });
       this.#workers.push(worker);
     } catch (e) {

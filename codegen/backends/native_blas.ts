@@ -73,9 +73,11 @@ const SYMBOLS = {
 } as const;
 
 let loaded: Blas | string | undefined;
+let setThreads: ((n: number) => void) | undefined;
 
 /**
- * Opens OpenBLAS once per process (its own thread pool runs `threads` threads) and returns it, or
+ * Opens OpenBLAS once per process (its own thread pool runs `threads` threads; a later call
+ * with another count changes it, process-wide) and returns it, or
  * one line saying why it cannot: no `Deno.dlopen` here, `--allow-ffi` not granted, or no library
  * found (with the install hint).
  *
@@ -87,7 +89,13 @@ let loaded: Blas | string | undefined;
  * ```
  */
 export function loadBlas(threads: number): Blas | string {
-  if (loaded !== undefined) return loaded;
+  if (loaded !== undefined) {
+    if (typeof loaded !== "string" && loaded.threads !== threads) {
+      setThreads?.(threads);
+      loaded = { ...loaded, threads };
+    }
+    return loaded;
+  }
   const deno = (globalThis as { Deno?: typeof Deno }).Deno;
   if (!deno || typeof deno.dlopen !== "function") {
     return loaded = "this runtime has no Deno.dlopen (FFI); native runs under Deno only";
@@ -96,15 +104,6 @@ export function loadBlas(threads: number): Blas | string {
     return loaded = "--allow-ffi is not granted (run deno with --allow-ffi or -A)";
   }
   const names = [deno.env.get("TESSERA_BLAS"), ...CANDIDATES].filter((n): n is string => !!n);
-  // OpenBLAS's threads spin for 2^28 cycles after each product by default, taking the core the
-  // next kernel's worker needs; 2^18 (~0.1 ms) still bridges the gaps between small products.
-  // ViT-Ti on 2 cores, img/s: B=8 18.7 -> 24.5, B=1 17.4 -> 16.1 (noisy). Read once, when the
-  // library loads; a value the user set is kept.
-  if (deno.permissions.querySync?.({ name: "env" }).state === "granted") {
-    if (deno.env.get("OPENBLAS_THREAD_TIMEOUT") === undefined) {
-      deno.env.set("OPENBLAS_THREAD_TIMEOUT", "18");
-    }
-  }
   for (const library of names) {
     let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
     try {
@@ -112,7 +111,8 @@ export function loadBlas(threads: number): Blas | string {
     } catch {
       continue;
     }
-    lib.symbols.openblas_set_num_threads(threads);
+    setThreads = (n) => lib.symbols.openblas_set_num_threads(n);
+    setThreads(threads);
     const gemm = lib.symbols.cblas_sgemm;
     const sgemm: Sgemm = (m, n, k, a, lda, b, ldb, c, ldc, transB = false) =>
       gemm(ROW_MAJOR, NO_TRANS, transB ? TRANS : NO_TRANS, m, n, k, 1, a, lda, b, ldb, 0, c, ldc);

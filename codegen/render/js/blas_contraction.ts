@@ -1,11 +1,12 @@
 /**
  * Matrix-multiply kernels for the `native` backend: the same `Contraction` the `wasm` backend
- * runs on its micro-kernel, as two steps: the product by a system BLAS (`sgemm`) on the calling
- * thread, whose own thread pool splits it, then the epilogue split across the worker threads. Rows of A are read in place when they are consecutive
- * in the activation (a Linear), else gathered once per chunk (a conv's patches, a head's q); B
- * is row-major (`k x nPadded`), unpacked once from the panel layout the contraction pass builds,
- * or per batch index when B is an activation (attention). The epilogue (bias, GELU, residual,
- * ...) is the contraction's generated JavaScript.
+ * runs on its micro-kernel, as two steps: the product by a system BLAS (`sgemm`), its rows split
+ * among the pool's threads (the library itself runs one), then the epilogue, split the same
+ * way. Rows of A are read in place when they are evenly spaced in the activation (a Linear, a
+ * head's q), else gathered once per chunk (a conv's patches); B is row-major (`k x nPadded`),
+ * unpacked once from the panel layout the contraction pass builds, read in place when it is an
+ * activation lying as a strided matrix (attention's k and v), else packed per batch index. The
+ * epilogue (bias, GELU, residual, ...) is the contraction's generated JavaScript.
  * @module
  */
 
@@ -18,7 +19,7 @@ import { allFinite } from "../../../graph/params.ts";
 export const BLAS_CHUNK_ROWS = 1024;
 
 /**
- * What a BLAS kernel reads on the calling thread (`rt.blas.states[i]`), set up by the backend.
+ * What a BLAS kernel reads on its thread (`rt.blas.states[i]`), set up by the backend.
  *
  * @example
  * ```ts
@@ -141,8 +142,8 @@ export function renderBlasGemm(
     `${runs} runs of ${runLength} (stride ${runStride}) from ${c.operand.buffer}` +
     (batched ? `, B ${bSpelled}` : ""),
     `const blas = rt.blas;`,
-    // Workers compile every kernel too; this one only ever runs on the calling thread.
-    `if (!blas) return function () { throw new Error("native: sgemm runs on the calling thread"); };`,
+    // Every thread of a native pool has the library (workers open it again).
+    `if (!blas) return function () { throw new Error("native: this thread has no BLAS"); };`,
     `const st = blas.states[${index}];`,
     `const sgemm = blas.sgemm;`,
     `const allFinite = ${allFinite.toString()};`,

@@ -118,6 +118,9 @@ function opChildren(e: VExpr): readonly VExpr[] {
     : [];
 }
 
+/** Floats a mapped kernel writes before it maps them in place (L1-sized, so still cached). */
+const MAP_PIECE = 4096;
+
 /** Outputs computed together by an unroll-and-jammed reduction loop. */
 const JAM = 4;
 
@@ -395,22 +398,29 @@ export function renderJsKernel(
       const inner = kernel.shape.slice(axis + 1).reduce((p, d) => p * d, 1);
       loop.body.push(`o = (${prefix}) * ${inner};`);
     }
+    // A mapped kernel maps what it wrote every MAP_PIECE floats or so, while it is in cache.
+    const pending = mapped && axis === splitAxis ? `vs${temps++}` : undefined;
+    const map = (start: string): string => `rt.vmath.${mapped?.fn}(out, ${start}, o);`;
     emitAxes(e, axis + 1, loop);
+    if (pending) {
+      loop.body.push(`if (o - ${pending} >= ${MAP_PIECE}) { ${map(pending)} ${pending} = o; }`);
+    }
+    if (pending) {
+      // The split loop's iterations write one contiguous range, from lo's offset up to `o`.
+      let start = axis === 0 ? "lo" : "i0";
+      for (let a = 1; a <= axis; a++) {
+        start = `(${start}) * ${kernel.shape[a]} + ${a === axis ? "lo" : `i${a}`}`;
+      }
+      const inner = kernel.shape.slice(axis + 1).reduce((p, d) => p * d, 1);
+      block.body.push(`let ${pending} = (${start}) * ${inner};`);
+    }
     const range = axis === splitAxis ? ["lo", "hi"] : ["0", String(kernel.shape[axis])];
     block.body.push({
       open: `for (let ${v} = ${range[0]}; ${v} < ${range[1]}; ${v}++) {`,
       block: loop,
       close: "}",
     });
-    if (mapped && axis === splitAxis) {
-      // The split loop's iterations wrote one contiguous range, from lo's offset up to `o`.
-      let start = axis === 0 ? "lo" : "i0";
-      for (let a = 1; a <= axis; a++) {
-        start = `(${start}) * ${kernel.shape[a]} + ${a === axis ? "lo" : `i${a}`}`;
-      }
-      const inner = kernel.shape.slice(axis + 1).reduce((p, d) => p * d, 1);
-      block.body.push(`rt.vmath.${mapped.fn}(out, (${start}) * ${inner}, o);`);
-    }
+    if (pending) block.body.push(map(pending));
   };
   const root: Block = {
     bound: scalars,
