@@ -4,7 +4,7 @@
 // panel unpacking, and which attention operands sgemm reads in place. CI installs OpenBLAS and sets TESSERA_REQUIRE_NATIVE, so nothing skips there.
 import assert from "node:assert/strict";
 import { compile, graph, initParams, type TensorData } from "../mod.ts";
-import { unpackPanels } from "../codegen/render/js/blas_contraction.ts";
+import { directEpilogue, unpackPanels } from "../codegen/render/js/blas_contraction.ts";
 import { loadBlas } from "../codegen/backends/native_blas.ts";
 import { strideView } from "../codegen/backends/blas_plan.ts";
 import { findContraction } from "../codegen/passes/contraction.ts";
@@ -159,4 +159,19 @@ Deno.test("native: timm attention's q·kᵀ and p·v read k and v in place from 
     trans: false,
   });
   assert.equal(scores.view?.buffer, mixed.view?.buffer, "both from the qkv activation");
+  // sgemm does these epilogues itself: the qkv bias, the scale 1/sqrt(64), nothing, the proj
+  // bias (the block's input is a graph input here, so its residual add is a kernel apart).
+  // GELU and fc2's residual add stay epilogues.
+  const epilogues = program.kernels.flatMap((k) => {
+    const c = findContraction(k, program, GEMM_TILE.nr);
+    return c ? [[k.ops.at(-1), directEpilogue(c)] as const] : [];
+  });
+  assert.deepEqual(epilogues.map(([op, d]) => [op?.replace(/_\d+$/, ""), d]), [
+    ["linear", { alpha: 1, bias: "p_blocks_0_attn_qkv_bias" }],
+    ["matmul", { alpha: 0.125, bias: undefined }],
+    ["matmul", { alpha: 1, bias: undefined }],
+    ["linear", { alpha: 1, bias: "p_blocks_0_attn_proj_bias" }],
+    ["gelu", undefined],
+    ["add", undefined],
+  ]);
 });

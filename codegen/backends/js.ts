@@ -22,7 +22,11 @@ import { contractionNote, planWasm, wasmMissing, withMemory } from "./wasm_plan.
 import { vectorMathModule as vectorMathBytes } from "../render/wasm/vector_math.ts";
 import { loadBlas } from "./native_blas.ts";
 import { blasNote, planBlas } from "./blas_plan.ts";
-import { renderBlasEpilogue, renderBlasGemm } from "../render/js/blas_contraction.ts";
+import {
+  directEpilogue,
+  renderBlasEpilogue,
+  renderBlasGemm,
+} from "../render/js/blas_contraction.ts";
 import {
   describeThreads,
   floats,
@@ -133,7 +137,8 @@ export function cpuCodegenBackend(
         }
         if (c && blas?.states[i]) {
           const r = renderBlasEpilogue(c, BLAS_PRODUCT, { vectorMath: vmath !== undefined });
-          return { ...r, extent: c.outer, note: blasNote(c, blas) };
+          const into = directEpilogue(c) ? ", the epilogue done by sgemm" : "";
+          return { ...r, extent: c.outer, note: blasNote(c, blas) + into };
         }
         const r = renderJsKernel(k, chooseSplitAxis(k.shape, threads), [], {
           vectorMath: vmath !== undefined,
@@ -149,10 +154,16 @@ export function cpuCodegenBackend(
       // A BLAS product runs first, its rows split among the pool's threads (each calls the
       // single-threaded library on its part), into one shared product buffer that the epilogue
       // then reads.
+      // A product whose epilogue sgemm can do (a scale, a bias) is written straight into the
+      // output; its epilogue step is never run.
+      const sgemmEpilogues = program.kernels.map((_, i) => {
+        const c = contractions[i];
+        return c && blas?.states[i] ? directEpilogue(c) : undefined;
+      });
       const gemms = program.kernels.map((_, i) => {
         const c = contractions[i];
         return c && blas?.states[i]
-          ? renderBlasGemm(c, i, GEMM_TILE.nr, blas.states[i]?.view)
+          ? renderBlasGemm(c, i, GEMM_TILE.nr, blas.states[i]?.view, sgemmEpilogues[i])
           : undefined;
       });
       const gemmSources = gemms.filter((g) => g !== undefined).map((g) => g.source);
@@ -251,9 +262,9 @@ export function cpuCodegenBackend(
             const gemm = gemms[i];
             const at = gemmKernel[i];
             if (!gemm || at === undefined) return [step];
-            const product = bufferOf(BLAS_PRODUCT);
             const args = gemm.args.map(bufferOf);
-            return [{ ...step, kernel: at, out: product, args }, step];
+            if (sgemmEpilogues[i]) return [{ ...step, kernel: at, args }];
+            return [{ ...step, kernel: at, out: bufferOf(BLAS_PRODUCT), args }, step];
           });
           // A bad value stops the run before any kernel writes a result.
           await pool.runPlan([...checks, ...kernels], badInput);

@@ -158,8 +158,8 @@ function buildKernels(
     });
     const gemm = lib.symbols.cblas_sgemm;
     blas = {
-      sgemm: (m, n, k, a, lda, b, ldb, c, ldc, transB = false) =>
-        gemm(101, 111, transB ? 112 : 111, m, n, k, 1, a, lda, b, ldb, 0, c, ldc),
+      sgemm: (m, n, k, a, lda, b, ldb, c, ldc, transB = false, alpha = 1, beta = 0) =>
+        gemm(101, 111, transB ? 112 : 111, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc),
       states: blasShare.states.map((s) =>
         s && {
           ...s,

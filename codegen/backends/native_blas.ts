@@ -7,8 +7,8 @@
  */
 
 /**
- * `C = A x B` (row-major) on float32 matrices: m x k times k x n; with `transB`, `b` holds Bᵀ
- * (n x k, row stride `ldb`).
+ * `C = alpha A B + beta C` (row-major) on float32 matrices: m x k times k x n; with `transB`,
+ * `b` holds Bᵀ (n x k, row stride `ldb`). `alpha` defaults to 1, `beta` to 0.
  */
 export type Sgemm = (
   m: number,
@@ -21,6 +21,8 @@ export type Sgemm = (
   c: Float32Array,
   ldc: number,
   transB?: boolean,
+  alpha?: number,
+  beta?: number,
 ) => void;
 
 /**
@@ -114,8 +116,23 @@ export function loadBlas(threads: number): Blas | string {
     setThreads = (n) => lib.symbols.openblas_set_num_threads(n);
     setThreads(threads);
     const gemm = lib.symbols.cblas_sgemm;
-    const sgemm: Sgemm = (m, n, k, a, lda, b, ldb, c, ldc, transB = false) =>
-      gemm(ROW_MAJOR, NO_TRANS, transB ? TRANS : NO_TRANS, m, n, k, 1, a, lda, b, ldb, 0, c, ldc);
+    const sgemm: Sgemm = (m, n, k, a, lda, b, ldb, c, ldc, transB = false, alpha = 1, beta = 0) =>
+      gemm(
+        ROW_MAJOR,
+        NO_TRANS,
+        transB ? TRANS : NO_TRANS,
+        m,
+        n,
+        k,
+        alpha,
+        a,
+        lda,
+        b,
+        ldb,
+        beta,
+        c,
+        ldc,
+      );
     return loaded = { sgemm, library, threads };
   }
   return loaded = `no OpenBLAS library found (tried ${names.join(", ")}; on Debian/Ubuntu: ` +

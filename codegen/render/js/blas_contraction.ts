@@ -12,6 +12,7 @@
 
 import { BATCH_VAR, type Contraction, PRODUCT_BUFFER, TILE_VAR } from "../../passes/contraction.ts";
 import { renderJsKernel } from "./loop_nest.ts";
+import { evalLin, type Lin, type VExpr } from "../../ir/expr.ts";
 import { contractionArgs } from "./contraction.ts";
 import { allFinite } from "../../../graph/params.ts";
 
@@ -70,6 +71,78 @@ export interface BlasStrideView {
 }
 
 /**
+ * An epilogue `sgemm` does itself: the output is the product scaled by `alpha`, plus `bias`
+ * per column when set, laid out as the product is (one output row per product row). Then the
+ * product is written straight into the output (`C = alpha A B + C`, C first filled with the
+ * bias rows), and there is no epilogue pass. Attention's `scale * q·kᵀ`, its `p·v` and a
+ * Linear's bias add are of this form.
+ *
+ * @example
+ * ```ts
+ * import type { DirectEpilogue } from "./blas_contraction.ts";
+ * const qk: DirectEpilogue = { alpha: 0.125 };
+ * ```
+ */
+export interface DirectEpilogue {
+  /** The product's factor. */
+  readonly alpha: number;
+  /** The bias buffer, indexed by the column alone. */
+  readonly bias?: string;
+}
+
+/**
+ * Whether `c`'s epilogue is a {@linkcode DirectEpilogue}, and which. The product's index is
+ * checked for every row to be `row * nPadded + col` (the IR leaves it as sums of divisions
+ * that only the ranges make equal); the bias's must be exactly `col`.
+ *
+ * @example
+ * ```ts
+ * import { directEpilogue } from "./blas_contraction.ts";
+ * typeof directEpilogue; // "function"
+ * ```
+ */
+export function directEpilogue(c: Contraction): DirectEpilogue | undefined {
+  if (c.inner !== 1 || c.epilogue.shape.length !== 2) return undefined;
+  let e = c.epilogue.expr;
+  let alpha = 1;
+  let bias: string | undefined;
+  const isLoad = (x: VExpr, buf?: string): x is VExpr & { k: "load" } =>
+    x.k === "load" && (buf === undefined || x.buf === buf);
+  if (e.k === "binary" && e.op === "mul") {
+    const [k, x] = e.a.k === "const" ? [e.a, e.b] : [e.b, e.a];
+    if (k.k !== "const") return undefined;
+    alpha = k.v;
+    e = x;
+  } else if (e.k === "binary" && e.op === "add") {
+    const [p, b] = isLoad(e.a, PRODUCT_BUFFER) ? [e.a, e.b] : [e.b, e.a];
+    const column = b.k === "load" && b.index.c === 0 && b.index.terms.length === 1 &&
+      b.index.terms[0].atom.k === "var" && b.index.terms[0].atom.name === "i1" &&
+      b.index.terms[0].coeff === 1;
+    if (!column || b.k !== "load") return undefined;
+    bias = b.buf;
+    e = p;
+  }
+  if (!isLoad(e, PRODUCT_BUFFER)) return undefined;
+  const at = (i0: number, tile: number, i1: number): number =>
+    evalLin(e.index, new Map([["i0", i0], [TILE_VAR, tile], ["i1", i1]]));
+  if (at(0, 0, 1) !== 1) return undefined;
+  for (let row = 0; row < c.outer; row++) {
+    if (at(row, 0, 0) !== row * c.nPadded || at(0, row, 0) !== 0) return undefined;
+  }
+  // Every division or modulus must see i0 and the tile only as their sum, so the two checks
+  // above (all of the row in i0, or all of it in the tile) cover every split of it.
+  const sumOnly = (x: Lin): boolean =>
+    x.terms.every((t) => {
+      if (t.atom.k === "var") return true;
+      const inner = t.atom.x;
+      const coeff = (name: string): number =>
+        inner.terms.find((u) => u.atom.k === "var" && u.atom.name === name)?.coeff ?? 0;
+      return coeff("i0") === coeff(TILE_VAR) && sumOnly(inner);
+    });
+  return sumOnly(e.index) ? { alpha, bias } : undefined;
+}
+
+/**
  * Unpacks B from the contraction's panel layout (`[nPadded / nr, k, nr]`) to row-major
  * `k x nPadded`.
  *
@@ -114,8 +187,9 @@ export function renderBlasGemm(
   index: number,
   nr: number,
   view?: BlasStrideView,
+  direct?: DirectEpilogue,
 ): { source: string; args: string[] } {
-  const args = contractionArgs(c, []);
+  const args = contractionArgs(c, direct?.bias ? [direct.bias] : []);
   const param = new Map(args.map((a, i) => [a, `buf${i}`]));
   const x = param.get(c.operand.buffer) as string;
   const perBatch = c.outer / c.batches;
@@ -134,6 +208,12 @@ export function renderBlasGemm(
       : view.trans
       ? `${src}[bOff + ${col} * ${view.ldb} + ${l}]`
       : `${src}[bOff + ${l} * ${view.ldb} + ${col}]`;
+  // With a direct epilogue `product` is the kernel's output: rows of n, the bias added by sgemm.
+  const ldc = direct ? c.n : nPadded;
+  const cols = direct ? c.n : nPadded;
+  const alpha = direct?.alpha ?? 1;
+  const bias = direct?.bias ? (param.get(direct.bias) as string) : undefined;
+  const beta = bias ? 1 : 0;
   const bSpelled = view
     ? `${view.trans ? "transposed, " : ""}in place in ${view.buffer} (ldb ${view.ldb})`
     : `from ${c.weights.reads.join(", ")} per batch index`;
@@ -194,22 +274,25 @@ export function renderBlasGemm(
     `        }`,
     `      }`,
     `    }`,
-    `    const c = product.subarray(r0 * ${nPadded}, (r0 + rows) * ${nPadded});`,
+    `    const c = product.subarray(r0 * ${ldc}, (r0 + rows) * ${ldc});`,
+    ...(bias
+      ? [`    for (let r = 0; r < rows; r++) c.set(${bias}.subarray(0, ${c.n}), r * ${ldc});`]
+      : []),
     view
       // Only the n real columns: past them the activation holds other data, not zeros.
-      ? `    sgemm(rows, ${c.n}, ${k}, a, lda, ${src}.subarray(bOff), ${view.ldb}, c, ${nPadded}, ${view.trans});`
-      : `    sgemm(rows, ${nPadded}, ${k}, a, lda, st.b, ${nPadded}, c, ${nPadded});`,
+      ? `    sgemm(rows, ${c.n}, ${k}, a, lda, ${src}.subarray(bOff), ${view.ldb}, c, ${ldc}, ${view.trans}, ${alpha}, ${beta});`
+      : `    sgemm(rows, ${cols}, ${k}, a, lda, st.b, ${nPadded}, c, ${ldc}, false, ${alpha}, ${beta});`,
     // Float32 sums can overflow where the exact sum does not (`3e38 * 4 + 3e38 * -4` is 0):
     // such products are summed again in float64, as the other CPU backends do.
     // One branch-free pass finds whether any value needs it.
     `    if (!allFinite(c)) {`,
     `      for (let r = 0; r < rows; r++) {`,
     `        for (let col = 0; col < ${c.n}; col++) {`,
-    `          const v = c[r * ${nPadded} + col];`,
+    `          const v = c[r * ${ldc} + col];`,
     `          if (v - v === 0) continue;`,
     `          let acc = 0;`,
     `          for (let l = 0; l < ${k}; l++) acc += a[r * lda + l] * ${bAt("l", "col")};`,
-    `          c[r * ${nPadded} + col] = acc;`,
+    `          c[r * ${ldc} + col] = ${alpha} * acc${bias ? ` + ${bias}[col]` : ""};`,
     `        }`,
     `      }`,
     `    }`,
