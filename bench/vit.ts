@@ -9,7 +9,7 @@
  * `vit_base_patch16_224`, ...), with random weights (`initParams(g, 0)`): speed does not depend
  * on the values. Each run goes from a host Float32Array image batch to the logits in host memory;
  * the median of `--runs` (at least 5) after two warm-up runs. `compile_ms` is `compile()` plus
- * `prepare()` for the batch's shapes; `peak_rss_mb` is the process's peak resident set (Linux
+ * `prepare()` for the batch's shapes (not drawing the random weights); `peak_rss_mb` is the process's peak resident set (Linux
  * `VmHWM`, else `Deno.memoryUsage().rss` at the end). Without `--json` it prints a readable line.
  * @module
  */
@@ -128,10 +128,12 @@ if (import.meta.main) {
   const preset = VIT_PRESETS[name];
   const g = vit(preset);
   const image = vitBenchImage(preset, batch);
+  // Made first: drawing random weights is the benchmark's setup, not part of compiling.
+  const weights = initParams(g, 0);
   const t0 = performance.now();
   const model = await compile(g, {
     backend,
-    weights: initParams(g, 0),
+    weights,
     ...(values.threads ? { threads: Number(values.threads) } : {}),
   });
   await model.prepare({ image: image.shape });

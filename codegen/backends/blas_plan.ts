@@ -86,7 +86,9 @@ export function planBlas(
   const states = layouts.map((l): BlasKernelState | undefined => {
     if (!l) return undefined;
     const { c } = l;
-    const view = c.runtimeWeights ? strideView(c, nr) : undefined;
+    // B in place: attention's k and v in their activation, a Linear's weight as it is given
+    // (transposed: [out, in]), so it is neither packed nor unpacked nor held twice.
+    const view = strideView(c, nr);
     if (view) {
       const none = new Float32Array(0);
       return {
@@ -135,8 +137,8 @@ export function planBlas(
 }
 
 /**
- * Where an activation B (attention's k or v) already lies as a strided matrix, so `sgemm` reads
- * it in place instead of it being packed and unpacked per batch index: B[kk, col] is
+ * Where B already lies as a strided matrix (attention's k or v in their activation, a Linear's
+ * weight), so `sgemm` reads it in place instead of it being packed and unpacked: B[kk, col] is
  * `buffer[bases[batch] + kk * sk + col * sn]` with sn = 1 (row-major, `ldb` = sk) or sk = 1
  * (transposed, `ldb` = sn). Undefined unless the packing kernel is exactly such a load (one
  * reduction axis, no other arithmetic), which is decided from its index, not by sampling.

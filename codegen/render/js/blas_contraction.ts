@@ -189,7 +189,10 @@ export function renderBlasGemm(
   view?: BlasStrideView,
   direct?: DirectEpilogue,
 ): { source: string; args: string[] } {
-  const args = contractionArgs(c, direct?.bias ? [direct.bias] : []);
+  const args = contractionArgs(c, [
+    ...(direct?.bias ? [direct.bias] : []),
+    ...(view ? [view.buffer] : []),
+  ]);
   const param = new Map(args.map((a, i) => [a, `buf${i}`]));
   const x = param.get(c.operand.buffer) as string;
   const perBatch = c.outer / c.batches;
@@ -220,7 +223,7 @@ export function renderBlasGemm(
   const source = [
     `// sgemm (system BLAS): C[rows, ${nPadded}] = A[rows, ${k}] x B[${k}, ${nPadded}], A read as ` +
     `${runs} runs of ${runLength} (stride ${runStride}) from ${c.operand.buffer}` +
-    (batched ? `, B ${bSpelled}` : ""),
+    (batched || view ? `, B ${bSpelled}` : ""),
     `const blas = rt.blas;`,
     // Every thread of a native pool has the library (workers open it again).
     `if (!blas) return function () { throw new Error("native: this thread has no BLAS"); };`,
@@ -253,7 +256,7 @@ export function renderBlasGemm(
         `    }`,
       ]
       : []),
-    ...(view ? [`    const bOff = st.view.bases[${BATCH_VAR}];`] : []),
+    ...(view ? [`    const bOff = st.view.bases[${batched ? BATCH_VAR : 0}];`] : []),
     `    const r0 = ${TILE_VAR} * ${c.inner};`,
     `    const rows = t * ${c.inner};`,
     `    let a;`,
