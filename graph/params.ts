@@ -6,7 +6,7 @@
 
 import type { Graph } from "./ir.ts";
 import { type Dim, formatShape } from "./shape.ts";
-import { numel, type TensorData } from "./tensor_data.ts";
+import { hostFloats, numel, type TensorData } from "./tensor_data.ts";
 import { kaimingUniformBound, TorchGenerator } from "./random.ts";
 import { WeightsError } from "../io/safetensors.ts";
 
@@ -58,12 +58,14 @@ export function initParams(graph: Graph, seed = 0): Map<string, TensorData> {
         data = gen.randn(n);
         break;
       case "zeros":
-        data = new Float32Array(n);
+        data = hostFloats(n);
         break;
       case "ones": // LayerNorm's weight; like zeros, it draws nothing from the generator
-        data = new Float32Array(n).fill(1);
+        data = hostFloats(n).fill(1);
         break;
     }
+    // Every case allocates with hostFloats: shared memory where there is one, so compiled
+    // models can use the weights in place.
     out.set(p.attrs.name, { shape, data });
   }
   return out;

@@ -15,6 +15,8 @@
  * @module
  */
 
+import { hostFloats } from "./tensor_data.ts";
+
 const F32_BUF = new Float32Array(1);
 const U32_VIEW = new Uint32Array(F32_BUF.buffer);
 const fr = Math.fround;
@@ -210,7 +212,7 @@ export class TorchGenerator {
     if (!(low <= high)) throw new RangeError(`uniform expects low <= high, got ${low}, ${high}`);
     const from = fr(low);
     const span = fr(fr(high) - from);
-    const out = new Float32Array(n);
+    const out = hostFloats(n); // weights are drawn straight into shareable memory
     for (let i = 0; i < n; i++) {
       // GCC contracts `x * (to - from) + from` into one float FMA.
       out[i] = fmaf((this.#next32() & 0xffffff) / 16777216, span, from);
@@ -241,7 +243,7 @@ export class TorchGenerator {
   }
 
   #randnScalar(n: number): Float32Array {
-    const out = new Float32Array(n);
+    const out = hostFloats(n);
     for (let i = 0; i < n; i++) {
       if (this.#cachedNormal !== null) {
         out[i] = this.#cachedNormal;

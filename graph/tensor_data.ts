@@ -52,3 +52,20 @@ export function stridesOf(shape: readonly number[]): number[] {
   }
   return strides;
 }
+
+/**
+ * A zeroed float32 array for tensor data that Tessera allocates (weights drawn or loaded): in a
+ * `SharedArrayBuffer` where the runtime has one, so that the CPU backends' worker threads read
+ * it in place instead of copying it (a ViT-B's weights are 344 MB), else in an `ArrayBuffer`.
+ *
+ * @example
+ * ```ts
+ * import { hostFloats } from "./tensor_data.ts";
+ * hostFloats(4).length; // 4
+ * ```
+ */
+export function hostFloats(n: number): Float32Array {
+  const Shared = (globalThis as { SharedArrayBuffer?: SharedArrayBufferConstructor })
+    .SharedArrayBuffer;
+  return new Float32Array(Shared ? new Shared(4 * n) : new ArrayBuffer(4 * n));
+}

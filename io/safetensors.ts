@@ -15,7 +15,7 @@
 
 import { fileErrorReason, openRegularFile, type RegularFile, writeFileAtomic } from "./files.ts";
 import { isResponse, looksLikeUrl, openBody, type ProgressCallback } from "./fetch_bytes.ts";
-import { numel, type TensorData } from "../graph/tensor_data.ts";
+import { hostFloats, numel, type TensorData } from "../graph/tensor_data.ts";
 
 // Re-exported so this module's public signatures reference a public type.
 export type { TensorData } from "../graph/tensor_data.ts";
@@ -273,7 +273,7 @@ function halfBits(): Uint32Array {
  * widens in place and no second buffer is ever allocated.
  */
 function allocate(e: Entry): { data: Float32Array; raw: Uint8Array } {
-  const data = new Float32Array((e.end - e.start) / ITEM_BYTES[e.dtype]);
+  const data = hostFloats((e.end - e.start) / ITEM_BYTES[e.dtype]);
   const rawLength = e.end - e.start;
   return { data, raw: new Uint8Array(data.buffer, data.byteLength - rawLength, rawLength) };
 }

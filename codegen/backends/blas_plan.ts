@@ -69,7 +69,8 @@ export function planBlas(
   const layouts = contractions.map((c) => {
     const activation = c && program.buffers.get(c.operand.buffer);
     if (!c || !activation) return undefined;
-    const tables = operandTables(c, numel(activation.shape), c.outer, 1);
+    // Only the row offsets are used; one outer index a tile keeps the staging regions linear.
+    const tables = operandTables(c, numel(activation.shape), 1, 1);
     if (!tables) return undefined;
     const rows = Int32Array.from(tables.rowOffsets.subarray(0, c.m), (b) => b / 4);
     const kOffsets = Int32Array.from(tables.kOffsets, (b) => b / 4);

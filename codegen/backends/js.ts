@@ -190,11 +190,22 @@ export function cpuCodegenBackend(
         slotSizes[slot] = Math.max(slotSizes[slot] ?? 0, size);
       }
       const slotAt = slotSizes.map(request);
-      // Weights only a micro-kernel reads live packed in WebAssembly memory instead.
-      const read = new Set([...rendered, ...gemms].flatMap((r) => r?.args ?? []));
+      // Weights only a micro-kernel reads live packed in WebAssembly memory instead; weights
+      // only sgemm reads (in place, from any memory) are the caller's own arrays where every
+      // thread can see them (shared memory, or one thread), else one shared copy apart.
+      const kernelReads = new Set(rendered.flatMap((r) => r.args));
+      const gemmReads = new Set(gemms.flatMap((r) => r?.args ?? []));
       const bufferAt = new Map<string, number>();
+      const apart = new Map<string, Float32Array>();
       for (const b of program.buffers.values()) {
-        if (b.data && !read.has(b.name)) continue;
+        if (b.data && !kernelReads.has(b.name) && gemmReads.has(b.name)) {
+          const visible = !plan.shared || inSharedMemory(b.data);
+          const copy = visible ? b.data : floats(b.data.length, plan.shared);
+          if (!visible) copy.set(b.data);
+          apart.set(b.name, copy);
+          continue;
+        }
+        if (b.data && !kernelReads.has(b.name)) continue;
         if (b.data) bufferAt.set(b.name, request(b.data.length));
         else if (b.kind === "input") bufferAt.set(b.name, request(numel(b.shape)));
       }
@@ -209,7 +220,7 @@ export function cpuCodegenBackend(
       }
       const arena = name === "js" ? undefined : allocateArena(sizes, plan.shared);
       const views = arena?.views ?? sizes.map((n) => floats(n, plan.shared));
-      const env = new Map<string, Float32Array>();
+      const env = new Map<string, Float32Array>(apart);
       for (const [buffer, at] of bufferAt) env.set(buffer, views[at]);
       for (const b of program.buffers.values()) {
         if (b.data && bufferAt.has(b.name)) env.get(b.name)?.set(b.data);
