@@ -123,7 +123,10 @@ export interface CompileOptions {
   readonly backend?: BackendName;
   /**
    * Parameter values by PyTorch name (a Map, such as `loadSafetensors(...).tensors`, or a plain
-   * object); when absent they are initialized from `seed`.
+   * object); when absent they are initialized from `seed`. A backend may read these arrays in
+   * place rather than copy them (`native` does, for the matrix multiplies' weights, where its
+   * threads can see them: shared memory, as `loadSafetensors` and `initParams` allocate, or one
+   * thread), so change them only before `compile()` or after `dispose()`.
    */
   readonly weights?: Weights | Readonly<Record<string, TensorData>>;
   /** Seed for PyTorch-default initialization when `weights` is absent; defaults to 0. */
