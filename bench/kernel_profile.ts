@@ -6,7 +6,8 @@
  *     deno run -A bench/kernel_profile.ts --model vit_tiny_patch16_224 --batch 1 \
  *         [--backend native] [--threads 1] [--runs 3] [--table]
  *
- * A BLAS backend's product step (`sgemm`) is listed apart from its epilogue, as `GEMM ...`.
+ * A BLAS backend's product step (`sgemm`) is listed apart from its epilogue, as `GEMM ...`, or
+ * as `GEMM+epilogue ...` where sgemm did the epilogue too.
  * @module
  */
 
@@ -55,18 +56,22 @@ const t0 = performance.now();
 await model.run({ image });
 const wholeMs = performance.now() - t0;
 
-// Steps past the program's kernels are the BLAS product steps; each runs just before its
-// epilogue, so it is named after the step that follows it.
+// Steps past the program's kernels are the BLAS product steps, in program order: one followed
+// by its epilogue is named after it; one whose epilogue sgemm did (no epilogue step) stands for
+// the next program kernel itself.
 const times = new Map<string, number>();
 const runPlan = KernelPool.prototype.runPlan;
 KernelPool.prototype.runPlan = async function (steps, stop) {
+  let last = -1; // the program kernel the previous step ran or stood for
   for (let i = 0; i < steps.length; i++) {
     const s = steps[i];
-    const product = s.kernel > kernelLines.length && i + 1 < steps.length;
-    const at = product ? steps[i + 1].kernel : s.kernel;
+    const product = s.kernel > kernelLines.length;
+    const paired = product && steps[i + 1]?.kernel === last + 1;
+    const at = !product ? s.kernel : paired ? steps[i + 1].kernel : last + 1;
+    if (s.kernel < kernelLines.length || (product && !paired)) last = at;
     const what = (kernelLines[at] ?? `kernel ${at}`).replace(/^kernel \d+: /, "")
       .replace(/_\d+/g, "").replace(/; launch \d+ outputs/, "").split(";")[0];
-    const key = (product ? "GEMM " : "") + what;
+    const key = (product ? (paired ? "GEMM " : "GEMM+epilogue ") : "") + what;
     const t = performance.now();
     await runPlan.call(this, [s], stop);
     times.set(key, (times.get(key) ?? 0) + performance.now() - t);
