@@ -8,7 +8,7 @@
  * `--model` is any `VIT_PRESETS` name (`vit_tiny_patch16_224`, `vit_small_patch16_224`,
  * `vit_base_patch16_224`, ...), with random weights (`initParams(g, 0)`): speed does not depend
  * on the values. Each run goes from a host Float32Array image batch to the logits in host memory;
- * the median of `--runs` (at least 5) after two warm-up runs. `compile_ms` is `compile()` plus
+ * the median of `--runs` (at least 5) after a warm-up of two runs and at least one second. `compile_ms` is `compile()` plus
  * `prepare()` for the batch's shapes (not drawing the random weights); `peak_rss_mb` is the process's peak resident set (Linux
  * `VmHWM`, else `Deno.memoryUsage().rss` at the end). Without `--json` it prints a readable line.
  * @module
@@ -139,7 +139,12 @@ if (import.meta.main) {
   await model.prepare({ image: image.shape });
   const compileMs = performance.now() - t0;
   const into = { output: new Float32Array(batch * preset.classes) };
-  for (let i = 0; i < 2; i++) await model.run({ image }, { into });
+  // Warm-up: two runs and at least a second, so that the engine has optimized the kernels on
+  // every thread (V8 compiles WebAssembly with a baseline tier first).
+  const warm = performance.now();
+  for (let i = 0; i < 2 || performance.now() - warm < 1000; i++) {
+    await model.run({ image }, { into });
+  }
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const start = performance.now();

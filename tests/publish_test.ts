@@ -106,8 +106,7 @@ Deno.test("publish: the zero-permission demo's graph names no heavy npm package,
 });
 
 Deno.test({
-  name:
-    "publish: on a fresh cache the demo downloads only small tarballs, and nothing the second time",
+  name: "publish: on a fresh cache the demo downloads only small tarballs, and later runs none",
   // Playwright-free, but it fetches from the npm registry, which CI reaches (it installs Deno so).
   sanitizeResources: false,
   fn: async () => {
@@ -131,9 +130,17 @@ Deno.test({
       );
       assert.deepEqual(heavy, [], `heavy downloads: ${tarballs.join(", ")}`);
       assert.ok(tarballs.length <= 8, `${tarballs.length} tarballs: ${tarballs.join(", ")}`);
-      const second = await demo();
-      assert.equal(second.code, 0, second.output);
-      assert.doesNotMatch(second.output, /Download/);
+      // npm-lazy-caching stores a package's metadata after its tarball, and a run that exits
+      // before that is done leaves it to the next (seen in loaded full-suite runs): later runs
+      // may fetch metadata, never a tarball, and one of the next three fetches nothing.
+      let quiet = false;
+      for (let run = 2; run <= 4 && !quiet; run++) {
+        const later = await demo();
+        assert.equal(later.code, 0, later.output);
+        assert.doesNotMatch(later.output, /Download \S+\.tgz/, `run ${run}`);
+        quiet = !/Download/.test(later.output);
+      }
+      assert.ok(quiet, "runs 2 to 4 all fetched something");
     } finally {
       await Deno.remove(cache, { recursive: true });
     }

@@ -1,7 +1,8 @@
 // The WebAssembly SIMD maps behind the CPU backends' exp and GELU outputs
 // (codegen/render/wasm/vector_math.ts): accuracy against Math.exp and the erf the other
 // renderers spell, the IR pattern that selects them, and kernels that use them run through
-// KernelPool (one thread and with a worker) against the same kernels in plain JavaScript.
+// KernelPool (one thread and with a worker) against the same kernels in plain JavaScript; and
+// the products' overflow check (codegen/render/wasm/finite_check.ts).
 import assert from "node:assert/strict";
 import { lin, loadsOf, v, variable, type VExpr } from "../codegen/ir/expr.ts";
 import type { Kernel } from "../codegen/ir/program.ts";
@@ -13,6 +14,8 @@ import {
   vectorMathModule,
 } from "../codegen/render/wasm/vector_math.ts";
 import { withMemory } from "../codegen/backends/wasm_plan.ts";
+import { encodeModule } from "../codegen/render/wasm/encoder.ts";
+import { finiteCheckFunction } from "../codegen/render/wasm/finite_check.ts";
 import { KernelPool } from "../codegen/backends/js_threads.ts";
 
 const MODULE = new WebAssembly.Module(withMemory(vectorMathModule(), false));
@@ -181,4 +184,31 @@ Deno.test("renderJsKernel with vectorMath: softmax terms and GELU match plain Ja
       });
     }
   }
+});
+
+Deno.test("finite check: finds NaN and ±Infinity in the rows and columns asked, nowhere else", () => {
+  const bytes = withMemory(encodeModule([finiteCheckFunction("nonfinite")], 1), false);
+  const memory = new WebAssembly.Memory({ initial: 1, maximum: 1 });
+  const check = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } })
+    .exports.nonfinite as (ptr: number, rows: number, width: number, ld: number) => number;
+  const heap = new Float32Array(memory.buffer);
+  // 5 rows of 11 floats, 13 apart, from float 3 (an unaligned start); widths 1..11.
+  const at = (r: number, c: number): number => 3 + r * 13 + c;
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    for (let width = 1; width <= 11; width++) {
+      for (const [r, c] of [[0, 0], [2, width - 1], [4, Math.floor(width / 2)]]) {
+        heap.fill(1.5);
+        heap[at(r, c)] = bad;
+        assert.equal(check(4 * at(0, 0), 5, width, 13), 1, `${bad} at ${r},${c} of ${width}`);
+        // Outside the block: past its width, or in the gap between rows.
+        heap[at(r, c)] = 1.5;
+        heap[at(r, width)] = bad;
+        heap[at(r, 12)] = bad;
+        assert.equal(check(4 * at(0, 0), 5, width, 13), 0, `${bad} outside ${width}`);
+      }
+    }
+  }
+  heap.fill(-0);
+  heap[at(1, 1)] = 3.4e38;
+  assert.equal(check(4 * at(0, 0), 5, 11, 13), 0, "large finite values are finite");
 });

@@ -10,7 +10,7 @@
 import { allFinite } from "../../graph/params.ts";
 import { numel, type TensorData } from "../../graph/tensor_data.ts";
 import { type Backend, type Executable, formatExplain, NonFiniteInput } from "./backend.ts";
-import { findContraction } from "../passes/contraction.ts";
+import { findContraction, PRODUCT_BUFFER, wholeEpilogue } from "../passes/contraction.ts";
 import { children, type VExpr } from "../ir/expr.ts";
 import { KernelPool } from "./js_threads.ts";
 import { allocateArena } from "./arena.ts";
@@ -20,6 +20,9 @@ import { chooseSplitAxis, renderJsKernel } from "../render/js/loop_nest.ts";
 import { GEMM_TILE } from "../render/wasm/gemm_kernel.ts";
 import { contractionNote, planWasm, wasmMissing, withMemory } from "./wasm_plan.ts";
 import { vectorMathModule as vectorMathBytes } from "../render/wasm/vector_math.ts";
+import { renderWasmKernel, type WasmKernel } from "../render/wasm/loop_nest.ts";
+import { encodeModule, type WasmFunction } from "../render/wasm/encoder.ts";
+import { finiteCheckFunction } from "../render/wasm/finite_check.ts";
 import { loadBlas } from "./native_blas.ts";
 import { blasNote, planBlas } from "./blas_plan.ts";
 import {
@@ -34,6 +37,51 @@ import {
   planThreads,
   runtimeFeatures,
 } from "./runtime_features.ts";
+
+/**
+ * The module of a program's WebAssembly kernels over `memory` (its buffers), or undefined when
+ * there are none or the engine refuses it (the JavaScript kernels then run).
+ */
+function wasmKernelModule(
+  kernels: readonly (WasmKernel | undefined)[],
+  memory: WebAssembly.Memory,
+  shared: boolean,
+  helpers: readonly WasmFunction[],
+): WebAssembly.Module | undefined {
+  const fns = kernels.flatMap((k) => (k ? [k.fn] : []));
+  if (fns.length === 0 && helpers.length === 0) return undefined;
+  fns.push(...helpers);
+  try {
+    const pages = memory.buffer.byteLength / 65536;
+    return new WebAssembly.Module(withMemory(encodeModule(fns, pages), shared));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The pool factory of a WebAssembly kernel: its buffers passed as byte offsets. Where it stored a
+ * value that is not finite (a float32 intermediate overflowed, or the value really is), the
+ * JavaScript kernel `fallback` (a factory body, buffers in the order `fallbackArgs`) redoes the
+ * range in float64, so both give the same results.
+ */
+function wasmKernelSource(
+  k: WasmKernel,
+  fallback: string,
+  fallbackArgs: readonly string[],
+): string {
+  const bufs = k.args.map((_, j) => `buf${j}`);
+  const jsBufs = fallbackArgs.map((a) => `buf${k.args.indexOf(a)}`);
+  return [
+    `const f = rt.kernels.${k.fn.name};`,
+    `const js = (function (rt) {\n${fallback}\n})(rt);`,
+    `return function (out, lo, hi${bufs.map((b) => `, ${b}`).join("")}) {`,
+    `  if (f(out.byteOffset, lo, hi${bufs.map((b) => `, ${b}.byteOffset`).join("")})) {`,
+    `    js(out, lo, hi${jsBufs.map((b) => `, ${b}`).join("")});`,
+    `  }`,
+    `};`,
+  ].join("\n");
+}
 
 let vectorMath: WebAssembly.Module | null | undefined;
 
@@ -167,11 +215,21 @@ export function cpuCodegenBackend(
           : undefined;
       });
       const gemmSources = gemms.filter((g) => g !== undefined).map((g) => g.source);
-      const pool = new KernelPool(
-        [...rendered.map((r) => r.source), FINITE_CHECK, ...gemmSources],
-        threads,
-        { shared: wasm?.shared, blas, blasShare: blas?.share, backend: name, vectorMath: vmath },
-      );
+      // The same kernels as WebAssembly SIMD functions, where the wasm and native backends can
+      // run them (their buffers in one WebAssembly memory); the JavaScript stays the fallback.
+      const wasmKernels = name === "js" || wasmMissing() !== null
+        ? []
+        : program.kernels.map((k, i) => {
+          const c = contractions[i];
+          if (c && wasm?.layouts[i]) return undefined; // its epilogue reads a per-thread tile
+          // A BLAS product's epilogue reads the whole product buffer: one launch over all rows.
+          if (c && blas?.states[i]) {
+            if (sgemmEpilogues[i]) return undefined;
+            const w = renderWasmKernel(wholeEpilogue(c), 0, `k${i}`);
+            return w && { ...w, args: w.args.map((a) => a === PRODUCT_BUFFER ? BLAS_PRODUCT : a) };
+          }
+          return renderWasmKernel(k, chooseSplitAxis(k.shape, threads), `k${i}`);
+        });
       const checkKernel = rendered.length;
       const gemmKernel: (number | undefined)[] = [];
       let nextGemm = checkKernel + 1;
@@ -219,6 +277,27 @@ export function cpuCodegenBackend(
         bufferAt.set(BLAS_PRODUCT, request(Math.max(0, ...rows)));
       }
       const arena = name === "js" ? undefined : allocateArena(sizes, plan.shared);
+      // The products' float32 overflow check, where sgemm writes into the same memory.
+      const helpers = blas && wasmMissing() === null ? [finiteCheckFunction("nonfinite")] : [];
+      const kernelModule = arena &&
+        wasmKernelModule(wasmKernels, arena.memory, plan.shared, helpers);
+      const kernelSources = rendered.map((r, i) => {
+        const w = kernelModule && wasmKernels[i];
+        return w ? wasmKernelSource(w, r.source, r.args) : r.source;
+      });
+      const kernelArgs = rendered.map((r, i) => (kernelModule && wasmKernels[i]?.args) || r.args);
+      const notes = rendered.map((r, i) => {
+        const w = kernelModule && wasmKernels[i];
+        return w ? `${r.note}, WebAssembly${w.vectorized ? " SIMD" : ""}` : r.note;
+      });
+      const pool = new KernelPool([...kernelSources, FINITE_CHECK, ...gemmSources], threads, {
+        shared: wasm?.shared,
+        blas,
+        blasShare: blas?.share,
+        backend: name,
+        vectorMath: vmath,
+        kernels: kernelModule ? { module: kernelModule, memory: arena.memory } : undefined,
+      });
       const views = arena?.views ?? sizes.map((n) => floats(n, plan.shared));
       const env = new Map<string, Float32Array>(apart);
       for (const [buffer, at] of bufferAt) env.set(buffer, views[at]);
@@ -268,14 +347,17 @@ export function cpuCodegenBackend(
               extent: rendered[i].extent,
               parts: parts[i],
               out: bufferOf(k.out),
-              args: rendered[i].args.map(bufferOf),
+              args: kernelArgs[i].map(bufferOf),
             };
             const gemm = gemms[i];
             const at = gemmKernel[i];
             if (!gemm || at === undefined) return [step];
             const args = gemm.args.map(bufferOf);
-            if (sgemmEpilogues[i]) return [{ ...step, kernel: at, args }];
-            return [{ ...step, kernel: at, out: bufferOf(BLAS_PRODUCT), args }, step];
+            // Split as the product step itself counts its work (rows, or column blocks).
+            const split = { extent: gemm.extent, parts: Math.min(parts[i], gemm.extent) };
+            const product = { ...step, ...split, kernel: at, args };
+            if (sgemmEpilogues[i]) return [product];
+            return [{ ...product, out: bufferOf(BLAS_PRODUCT) }, step];
           });
           // A bad value stops the run before any kernel writes a result.
           await pool.runPlan([...checks, ...kernels], badInput);
@@ -305,7 +387,7 @@ export function cpuCodegenBackend(
             ? rendered.map((r, i) =>
               `--- kernel ${i} source ---\n// factory (rt) -> (out, lo, hi, ${
                 r.args.map((a, j) => `buf${j} = ${a}`).join(", ")
-              })\n${r.source}`
+              })\n${kernelSources[i]}`
             )
             : [];
           return formatExplain({
@@ -313,7 +395,7 @@ export function cpuCodegenBackend(
             backend: name,
             program,
             how: (k, i) =>
-              `launch ${k.size} outputs; backend ${name}; ${rendered[i].note} over ` +
+              `launch ${k.size} outputs; backend ${name}; ${notes[i]} over ` +
               `${parts[i]} thread${parts[i] > 1 ? "s" : ""}`,
             notes: [...memory, describeThreads(plan)],
             sources,

@@ -224,6 +224,9 @@ export interface Step {
 const DONE = 0;
 const GO = 1;
 const STEP_TIMEOUT_MS = 60_000;
+// Loads of the control word a thread spins through before it sleeps in Atomics.wait (tens of
+// microseconds: about a small step's length, far less than a wake-up costs on a busy core).
+const SPIN = 20_000;
 
 // A worker builds its kernels, says so, then gets one message per run with its slice of every
 // step and meets the main thread at a barrier between steps (each step reads the previous one's
@@ -241,6 +244,8 @@ const handle = (m, reply) => {
   }
   const c = m.control;
   m.steps.forEach((s, i) => {
+    // Spin a little first: a step is often shorter than the wake-up from Atomics.wait.
+    for (let spin = 0; spin < ${SPIN} && Atomics.load(c, ${GO}) < i; spin++);
     // Wait on the value just read: re-reading it for the wait could miss the main thread's one
     // notify and sleep forever.
     for (let go = Atomics.load(c, ${GO}); go < i; go = Atomics.load(c, ${GO})) {
@@ -447,6 +452,7 @@ export class KernelPool {
         this.#local[s.kernel](s.out, slices[i][0], slices[i][1], ...s.args);
       }
       const target = workers * (i + 1);
+      for (let spin = 0; spin < SPIN && Atomics.load(control, DONE) < target; spin++);
       const deadline = performance.now() + STEP_TIMEOUT_MS;
       for (let d = Atomics.load(control, DONE); d < target; d = Atomics.load(control, DONE)) {
         // A worker that died would never arrive: fail the run (compile() then falls back).
@@ -474,6 +480,7 @@ export class KernelPool {
         this.#local[s.kernel](s.out, slices[i][0], slices[i][1], ...s.args);
       }
       const target = workers * (i + 1);
+      for (let spin = 0; spin < SPIN && Atomics.load(control, DONE) < target; spin++);
       const deadline = performance.now() + STEP_TIMEOUT_MS;
       for (let d = Atomics.load(control, DONE); d < target; d = Atomics.load(control, DONE)) {
         if (performance.now() > deadline || this.#failed) this.#stalled(s.kernel);

@@ -188,7 +188,8 @@ export function renderBlasGemm(
   nr: number,
   view?: BlasStrideView,
   direct?: DirectEpilogue,
-): { source: string; args: string[] } {
+): { source: string; args: string[]; extent: number } {
+  const byColumns = splitsByColumns(c);
   const args = contractionArgs(c, [
     ...(direct?.bias ? [direct.bias] : []),
     ...(view ? [view.buffer] : []),
@@ -230,6 +231,7 @@ export function renderBlasGemm(
     `const st = blas.states[${index}];`,
     `const sgemm = blas.sgemm;`,
     `const allFinite = ${allFinite.toString()};`,
+    `const nonfinite = rt.kernels?.nonfinite;`,
     ...(pack
       ? [
         `const pack = function (${
@@ -240,13 +242,26 @@ export function renderBlasGemm(
       : []),
     `return function (product, lo, hi, ${args.map((a) => param.get(a)).join(", ")}) {`,
     `  let packedBatch = -1;`,
-    `  for (let ${TILE_VAR} = lo; ${TILE_VAR} < hi;) {`,
+    // By columns: every row, columns [c0, c1) of the range's blocks; by rows: all columns.
+    ...(byColumns
+      ? [
+        `  const c0 = lo * ${COLUMN_BLOCK};`,
+        `  const c1 = Math.min(hi * ${COLUMN_BLOCK}, ${c.n});`,
+        `  for (let ${TILE_VAR} = 0; ${TILE_VAR} < ${c.outer};) {`,
+      ]
+      : [
+        `  const c0 = 0;`,
+        `  const c1 = ${view ? c.n : cols};`,
+        `  for (let ${TILE_VAR} = lo; ${TILE_VAR} < hi;) {`,
+      ]),
     ...(batched
       ? [
         `    const ${BATCH_VAR} = Math.floor(${TILE_VAR} / ${perBatch});`,
         `    const t = Math.min(${chunkOuter}, hi - ${TILE_VAR}, (${BATCH_VAR} + 1) * ${perBatch} - ${TILE_VAR});`,
       ]
-      : [`    const t = Math.min(${chunkOuter}, hi - ${TILE_VAR});`]),
+      : [
+        `    const t = Math.min(${chunkOuter}, ${byColumns ? c.outer : "hi"} - ${TILE_VAR});`,
+      ]),
     ...(pack
       ? [
         `    if (${BATCH_VAR} !== packedBatch) {`,
@@ -277,25 +292,30 @@ export function renderBlasGemm(
     `        }`,
     `      }`,
     `    }`,
-    `    const c = product.subarray(r0 * ${ldc}, (r0 + rows) * ${ldc});`,
+    // C from column c0 of the chunk's first row (to the end of its last row's columns).
+    `    const c = product.subarray(r0 * ${ldc} + c0, (r0 + rows - 1) * ${ldc} + c1);`,
     ...(bias
-      ? [`    for (let r = 0; r < rows; r++) c.set(${bias}.subarray(0, ${c.n}), r * ${ldc});`]
+      ? [`    for (let r = 0; r < rows; r++) c.set(${bias}.subarray(c0, c1), r * ${ldc});`]
       : []),
     view
       // Only the n real columns: past them the activation holds other data, not zeros.
-      ? `    sgemm(rows, ${c.n}, ${k}, a, lda, ${src}.subarray(bOff), ${view.ldb}, c, ${ldc}, ${view.trans}, ${alpha}, ${beta});`
-      : `    sgemm(rows, ${cols}, ${k}, a, lda, st.b, ${nPadded}, c, ${ldc}, false, ${alpha}, ${beta});`,
+      ? `    sgemm(rows, c1 - c0, ${k}, a, lda, ${src}.subarray(bOff + c0 * ${
+        view.trans ? view.ldb : 1
+      }), ${view.ldb}, c, ${ldc}, ${view.trans}, ${alpha}, ${beta});`
+      : `    sgemm(rows, c1 - c0, ${k}, a, lda, st.b.subarray(c0), ${nPadded}, c, ${ldc}, false, ${alpha}, ${beta});`,
     // Float32 sums can overflow where the exact sum does not (`3e38 * 4 + 3e38 * -4` is 0):
     // such products are summed again in float64, as the other CPU backends do.
     // One branch-free pass finds whether any value needs it.
-    `    if (!allFinite(c)) {`,
+    // Only this thread's columns (WebAssembly where the buffers are its memory).
+    `    const width = Math.min(c1, ${c.n}) - c0;`,
+    `    if (width > 0 && (nonfinite ? nonfinite(c.byteOffset, rows, width, ${ldc}) !== 0 : !allFinite(c))) {`,
     `      for (let r = 0; r < rows; r++) {`,
-    `        for (let col = 0; col < ${c.n}; col++) {`,
-    `          const v = c[r * ${ldc} + col];`,
+    `        for (let col = c0; col < Math.min(c1, ${c.n}); col++) {`,
+    `          const v = c[r * ${ldc} + col - c0];`,
     `          if (v - v === 0) continue;`,
     `          let acc = 0;`,
     `          for (let l = 0; l < ${k}; l++) acc += a[r * lda + l] * ${bAt("l", "col")};`,
-    `          c[r * ${ldc} + col] = ${alpha} * acc${bias ? ` + ${bias}[col]` : ""};`,
+    `          c[r * ${ldc} + col - c0] = ${alpha} * acc${bias ? ` + ${bias}[col]` : ""};`,
     `        }`,
     `      }`,
     `    }`,
@@ -303,7 +323,25 @@ export function renderBlasGemm(
     `  }`,
     `};`,
   ].join("\n");
-  return { source, args };
+  return { source, args, extent: byColumns ? Math.ceil(c.n / COLUMN_BLOCK) : c.outer };
+}
+
+/** Columns a thread's share of a product is counted in, when the threads split the columns. */
+export const COLUMN_BLOCK = 16;
+
+/**
+ * Whether the threads split `c`'s product by columns rather than by rows: a product of few rows
+ * by constant weights (a ViT at batch 1 or 2). Each thread then streams only its part of B,
+ * where by rows every thread would read all of it, and at these sizes reading B is the cost.
+ *
+ * @example
+ * ```ts
+ * import { splitsByColumns } from "./blas_contraction.ts";
+ * typeof splitsByColumns; // "function"
+ * ```
+ */
+export function splitsByColumns(c: Contraction): boolean {
+  return !c.runtimeWeights && c.m <= BLAS_CHUNK_ROWS && c.n >= 4 * COLUMN_BLOCK;
 }
 
 /**

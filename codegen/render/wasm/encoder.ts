@@ -77,6 +77,66 @@ export class Code {
   static readonly I32_LT_U = 0x49;
   /** `i32.ne`. */
   static readonly I32_NE = 0x47;
+  /** `i32.eqz`. */
+  static readonly I32_EQZ = 0x45;
+  /** `i32.eq`. */
+  static readonly I32_EQ = 0x46;
+  /** `i32.lt_s`. */
+  static readonly I32_LT_S = 0x48;
+  /** `i32.gt_s`. */
+  static readonly I32_GT_S = 0x4a;
+  /** `i32.le_s`. */
+  static readonly I32_LE_S = 0x4c;
+  /** `i32.ge_s`. */
+  static readonly I32_GE_S = 0x4e;
+  /** `i32.div_s` (truncating). */
+  static readonly I32_DIV_S = 0x6d;
+  /** `i32.div_u`. */
+  static readonly I32_DIV_U = 0x6e;
+  /** `i32.rem_s` (the sign of the dividend). */
+  static readonly I32_REM_S = 0x6f;
+  /** `i32.rem_u`. */
+  static readonly I32_REM_U = 0x70;
+  /** `i32.and`. */
+  static readonly I32_AND = 0x71;
+  /** `i32.or`. */
+  static readonly I32_OR = 0x72;
+  /** `i32.xor`. */
+  static readonly I32_XOR = 0x73;
+  /** `i32.shl`. */
+  static readonly I32_SHL = 0x74;
+  /** `i32.shr_s`. */
+  static readonly I32_SHR_S = 0x75;
+  /** `i32.shr_u`. */
+  static readonly I32_SHR_U = 0x76;
+  /** `select`: the first operand when the i32 on top is non-zero, else the second. */
+  static readonly SELECT = 0x1b;
+  /** `drop`. */
+  static readonly DROP = 0x1a;
+  /** `f32.abs`. */
+  static readonly F32_ABS = 0x8b;
+  /** `f32.neg`. */
+  static readonly F32_NEG = 0x8c;
+  /** `f32.sqrt`. */
+  static readonly F32_SQRT = 0x91;
+  /** `f32.add`. */
+  static readonly F32_ADD = 0x92;
+  /** `f32.sub`. */
+  static readonly F32_SUB = 0x93;
+  /** `f32.mul`. */
+  static readonly F32_MUL = 0x94;
+  /** `f32.div`. */
+  static readonly F32_DIV = 0x95;
+  /** `f32.min` (NaN if either is). */
+  static readonly F32_MIN = 0x96;
+  /** `f32.max` (NaN if either is). */
+  static readonly F32_MAX = 0x97;
+  /** `f32.eq`. */
+  static readonly F32_EQ = 0x5b;
+  /** `f32.lt`. */
+  static readonly F32_LT = 0x5d;
+  /** `f32.le`. */
+  static readonly F32_LE = 0x5f;
 
   /** The instruction bytes so far. */
   readonly bytes: number[] = [];
@@ -120,6 +180,51 @@ export class Code {
     return this;
   }
 
+  /**
+   * `local.tee`: sets local `i` and leaves the value on the stack.
+   *
+   * @example
+   * ```ts
+   * import { Code, I32 } from "./encoder.ts";
+   * new Code([I32]).i32Const(7).localTee(0).bytes; // [0x41, 7, 0x22, 0]
+   * ```
+   */
+  localTee(i: number): this {
+    this.bytes.push(0x22, ...unsignedLeb(i));
+    return this;
+  }
+
+  /**
+   * `f32.const` (the value rounded to float32).
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).f32Const(1).bytes; // [0x43, 0, 0, 0x80, 0x3f]
+   * ```
+   */
+  f32Const(value: number): this {
+    this.bytes.push(0x43, ...new Uint8Array(new Float32Array([value]).buffer));
+    return this;
+  }
+
+  /**
+   * Appends the instructions of another `Code` (a fragment built separately; its locals are
+   * not copied, so it must use this function's local indices).
+   *
+   * @example
+   * ```ts
+   * import { Code, I32 } from "./encoder.ts";
+   * const part = new Code([]).i32Const(1);
+   * new Code([I32]).append(part).bytes; // [0x41, 1]
+   * ```
+   */
+  append(code: Code): this {
+    // A loop, not push(...spread): fragments can be long.
+    for (const b of code.bytes) this.bytes.push(b);
+    return this;
+  }
+
   /** `f32.load` at `offset` bytes past the address on the stack. */
   f32Load(offset: number): this {
     this.bytes.push(0x2a, ALIGN[4], ...unsignedLeb(offset));
@@ -130,6 +235,33 @@ export class Code {
   i32Load(offset: number): this {
     this.bytes.push(0x28, ALIGN[4], ...unsignedLeb(offset));
     return this;
+  }
+
+  /**
+   * `f32.store` at `offset` bytes past the address (address, then value, on the stack).
+   *
+   * @example
+   * ```ts
+   * import { Code, I32 } from "./encoder.ts";
+   * new Code([I32]).localGet(0).f32Const(0).f32Store(8).bytes.length; // 10
+   * ```
+   */
+  f32Store(offset: number): this {
+    this.bytes.push(0x38, ALIGN[4], ...unsignedLeb(offset));
+    return this;
+  }
+
+  /**
+   * `v128.load32_splat`: the f32 (or i32) at `offset` bytes past the address, in all four lanes.
+   *
+   * @example
+   * ```ts
+   * import { Code, I32 } from "./encoder.ts";
+   * new Code([I32]).localGet(0).v128Load32Splat(4).bytes; // [0x20, 0, 0xfd, 0x09, 2, 4]
+   * ```
+   */
+  v128Load32Splat(offset: number): this {
+    return this.#simd(0x09).#memarg(4, offset);
   }
 
   /** `v128.load` at `offset` bytes past the address on the stack. */
@@ -179,7 +311,357 @@ export class Code {
     return this.#simd(0x53);
   }
 
-  /** `f32x4.relaxed_madd` (a * b + c, fused where the CPU has FMA). */
+  /**
+   * `f32x4.div`.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).f32x4Div().bytes; // [0xfd, 0xe7, 0x01]
+   * ```
+   */
+  f32x4Div(): this {
+    return this.#simd(0xe7);
+  }
+
+  /**
+   * `f32x4.min`: NaN where either lane is, and -0 below +0 (as `Math.min`).
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).f32x4Min().bytes; // [0xfd, 0xe8, 0x01]
+   * ```
+   */
+  f32x4Min(): this {
+    return this.#simd(0xe8);
+  }
+
+  /**
+   * `f32x4.max`: NaN where either lane is, and +0 above -0 (as `Math.max`).
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).f32x4Max().bytes; // [0xfd, 0xe9, 0x01]
+   * ```
+   */
+  f32x4Max(): this {
+    return this.#simd(0xe9);
+  }
+
+  /**
+   * `f32x4.abs`.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).f32x4Abs().bytes; // [0xfd, 0xe0, 0x01]
+   * ```
+   */
+  f32x4Abs(): this {
+    return this.#simd(0xe0);
+  }
+
+  /**
+   * `f32x4.neg`.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).f32x4Neg().bytes; // [0xfd, 0xe1, 0x01]
+   * ```
+   */
+  f32x4Neg(): this {
+    return this.#simd(0xe1);
+  }
+
+  /**
+   * `f32x4.sqrt` (correctly rounded).
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).f32x4Sqrt().bytes; // [0xfd, 0xe3, 0x01]
+   * ```
+   */
+  f32x4Sqrt(): this {
+    return this.#simd(0xe3);
+  }
+
+  /**
+   * `f32x4.eq`: all ones in the lanes where a == b (false for NaN), else zero.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).f32x4Eq().bytes; // [0xfd, 0x41]
+   * ```
+   */
+  f32x4Eq(): this {
+    return this.#simd(0x41);
+  }
+
+  /**
+   * `f32x4.ne`: all ones where a != b (true for NaN).
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).f32x4Ne().bytes; // [0xfd, 0x42]
+   * ```
+   */
+  f32x4Ne(): this {
+    return this.#simd(0x42);
+  }
+
+  /**
+   * `f32x4.lt`: all ones where a < b.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).f32x4Lt().bytes; // [0xfd, 0x43]
+   * ```
+   */
+  f32x4Lt(): this {
+    return this.#simd(0x43);
+  }
+
+  /**
+   * `f32x4.gt`: all ones where a > b.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).f32x4Gt().bytes; // [0xfd, 0x44]
+   * ```
+   */
+  f32x4Gt(): this {
+    return this.#simd(0x44);
+  }
+
+  /**
+   * `f32x4.le`: all ones where a <= b.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).f32x4Le().bytes; // [0xfd, 0x45]
+   * ```
+   */
+  f32x4Le(): this {
+    return this.#simd(0x45);
+  }
+
+  /**
+   * `f32x4.convert_i32x4_s`: each signed integer lane as a float.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).f32x4ConvertI32x4S().bytes; // [0xfd, 0xfa, 0x01]
+   * ```
+   */
+  f32x4ConvertI32x4S(): this {
+    return this.#simd(0xfa);
+  }
+
+  /**
+   * `f32x4.extract_lane`: lane `lane` (0-3) as an f32.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).f32x4ExtractLane(2).bytes; // [0xfd, 0x1f, 2]
+   * ```
+   */
+  f32x4ExtractLane(lane: number): this {
+    return this.#simd(0x1f).#lane(lane);
+  }
+
+  /**
+   * `f32x4.replace_lane` (vector, then the f32, on the stack).
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).f32x4ReplaceLane(3).bytes; // [0xfd, 0x20, 3]
+   * ```
+   */
+  f32x4ReplaceLane(lane: number): this {
+    return this.#simd(0x20).#lane(lane);
+  }
+
+  /**
+   * `i32x4.splat`.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).i32Const(-1).i32x4Splat().bytes; // [0x41, 0x7f, 0xfd, 0x11]
+   * ```
+   */
+  i32x4Splat(): this {
+    return this.#simd(0x11);
+  }
+
+  /**
+   * `i32x4.extract_lane`: lane `lane` (0-3) as an i32.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).i32x4ExtractLane(1).bytes; // [0xfd, 0x1b, 1]
+   * ```
+   */
+  i32x4ExtractLane(lane: number): this {
+    return this.#simd(0x1b).#lane(lane);
+  }
+
+  /**
+   * `i32x4.replace_lane` (vector, then the i32, on the stack).
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).i32x4ReplaceLane(1).bytes; // [0xfd, 0x1c, 1]
+   * ```
+   */
+  i32x4ReplaceLane(lane: number): this {
+    return this.#simd(0x1c).#lane(lane);
+  }
+
+  /**
+   * `i32x4.add`.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).i32x4Add().bytes; // [0xfd, 0xae, 0x01]
+   * ```
+   */
+  i32x4Add(): this {
+    return this.#simd(0xae);
+  }
+
+  /**
+   * `i32x4.sub`.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).i32x4Sub().bytes; // [0xfd, 0xb1, 0x01]
+   * ```
+   */
+  i32x4Sub(): this {
+    return this.#simd(0xb1);
+  }
+
+  /**
+   * `i32x4.shl` by the i32 on top of the stack.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).i32Const(23).i32x4Shl().bytes; // [0x41, 23, 0xfd, 0xab, 0x01]
+   * ```
+   */
+  i32x4Shl(): this {
+    return this.#simd(0xab);
+  }
+
+  /**
+   * `i32x4.shr_s` by the i32 on top of the stack.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).i32Const(1).i32x4ShrS().bytes; // [0x41, 1, 0xfd, 0xac, 0x01]
+   * ```
+   */
+  i32x4ShrS(): this {
+    return this.#simd(0xac);
+  }
+
+  /**
+   * `i32x4.shr_u` by the i32 on top of the stack.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).i32Const(23).i32x4ShrU().bytes; // [0x41, 23, 0xfd, 0xad, 0x01]
+   * ```
+   */
+  i32x4ShrU(): this {
+    return this.#simd(0xad);
+  }
+
+  /**
+   * `v128.and`.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).v128And().bytes; // [0xfd, 0x4e]
+   * ```
+   */
+  v128And(): this {
+    return this.#simd(0x4e);
+  }
+
+  /**
+   * `v128.andnot`: a & ~b.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).v128AndNot().bytes; // [0xfd, 0x4f]
+   * ```
+   */
+  v128AndNot(): this {
+    return this.#simd(0x4f);
+  }
+
+  /**
+   * `v128.not`.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).v128Not().bytes; // [0xfd, 0x4d]
+   * ```
+   */
+  v128Not(): this {
+    return this.#simd(0x4d);
+  }
+
+  /**
+   * `v128.xor`.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).v128Xor().bytes; // [0xfd, 0x51]
+   * ```
+   */
+  v128Xor(): this {
+    return this.#simd(0x51);
+  }
+
+  /**
+   * `v128.bitselect` (a, b, mask on the stack): the bits of a where the mask is set, else b.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).v128Bitselect().bytes; // [0xfd, 0x52]
+   * ```
+   */
+  v128Bitselect(): this {
+    return this.#simd(0x52);
+  }
+
   /**
    * Any SIMD instruction without immediates, by its opcode after the 0xfd prefix (f32x4.min is
    * 0xe8, v128.bitselect 0x52, i32x4.shl 0xab, ...), for the kernels with no named method.
@@ -226,6 +708,7 @@ export class Code {
     return this;
   }
 
+  /** `f32x4.relaxed_madd` (a * b + c, fused where the CPU has FMA). */
   f32x4RelaxedMadd(): this {
     return this.#simd(0x105);
   }
@@ -241,6 +724,58 @@ export class Code {
   /** `br_if` to enclosing label `depth`. */
   brIf(depth: number): this {
     this.bytes.push(0x0d, ...unsignedLeb(depth));
+    return this;
+  }
+
+  /**
+   * `block` with no result: `body` emits its instructions; `br` to it jumps past its end.
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).block((b) => b.br(0)).bytes; // [0x02, 0x40, 0x0c, 0, 0x0b]
+   * ```
+   */
+  block(body: (c: this) => void): this {
+    this.bytes.push(0x02, 0x40);
+    body(this);
+    this.bytes.push(0x0b);
+    return this;
+  }
+
+  /**
+   * `if` on the i32 on the stack, with an `else` when `otherwise` is given, leaving a value of
+   * type `result` when given (then both arms must).
+   *
+   * @example
+   * ```ts
+   * import { Code, I32 } from "./encoder.ts";
+   * new Code([I32]).localGet(0).ifElse((t) => t.i32Const(1), (e) => e.i32Const(2), I32).bytes;
+   * // [0x20, 0, 0x04, 0x7f, 0x41, 1, 0x05, 0x41, 2, 0x0b]
+   * ```
+   */
+  ifElse(then: (c: this) => void, otherwise?: (c: this) => void, result?: ValueType): this {
+    this.bytes.push(0x04, result ?? 0x40);
+    then(this);
+    if (otherwise) {
+      this.bytes.push(0x05);
+      otherwise(this);
+    }
+    this.bytes.push(0x0b);
+    return this;
+  }
+
+  /**
+   * `br` to enclosing label `depth` (0: the innermost block, loop or if).
+   *
+   * @example
+   * ```ts
+   * import { Code } from "./encoder.ts";
+   * new Code([]).br(1).bytes; // [0x0c, 1]
+   * ```
+   */
+  br(depth: number): this {
+    this.bytes.push(0x0c, ...unsignedLeb(depth));
     return this;
   }
 
@@ -265,6 +800,12 @@ export class Code {
 
   #memarg(width: 4 | 16, offset: number): this {
     this.bytes.push(ALIGN[width], ...unsignedLeb(offset));
+    return this;
+  }
+
+  #lane(lane: number): this {
+    if (!Number.isInteger(lane) || lane < 0 || lane > 3) throw new Error(`wasm: lane ${lane}`);
+    this.bytes.push(lane);
     return this;
   }
 }

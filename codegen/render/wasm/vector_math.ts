@@ -9,7 +9,8 @@
  * and subnormal ends are still right); it is within 2 ulp of the correctly rounded value,
  * gives `+Infinity` past overflow, 0 past underflow, and keeps NaN. `erf` spells the same
  * approximation as the other renderers (`erfSpelling`: the series below 0.5, Abramowitz and
- * Stegun 7.1.26 above, absolute error below 1.5e-7).
+ * Stegun 7.1.26 above, absolute error below 1.5e-7). The exp and erf emitters are exported for
+ * the WebAssembly loop nests (`loop_nest.ts`), so both compute the same values.
  * @module
  */
 
@@ -53,19 +54,34 @@ const ROUNDER_BITS = 0x4b400000;
 
 /**
  * Vector constants as locals set once before the loop (V8 rebuilds a `v128.const` from
- * immediates at each use): `f` and `i` push the local holding four lanes of the value.
+ * immediates at each use): `f` and `i` push, onto the code given, the local holding four lanes
+ * of the value; the locals belong to the function's `Code` passed to the constructor, and
+ * `prologue()` is what sets them (the caller places it before the first use).
+ *
+ * @example
+ * ```ts
+ * import { Code, I32 } from "./encoder.ts";
+ * import { VectorConstants } from "./vector_math.ts";
+ * const fn = new Code([I32]);
+ * const k = new VectorConstants(fn);
+ * k.f(fn, 0.5).f32x4Mul(); // the 0.5 splat times what is on the stack
+ * k.prologue().length > 0; // true
+ * ```
  */
-class Constants {
-  readonly #code: Code;
+export class VectorConstants {
+  readonly #fn: Code;
   readonly #locals = new Map<string, { local: number; set: (c: Code) => Code }>();
-  constructor(code: Code) {
-    this.#code = code;
+  /** `fn` is the function whose locals hold the constants. */
+  constructor(fn: Code) {
+    this.#fn = fn;
   }
-  f(value: number): Code {
-    return this.#get(`f${value}`, (c) => c.f32x4Const(value));
+  /** Pushes (onto `c`) four lanes of the float `value`. */
+  f(c: Code, value: number): Code {
+    return c.localGet(this.#get(`f${value}`, (p) => p.f32x4Const(value)));
   }
-  i(value: number): Code {
-    return this.#get(`i${value}`, (c) => c.i32x4Const(value));
+  /** Pushes (onto `c`) four lanes of the integer `value`. */
+  i(c: Code, value: number): Code {
+    return c.localGet(this.#get(`i${value}`, (p) => p.i32x4Const(value)));
   }
   /** The instructions that set every constant used so far. */
   prologue(): number[] {
@@ -73,55 +89,124 @@ class Constants {
     for (const { local, set } of this.#locals.values()) set(c).localSet(local);
     return c.bytes;
   }
-  #get(key: string, set: (c: Code) => Code): Code {
+  #get(key: string, set: (c: Code) => Code): number {
     let entry = this.#locals.get(key);
-    if (!entry) this.#locals.set(key, entry = { local: this.#code.local(V128), set });
-    return this.#code.localGet(entry.local);
+    if (!entry) this.#locals.set(key, entry = { local: this.#fn.local(V128), set });
+    return entry.local;
   }
 }
 
-/** Horner's rule on the vector in `x`: c[0] + x (c[1] + x (...)), left on the stack. */
-function horner(c: Code, k: Constants, x: number, coefficients: readonly number[]): void {
+/**
+ * Horner's rule on the vector in local `x`: `c[0] + x (c[1] + x (...))`, left on the stack.
+ *
+ * @example
+ * ```ts
+ * import { Code, V128 } from "./encoder.ts";
+ * import { horner, VectorConstants } from "./vector_math.ts";
+ * const fn = new Code([V128]);
+ * horner(fn, new VectorConstants(fn), 0, [1, 0.5]); // 1 + x / 2
+ * ```
+ */
+export function horner(
+  c: Code,
+  K: VectorConstants,
+  x: number,
+  coefficients: readonly number[],
+): void {
   const n = coefficients.length;
-  k.f(coefficients[n - 1]);
+  K.f(c, coefficients[n - 1]);
   for (let i = n - 2; i >= 0; i--) {
     c.localGet(x).f32x4Mul();
-    k.f(coefficients[i]).f32x4Add();
+    K.f(c, coefficients[i]).f32x4Add();
   }
 }
 
-/** `e^x` of the vector in local `x` into local `out`; `k`, `r`, `h` are scratch vectors. */
-function emitExp(
+/**
+ * `e^x` of the vector in local `x` into local `out` (which may be `x`), appended to `c`; the
+ * three `scratch` locals are clobbered. Within 2 ulp, IEEE overflow and underflow, NaN kept.
+ *
+ * @example
+ * ```ts
+ * import { Code, V128 } from "./encoder.ts";
+ * import { emitExp, VectorConstants } from "./vector_math.ts";
+ * const fn = new Code([V128]);
+ * const scratch = [fn.local(V128), fn.local(V128), fn.local(V128)];
+ * emitExp(fn, new VectorConstants(fn), 0, 0, scratch); // local 0 = e^(local 0)
+ * ```
+ */
+export function emitExp(
   c: Code,
-  K: Constants,
+  K: VectorConstants,
   x: number,
   out: number,
   [k, r, h]: readonly number[],
 ): void {
   c.localGet(x);
-  K.f(EXP_LOW).simd(F32X4_MAX);
-  K.f(EXP_HIGH).simd(F32X4_MIN).localSet(r);
+  K.f(c, EXP_LOW).simd(F32X4_MAX);
+  K.f(c, EXP_HIGH).simd(F32X4_MIN).localSet(r);
   // k = round(x log2 e) by the 1.5 * 2^23 trick: adding it rounds to an integer, and the sum's
   // low mantissa bits are then k itself (cheaper than nearest and trunc_sat on x86).
   c.localGet(r);
-  K.f(LOG2E).f32x4Mul();
-  K.f(ROUNDER).f32x4Add().localSet(h);
+  K.f(c, LOG2E).f32x4Mul();
+  K.f(c, ROUNDER).f32x4Add().localSet(h);
   c.localGet(h);
-  K.f(ROUNDER).f32x4Sub().localSet(k);
+  K.f(c, ROUNDER).f32x4Sub().localSet(k);
   c.localGet(r).localGet(k);
-  K.f(LN2_HI).f32x4Mul().f32x4Sub();
+  K.f(c, LN2_HI).f32x4Mul().f32x4Sub();
   c.localGet(k);
-  K.f(LN2_LO).f32x4Mul().f32x4Sub().localSet(r);
+  K.f(c, LN2_LO).f32x4Mul().f32x4Sub().localSet(r);
   horner(c, K, r, [1, 1, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040]);
   c.localSet(out);
   // 2^k as 2^h * 2^(k - h), h = k >> 1: each half is a normal float for |k| <= 252.
   c.localGet(h);
-  K.i(ROUNDER_BITS).simd(I32X4_SUB).localSet(k);
+  K.i(c, ROUNDER_BITS).simd(I32X4_SUB).localSet(k);
   c.localGet(k).i32Const(1).simd(I32X4_SHR_S).localSet(h);
   c.localGet(out).localGet(h);
-  K.i(127).simd(I32X4_ADD).i32Const(23).simd(I32X4_SHL).f32x4Mul();
+  K.i(c, 127).simd(I32X4_ADD).i32Const(23).simd(I32X4_SHL).f32x4Mul();
   c.localGet(k).localGet(h).simd(I32X4_SUB);
-  K.i(127).simd(I32X4_ADD).i32Const(23).simd(I32X4_SHL).f32x4Mul().localSet(out);
+  K.i(c, 127).simd(I32X4_ADD).i32Const(23).simd(I32X4_SHL).f32x4Mul().localSet(out);
+}
+
+/**
+ * `erf(x)` of the vector in local `x` into local `out` (not `x`), appended to `c`: the formula
+ * `erfSpelling` spells for the other renderers (the odd series below `|x| = 0.5`, Abramowitz
+ * and Stegun 7.1.26 beyond, with `x`'s sign). The seven `scratch` locals are clobbered.
+ *
+ * @example
+ * ```ts
+ * import { Code, V128 } from "./encoder.ts";
+ * import { emitErf, VectorConstants } from "./vector_math.ts";
+ * const fn = new Code([V128]);
+ * const [out, ...scratch] = Array.from({ length: 8 }, () => fn.local(V128));
+ * emitErf(fn, new VectorConstants(fn), 0, out, scratch);
+ * ```
+ */
+export function emitErf(
+  c: Code,
+  K: VectorConstants,
+  x: number,
+  out: number,
+  [a, x2, small, u, ...scratch]: readonly number[],
+): void {
+  const [p, ...tail] = ERF_TAIL;
+  c.localGet(x).simd(F32X4_ABS).localSet(a);
+  c.localGet(x).localGet(x).f32x4Mul().localSet(x2);
+  // Below 0.5: x (c0 + x^2 (c1 + ...)).
+  horner(c, K, x2, ERF_SERIES);
+  c.localGet(x).f32x4Mul().localSet(small);
+  // Above: 1 - u (a1 + u (...)) e^(-x^2), u = 1 / (1 + p |x|), with x's sign.
+  K.f(c, 1);
+  K.f(c, 1).localGet(a);
+  K.f(c, p).f32x4Mul().f32x4Add().simd(F32X4_DIV).localSet(u);
+  c.localGet(x2).simd(F32X4_NEG).localSet(out);
+  emitExp(c, K, out, out, scratch);
+  c.localGet(out);
+  horner(c, K, u, tail);
+  c.localGet(u).f32x4Mul().f32x4Mul().localSet(out);
+  K.f(c, 1).localGet(out).f32x4Sub().localGet(x);
+  K.i(c, -0x80000000).simd(V128_AND).simd(V128_XOR).localSet(out);
+  c.localGet(small).localGet(out).localGet(a);
+  K.f(c, 0.5).simd(F32X4_LT).simd(V128_BITSELECT).localSet(out);
 }
 
 /**
@@ -130,10 +215,10 @@ function emitExp(
  */
 function mapFunction(
   name: VectorFunction,
-  lane: (c: Code, k: Constants) => (v: number) => void,
+  lane: (c: Code, k: VectorConstants) => (v: number) => void,
 ): WasmFunction {
   const c = new Code([I32, I32]);
-  const k = new Constants(c);
+  const k = new VectorConstants(c);
   const [PTR, N] = [0, 1];
   const end = c.local(I32);
   const v = c.local(V128);
@@ -163,32 +248,14 @@ function expFunction(): WasmFunction {
 function geluFunction(): WasmFunction {
   return mapFunction("gelu", (c, K) => {
     const [t, a, t2, small, u, e, ...scratch] = Array.from({ length: 9 }, () => c.local(V128));
-    const [p, ...tail] = ERF_TAIL;
     return (v) => {
       c.localGet(v);
-      K.f(Math.SQRT1_2).f32x4Mul().localSet(t);
-      c.localGet(t).simd(F32X4_ABS).localSet(a);
-      c.localGet(t).localGet(t).f32x4Mul().localSet(t2);
-      // Below 0.5: t (c0 + t^2 (c1 + ...)).
-      horner(c, K, t2, ERF_SERIES);
-      c.localGet(t).f32x4Mul().localSet(small);
-      // Above: 1 - u (a1 + u (...)) e^(-t^2), u = 1 / (1 + p |t|), with t's sign.
-      K.f(1);
-      K.f(1).localGet(a);
-      K.f(p).f32x4Mul().f32x4Add().simd(F32X4_DIV).localSet(u);
-      c.localGet(t2).simd(F32X4_NEG).localSet(e);
-      emitExp(c, K, e, e, scratch);
-      c.localGet(e);
-      horner(c, K, u, tail);
-      c.localGet(u).f32x4Mul().f32x4Mul().localSet(e);
-      K.f(1).localGet(e).f32x4Sub().localGet(t);
-      K.i(-0x80000000).simd(V128_AND).simd(V128_XOR).localSet(e);
-      c.localGet(small).localGet(e).localGet(a);
-      K.f(0.5).simd(F32X4_LT).simd(V128_BITSELECT).localSet(e);
+      K.f(c, Math.SQRT1_2).f32x4Mul().localSet(t);
+      emitErf(c, K, t, e, [a, t2, small, u, ...scratch]);
       // 0.5 x (1 + erf).
       c.localGet(v);
-      K.f(0.5).f32x4Mul();
-      K.f(1).localGet(e).f32x4Add().f32x4Mul().localSet(v);
+      K.f(c, 0.5).f32x4Mul();
+      K.f(c, 1).localGet(e).f32x4Add().f32x4Mul().localSet(v);
     };
   });
 }
