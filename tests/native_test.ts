@@ -3,7 +3,8 @@
 // activation-by-activation products, float32 overflow), its fallback without --allow-ffi, the
 // panel unpacking, and which attention operands sgemm reads in place. CI installs OpenBLAS and sets TESSERA_REQUIRE_NATIVE, so nothing skips there.
 import assert from "node:assert/strict";
-import { compile, graph, initParams, type TensorData } from "../mod.ts";
+import { compile, graph, initParams, seedTokenizer, type TensorData } from "../mod.ts";
+import { patchEmbedding } from "../models/vit_tokenizer.ts";
 import { directEpilogue, unpackPanels } from "../codegen/render/js/blas_contraction.ts";
 import { loadBlas } from "../codegen/backends/native_blas.ts";
 import { strideView } from "../codegen/backends/blas_plan.ts";
@@ -174,4 +175,22 @@ Deno.test("native: timm attention's q·kᵀ and p·v read k and v in place from 
     ["gelu", undefined],
     ["add", undefined],
   ]);
+});
+
+Deno.test({
+  name: "auto: native for large weight matrices (standard tokenizer), wasm for the seed's",
+  ignore: !NATIVE_AVAILABLE,
+  async fn() {
+    const sizes = { height: 224, width: 224, patch: 16, embedding: 768 };
+    const cases = [[patchEmbedding(sizes), "native"], [seedTokenizer(sizes), "wasm"]] as const;
+    for (const [g, want] of cases) {
+      const model = await compile(g, { seed: 0 });
+      try {
+        assert.equal(model.backend, want, model.reason);
+        if (want === "native") assert.match(model.reason, /for large weight matrices/);
+      } finally {
+        model.dispose();
+      }
+    }
+  },
 });
