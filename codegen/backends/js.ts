@@ -1,9 +1,12 @@
 /**
- * The `js` and `wasm` backends: Tessera's own CPU code generators. Each fused kernel is
- * rendered by `render/js/loop_nest.ts` into a loop nest specialized to its shapes and compiled once by the
- * JavaScript engine; intermediates live in preallocated slots from the buffer plan, so a run
- * allocates only its results. The `wasm` backend also splits every kernel that holds a matrix
- * multiply (`contraction.ts`) into a WASM SIMD micro-kernel and a JavaScript epilogue.
+ * The `js`, `wasm` and `native` backends: Tessera's own CPU code generators. Each fused kernel
+ * is rendered by `render/js/loop_nest.ts` into a loop nest specialized to its shapes and compiled
+ * once by the JavaScript engine; intermediates live in preallocated slots from the buffer plan,
+ * so a run allocates only its results. On `wasm` and `native` every buffer lives in one
+ * WebAssembly memory and the kernels run as WebAssembly SIMD loop nests
+ * (`render/wasm/loop_nest.ts`), the JavaScript ones kept for the ranges where a float32 value
+ * overflowed; `wasm` splits every kernel that holds a matrix multiply (`contraction.ts`) into a
+ * SIMD micro-kernel and an epilogue, `native` runs it on OpenBLAS's `sgemm`.
  * @module
  */
 
@@ -421,8 +424,8 @@ export function cpuCodegenBackend(
 export const jsBackend: Backend = cpuCodegenBackend("js");
 
 /**
- * The `js` backend with every matrix multiply (a conv's im2col product, a Linear) lowered to a
- * WASM SIMD micro-kernel over L2-sized tiles; the other kernels stay JavaScript loop nests.
+ * WebAssembly SIMD loop nests, with every matrix multiply (a conv's im2col product, a Linear)
+ * lowered to a SIMD micro-kernel over L2-sized tiles.
  *
  * @example
  * ```ts
@@ -433,8 +436,8 @@ export const jsBackend: Backend = cpuCodegenBackend("js");
 export const wasmBackend: Backend = cpuCodegenBackend("wasm");
 
 /**
- * The `js` backend with every matrix multiply on a system BLAS (OpenBLAS's `sgemm` through
- * `Deno.dlopen`); needs `--allow-ffi` and the library, else `compile()` falls back.
+ * The `wasm` backend's loop nests with every matrix multiply on a system BLAS (OpenBLAS's `sgemm`
+ * through `Deno.dlopen`); needs `--allow-ffi` and the library, else `compile()` falls back.
  *
  * @example
  * ```ts
