@@ -183,6 +183,7 @@ export type {
 } from "./models/vit_tokenizer.ts";
 export { encoderBlock, vitEncoder } from "./models/vit_encoder.ts";
 export { resolveVitConfig, vit, VIT_PRESETS } from "./models/vit.ts";
+export { topK } from "./models/top_k.ts";
 export type {
   ResolvedVitConfig,
   VitCheck,

@@ -45,6 +45,7 @@ import {
   seedPipeline,
   seedTokenizer,
   type TensorData,
+  topK,
   VERSION,
   vit,
   VIT_PRESETS,
@@ -946,18 +947,6 @@ async function saveVitFigures(
 function vitStages(depth: number): string[] {
   const blocks = Array.from({ length: depth }, (_, i) => `blocks.${i}`);
   return ["tokens", "embedded", ...blocks, "features", "pooled", "logits"];
-}
-
-/** The `k` most probable classes of the first row of logits, by softmax probability. */
-function topK(logits: Float32Array, k: number): { index: number; p: number }[] {
-  let max = -Infinity;
-  for (const v of logits) max = Math.max(max, v);
-  let sum = 0;
-  for (const v of logits) sum += Math.exp(v - max);
-  return [...logits]
-    .map((v, index) => ({ index, p: Math.exp(v - max) / sum }))
-    .sort((a, b) => b.p - a.p)
-    .slice(0, k);
 }
 
 /**

@@ -6,6 +6,7 @@
 // composition with other ops, and inside a rendered JavaScript loop nest. The op lists are
 // iterated (and the expectation tables are `Record`s over the op types), so a new op is covered
 // automatically or is a compile error here.
+import { kernelOf, runEval } from "./ir_helpers.ts";
 import assert from "node:assert/strict";
 import {
   BINARY_EVAL,
@@ -209,37 +210,12 @@ const BINARY_KNOWN: Readonly<Record<BinaryOp, readonly [number, number, number][
   eq: [[2, 2, 1], [2, 3, 0], [NaN, NaN, 0], [-0, 0, 1]],
 };
 
-/** A kernel `out[i0, ...] = expr` with the ranges of its output and reduction variables. */
-function kernelOf(shape: readonly number[], expr: VExpr): Kernel {
-  const r = new Map<string, readonly [number, number]>(
-    shape.map((d, a) => [`i${a}`, [0, d - 1] as const]),
-  );
-  foldExpr(expr, r, (acc, n) => (n.k === "reduce" ? acc.set(n.v, [0, n.extent - 1]) : acc));
-  const size = shape.reduce((p, d) => p * d, 1);
-  return { index: 0, out: "out", shape, size, ops: [], expr, ranges: r, reads: [...loadsOf(expr)] };
-}
-
 /** Renders `kernel` as a JavaScript loop nest and runs it over `buffers`. */
 function runJs(kernel: Kernel, buffers: Readonly<Record<string, Float32Array>>): Float32Array {
   const r = renderJsKernel(kernel);
   const f = new Function("out", "lo", "hi", ...r.args.map((_, j) => `buf${j}`), r.body);
   const out = new Float32Array(kernel.size);
   f(out, 0, kernel.shape[r.splitAxis], ...r.args.map((a) => buffers[a]));
-  return out;
-}
-
-/** Evaluates `kernel` at every output element with `evalExpr`. */
-function runEval(kernel: Kernel, buffers: Readonly<Record<string, Float32Array>>): Float32Array {
-  const out = new Float32Array(kernel.size);
-  for (let flat = 0; flat < kernel.size; flat++) {
-    const env = new Map<string, number>();
-    let rest = flat;
-    for (let a = kernel.shape.length - 1; a >= 0; a--) {
-      env.set(`i${a}`, rest % kernel.shape[a]);
-      rest = Math.floor(rest / kernel.shape[a]);
-    }
-    out[flat] = evalExpr(kernel.expr, env, (name) => buffers[name]);
-  }
   return out;
 }
 

@@ -3,10 +3,11 @@
 // renderers spell, the IR pattern that selects them, and kernels that use them run through
 // KernelPool (one thread and with a worker) against the same kernels in plain JavaScript; and
 // the products' overflow check (codegen/render/wasm/finite_check.ts).
+import { jsErf, kernelOf } from "./ir_helpers.ts";
 import assert from "node:assert/strict";
-import { lin, loadsOf, v, variable, type VExpr } from "../codegen/ir/expr.ts";
+import { lin, v, variable, type VExpr } from "../codegen/ir/expr.ts";
 import type { Kernel } from "../codegen/ir/program.ts";
-import { erfSpelling, vectorMapRoot } from "../codegen/render/common.ts";
+import { vectorMapRoot } from "../codegen/render/common.ts";
 import { renderJsKernel } from "../codegen/render/js/loop_nest.ts";
 import {
   VECTOR_CHUNK,
@@ -32,18 +33,6 @@ function mapped(fn: "exp" | "gelu", xs: Float32Array): Float32Array {
   exports[fn](0, xs.length);
   return heap.slice(0, xs.length);
 }
-
-const jsErf = new Function(
-  "x",
-  `return ${
-    erfSpelling("x", {
-      float: String,
-      abs: (a) => `Math.abs(${a})`,
-      exp: (a) => `Math.exp(${a})`,
-      select: (c, a, b) => `(${c} ? ${a} : ${b})`,
-    })
-  };`,
-) as (x: number) => number;
 
 /** Distance in float32 steps between two finite floats of the same sign. */
 function ulps(a: number, b: number): number {
@@ -109,12 +98,6 @@ Deno.test("vectorMapRoot: exp and the exact GELU at the root, in either operand 
   );
   assert.equal(vectorMapRoot(gelu(x, 0.8)), undefined);
 });
-
-function kernelOf(shape: readonly number[], expr: VExpr): Kernel {
-  const ranges = new Map(shape.map((d, a) => [`i${a}`, [0, d - 1] as const]));
-  const size = shape.reduce((p, d) => p * d, 1);
-  return { index: 0, out: "out", shape, size, ops: [], expr, ranges, reads: [...loadsOf(expr)] };
-}
 
 /** Runs `kernel` split along `splitAxis` on `threads` threads, with or without vector math. */
 async function runPooled(

@@ -6,6 +6,7 @@
 // outside the split range must keep its sentinel. Then every kernel of lowered encoder blocks and
 // a small ViT against the JavaScript renderer, two instances sharing one memory, and a speed
 // print.
+import { jsErf, kernelOf, runEval } from "./ir_helpers.ts";
 import assert from "node:assert/strict";
 import {
   BINARY_OPS,
@@ -13,12 +14,9 @@ import {
   children as childrenOf,
   type Cond,
   constant,
-  evalExpr,
-  foldExpr,
   type Lin,
   lin,
   linKey,
-  loadsOf,
   type ReduceOp,
   UNARY_OPS,
   type UnaryOp,
@@ -27,7 +25,7 @@ import {
   type VExpr,
 } from "../codegen/ir/expr.ts";
 import type { Kernel, Program } from "../codegen/ir/program.ts";
-import { erfSpelling, UNROLL } from "../codegen/render/common.ts";
+import { UNROLL } from "../codegen/render/common.ts";
 import { chooseSplitAxis, renderJsKernel } from "../codegen/render/js/loop_nest.ts";
 import { renderWasmKernel } from "../codegen/render/wasm/loop_nest.ts";
 import { encodeModule } from "../codegen/render/wasm/encoder.ts";
@@ -48,15 +46,6 @@ const [i0, i1, i2] = [variable("i0"), variable("i1"), variable("i2")];
 /** The index `c + Σ coeff * x`. */
 const linOf = (c: number, ...parts: [number, Lin][]): Lin =>
   parts.reduce((acc, [k, x]) => lin.add(acc, lin.scale(x, k)), constant(c));
-
-function kernelOf(shape: readonly number[], expr: VExpr): Kernel {
-  const r = new Map<string, readonly [number, number]>(
-    shape.map((d, a) => [`i${a}`, [0, d - 1] as const]),
-  );
-  foldExpr(expr, r, (acc, n) => (n.k === "reduce" ? acc.set(n.v, [0, n.extent - 1]) : acc));
-  const size = shape.reduce((p, d) => p * d, 1);
-  return { index: 0, out: "out", shape, size, ops: [], expr, ranges: r, reads: [...loadsOf(expr)] };
-}
 
 /** Written to the output first: elements outside the split range must keep it. */
 const SENTINEL = -12345.5;
@@ -124,21 +113,6 @@ function runJs(
   return out;
 }
 
-/** Evaluates `kernel` at every output element with `evalExpr`. */
-function runEval(kernel: Kernel, buffers: Readonly<Record<string, Float32Array>>): Float32Array {
-  const out = new Float32Array(kernel.size);
-  for (let flat = 0; flat < kernel.size; flat++) {
-    const env = new Map<string, number>();
-    let rest = flat;
-    for (let a = kernel.shape.length - 1; a >= 0; a--) {
-      env.set(`i${a}`, rest % kernel.shape[a]);
-      rest = Math.floor(rest / kernel.shape[a]);
-    }
-    out[flat] = evalExpr(kernel.expr, env, (name) => buffers[name]);
-  }
-  return out;
-}
-
 interface Tolerance {
   readonly rel?: number;
   readonly abs?: number;
@@ -188,18 +162,6 @@ function ulps(a: number, b: number): number {
   const bits = new Int32Array(new Float32Array([a, b]).buffer);
   return Math.abs(bits[0] - bits[1]);
 }
-
-const jsErf = new Function(
-  "x",
-  `return ${
-    erfSpelling("x", {
-      float: String,
-      abs: (a) => `Math.abs(${a})`,
-      exp: (a) => `Math.exp(${a})`,
-      select: (c, a, b) => `(${c} ? ${a} : ${b})`,
-    })
-  };`,
-) as (x: number) => number;
 
 /** `op(x)` of every element of `xs`, through a one-axis kernel. */
 function mapped(op: UnaryOp, xs: Float32Array): Float32Array {

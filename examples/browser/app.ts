@@ -418,7 +418,7 @@ async function runVit(
           `Normalize(mean ${mean.join(",")}, std ${std.join(",")})`,
       },
       logits: Array.from(logits),
-      top: topK(logits, Math.min(TOP, logits.length)).map(({ index, p }) => ({
+      top: lib.topK(logits, Math.min(TOP, logits.length)).map(({ index, p }) => ({
         index,
         label: labels?.[index] ?? `class ${index}`,
         p,
@@ -504,18 +504,6 @@ function statsOf(data: Float32Array): Stats {
   const n = Math.max(1, data.length);
   const mean = sum / n;
   return { min, max, mean, std: Math.sqrt(Math.max(0, squares / n - mean * mean)) };
-}
-
-/** The `k` most probable classes by softmax probability (examples/vit.ts's topK). */
-function topK(logits: Float32Array, k: number): { index: number; p: number }[] {
-  let max = -Infinity;
-  for (const v of logits) max = Math.max(max, v);
-  let sum = 0;
-  for (const v of logits) sum += Math.exp(v - max);
-  return [...logits]
-    .map((v, index) => ({ index, p: Math.exp(v - max) / sum }))
-    .sort((a, b) => b.p - a.p)
-    .slice(0, k);
 }
 
 /** Row 0 of `attn[0, h]` without the class token itself, averaged over the heads. */
