@@ -12,7 +12,7 @@
 
 import { BATCH_VAR, type Contraction, PRODUCT_BUFFER, TILE_VAR } from "../../passes/contraction.ts";
 import { renderJsKernel } from "./loop_nest.ts";
-import { evalLin, type Lin, type VExpr } from "../../ir/expr.ts";
+import { type Lin, linSource, type VExpr } from "../../ir/expr.ts";
 import { contractionArgs } from "./contraction.ts";
 import { allFinite } from "../../../graph/params.ts";
 
@@ -123,8 +123,13 @@ export function directEpilogue(c: Contraction): DirectEpilogue | undefined {
     e = p;
   }
   if (!isLoad(e, PRODUCT_BUFFER)) return undefined;
-  const at = (i0: number, tile: number, i1: number): number =>
-    evalLin(e.index, new Map([["i0", i0], [TILE_VAR, tile], ["i1", i1]]));
+  // Compiled once: the check below evaluates it twice per row (18912 rows for ViT-B's attention
+  // at B=8, where the interpreted form took 0.6 s of the compile).
+  const at = new Function("i0", TILE_VAR, "i1", `return ${linSource(e.index)};`) as (
+    i0: number,
+    tile: number,
+    i1: number,
+  ) => number;
   if (at(0, 0, 1) !== 1) return undefined;
   for (let row = 0; row < c.outer; row++) {
     if (at(row, 0, 0) !== row * c.nPadded || at(0, row, 0) !== 0) return undefined;
