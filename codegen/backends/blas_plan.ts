@@ -15,13 +15,13 @@ import {
   type BlasStrideView,
   unpackPanels,
 } from "../render/js/blas_contraction.ts";
-import { type Atom, evalLin } from "../ir/expr.ts";
+import { evalLin, linVars } from "../ir/expr.ts";
 import { BATCH_VAR } from "../passes/contraction.ts";
 import { GEMM_TILE } from "../render/wasm/gemm_kernel.ts";
 import type { BlasRuntime, BlasShare } from "./js_threads.ts";
 import { floats } from "./runtime_features.ts";
 import { BackendRejection } from "./backend.ts";
-import { loadBlas } from "./native_blas.ts";
+import { CBLAS, loadBlas, SGEMM_SYMBOL } from "./native_blas.ts";
 
 /**
  * A program's BLAS side: the library and each kernel's state.
@@ -120,6 +120,7 @@ export function planBlas(
   });
   const share: BlasShare = {
     library: blas.library,
+    sgemm: { symbol: SGEMM_SYMBOL, cblas: CBLAS },
     states: states.map((st, i) =>
       st && {
         rows: st.rows,
@@ -168,7 +169,7 @@ export function strideView(c: Contraction, nr: number): BlasStrideView | undefin
   if (e.k !== "load") return undefined;
   const coeff = new Map<string, number>();
   for (const t of e.index.terms) {
-    const vars = atomVars(t.atom);
+    const vars = linVars({ c: 0, terms: [t] });
     if (t.atom.k === "var" && t.atom.name !== BATCH_VAR) coeff.set(t.atom.name, t.coeff);
     else if (vars.size !== 1 || !vars.has(BATCH_VAR)) return undefined;
   }
@@ -183,12 +184,6 @@ export function strideView(c: Contraction, nr: number): BlasStrideView | undefin
     (_, batch) => evalLin(e.index, new Map([["i0", 0], ["i1", 0], ["i2", 0], [BATCH_VAR, batch]])),
   );
   return { buffer: e.buf, bases, ldb: trans ? sn : sk, trans };
-}
-
-function atomVars(a: Atom, into = new Set<string>()): Set<string> {
-  if (a.k === "var") into.add(a.name);
-  else for (const t of a.x.terms) atomVars(t.atom, into);
-  return into;
 }
 
 /**

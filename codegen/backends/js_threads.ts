@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Sgemm } from "./native_blas.ts";
+import type { CBLAS, Sgemm, SGEMM_SYMBOL } from "./native_blas.ts";
 import type { BlasKernelState } from "../render/js/blas_contraction.ts";
 import {
   inSharedMemory,
@@ -81,6 +81,8 @@ export interface PoolOptions {
 export interface BlasShare {
   /** The library file. */
   readonly library: string;
+  /** `cblas_sgemm`'s signature (`SGEMM_SYMBOL`) and enum values (`CBLAS`), as native_blas.ts has them. */
+  readonly sgemm: { readonly symbol: typeof SGEMM_SYMBOL; readonly cblas: typeof CBLAS };
   /** Per kernel: its state (with `b` only when shared), or undefined. */
   readonly states: readonly (SharedBlasState | undefined)[];
 }
@@ -148,18 +150,26 @@ function buildKernels(
     // A worker of the native backend: the library again (dlopen returns the process's copy),
     // cblas_sgemm row-major, and this thread's own scratch.
     const deno = (globalThis as { Deno?: typeof Deno }).Deno as typeof Deno;
-    const f32 = "f32" as const;
-    const [i32, ptr] = ["i32", "buffer"] as const;
-    const lib = deno.dlopen(blasShare.library, {
-      cblas_sgemm: {
-        parameters: [i32, i32, i32, i32, i32, i32, f32, ptr, i32, ptr, i32, f32, ptr, i32],
-        result: "void",
-      },
-    });
-    const gemm = lib.symbols.cblas_sgemm;
+    const { symbol, cblas } = blasShare.sgemm;
+    const gemm = deno.dlopen(blasShare.library, { cblas_sgemm: symbol }).symbols.cblas_sgemm;
+    const order = [cblas.rowMajor, cblas.noTrans] as const;
     blas = {
       sgemm: (m, n, k, a, lda, b, ldb, c, ldc, transB = false, alpha = 1, beta = 0) =>
-        gemm(101, 111, transB ? 112 : 111, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc),
+        gemm(
+          ...order,
+          transB ? cblas.trans : cblas.noTrans,
+          m,
+          n,
+          k,
+          alpha,
+          a,
+          lda,
+          b,
+          ldb,
+          beta,
+          c,
+          ldc,
+        ),
       states: blasShare.states.map((s) =>
         s && {
           ...s,

@@ -47,30 +47,49 @@ export interface Blas {
 
 /** Library names tried in order; `TESSERA_BLAS` (a path or a name) goes first when set. */
 const CANDIDATES = ["libopenblas.so.0", "libopenblas.so", "libopenblas.dylib", "libopenblas.dll"];
-const ROW_MAJOR = 101;
-const NO_TRANS = 111;
-const TRANS = 112;
+/**
+ * The CBLAS enum values `sgemm` is called with (row-major storage, no transpose, transpose).
+ *
+ * @example
+ * ```ts
+ * import { CBLAS } from "./native_blas.ts";
+ * CBLAS.rowMajor; // 101
+ * ```
+ */
+export const CBLAS = { rowMajor: 101, noTrans: 111, trans: 112 } as const;
+
+/**
+ * `cblas_sgemm`'s foreign signature, for `Deno.dlopen` (here, and in the pool's workers, which
+ * open the library again).
+ *
+ * @example
+ * ```ts
+ * import { SGEMM_SYMBOL } from "./native_blas.ts";
+ * SGEMM_SYMBOL.parameters.length; // 14
+ * ```
+ */
+export const SGEMM_SYMBOL = {
+  parameters: [
+    "i32",
+    "i32",
+    "i32",
+    "i32",
+    "i32",
+    "i32",
+    "f32",
+    "buffer",
+    "i32",
+    "buffer",
+    "i32",
+    "f32",
+    "buffer",
+    "i32",
+  ],
+  result: "void",
+} as const;
 
 const SYMBOLS = {
-  cblas_sgemm: {
-    parameters: [
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "f32",
-      "buffer",
-      "i32",
-      "buffer",
-      "i32",
-      "f32",
-      "buffer",
-      "i32",
-    ],
-    result: "void",
-  },
+  cblas_sgemm: SGEMM_SYMBOL,
   openblas_set_num_threads: { parameters: ["i32"], result: "void" },
 } as const;
 
@@ -118,9 +137,9 @@ export function loadBlas(threads: number): Blas | string {
     const gemm = lib.symbols.cblas_sgemm;
     const sgemm: Sgemm = (m, n, k, a, lda, b, ldb, c, ldc, transB = false, alpha = 1, beta = 0) =>
       gemm(
-        ROW_MAJOR,
-        NO_TRANS,
-        transB ? TRANS : NO_TRANS,
+        CBLAS.rowMajor,
+        CBLAS.noTrans,
+        transB ? CBLAS.trans : CBLAS.noTrans,
         m,
         n,
         k,
