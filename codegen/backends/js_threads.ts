@@ -75,7 +75,12 @@ export interface PoolOptions {
  * @example
  * ```ts
  * import type { BlasShare } from "./js_threads.ts";
- * const none: BlasShare = { library: "libopenblas.so.0", states: [] };
+ * import { CBLAS, SGEMM_SYMBOL } from "./native_blas.ts";
+ * const none: BlasShare = {
+ *   library: "libopenblas.so.0",
+ *   sgemm: { symbol: SGEMM_SYMBOL, cblas: CBLAS },
+ *   states: [],
+ * };
  * ```
  */
 export interface BlasShare {
