@@ -273,7 +273,12 @@ export function lowerGraph(graph: Graph, weights: Weights, want: readonly number
     }
   }
   const results = want.map((id) => names.get(id) as string);
-  return { buffers, kernels, results, slots: planBuffers(kernels, results) };
+  return {
+    buffers,
+    kernels,
+    results,
+    slots: planBuffers(kernels, results, (b) => numel(buffers.get(b)?.shape ?? [])),
+  };
 }
 
 /**
@@ -667,8 +672,12 @@ function hasArithmetic(e: VExpr): boolean {
 }
 
 /**
- * Buffer planning: intermediates that are not results get memory slots, reused once the last
- * kernel reading a buffer has run (a linear scan over kernel order).
+ * Buffer planning: intermediates that are not results get memory slots. A buffer lives from the
+ * kernel that writes it to the last kernel that reads it (a kernel's output never shares a slot
+ * with what it reads). Largest buffers are placed first, each in the smallest slot whose buffers
+ * all live at other times, else in a new slot, so a small buffer does not take a large slot that
+ * a later large buffer then cannot reuse. A slot is as large as its largest buffer; `sizeOf`
+ * gives a buffer's element count (without it all buffers count alike).
  *
  * @example
  * ```ts
@@ -679,17 +688,37 @@ function hasArithmetic(e: VExpr): boolean {
 export function planBuffers(
   kernels: readonly Kernel[],
   results: readonly string[],
+  sizeOf: (buffer: string) => number = () => 1,
 ): Map<string, number> {
   const lastUse = new Map<string, number>();
   kernels.forEach((k) => k.reads.forEach((b) => lastUse.set(b, k.index)));
+  const lives = kernels
+    .filter((k) => !results.includes(k.out))
+    .map((k) => ({
+      buffer: k.out,
+      from: k.index,
+      to: Math.max(k.index, lastUse.get(k.out) ?? k.index),
+      size: sizeOf(k.out),
+    }))
+    .sort((a, b) => b.size - a.size || a.from - b.from);
+  const slotLives: { from: number; to: number }[][] = [];
+  const slotSize: number[] = [];
   const slots = new Map<string, number>();
-  const free: number[] = [];
-  let next = 0;
-  for (const k of kernels) {
-    if (!results.includes(k.out)) slots.set(k.out, free.pop() ?? next++);
-    for (const [buf, last] of lastUse) {
-      if (last === k.index && slots.has(buf)) free.push(slots.get(buf) as number);
+  for (const life of lives) {
+    let best = -1;
+    slotLives.forEach((held, slot) => {
+      const apart = held.every((h) => h.to < life.from || life.to < h.from);
+      if (apart && (best < 0 || slotSize[slot] < slotSize[best])) best = slot;
+    });
+    if (best < 0) {
+      best = slotLives.push([]) - 1;
+      slotSize[best] = life.size;
     }
+    slotLives[best].push(life);
+    slots.set(life.buffer, best);
   }
-  return slots;
+  // In kernel order, as explain() lists them.
+  return new Map(
+    kernels.filter((k) => slots.has(k.out)).map((k) => [k.out, slots.get(k.out) as number]),
+  );
 }
