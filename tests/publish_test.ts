@@ -132,8 +132,8 @@ Deno.test({
       assert.deepEqual(heavy, [], `heavy downloads: ${tarballs.join(", ")}`);
       assert.ok(tarballs.length <= 8, `${tarballs.length} tarballs: ${tarballs.join(", ")}`);
       // A later run never downloads a package again. npm-lazy-caching may fetch a package's
-      // registry metadata once more (seen only on CI machines, on runs 2 to 4 alike, and never
-      // reproduced here), which costs a request and no install: print it so CI logs show
+      // registry metadata once more (seen in loaded runs, and on a CI machine on runs 2 to 4
+      // alike), which costs a request and no install: print it so CI logs show
       // what it was, but do not fail on it.
       const refetched: string[] = [];
       for (let run = 2; run <= 3; run++) {
